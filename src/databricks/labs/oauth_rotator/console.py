@@ -1,0 +1,230 @@
+"""Console scripts compatible with the original tool: `databricks-oauth-rotator` and friends.
+
+Exit codes: 0 success, 1 rotation failed, 2 bad usage or configuration (one line on stderr, nothing written,
+no credential requested). Messages go to stderr; stdout is for results. The daemon path stays import-light:
+each cycle runs in a child process, so the SDK is never loaded into the long-lived process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from databricks.labs.oauth_rotator.__about__ import __version__
+from databricks.labs.oauth_rotator.config import check_workspace_url, validate_target
+from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
+from databricks.labs.oauth_rotator.paths import default_config_file
+
+logger = logging.getLogger("databricks.labs.oauth_rotator")
+
+PROG = "databricks-oauth-rotator"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad usage is one line on stderr (no usage block) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def _positive_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected minutes, got {text!r}") from None
+    if not 1 <= value <= 24 * 60:
+        raise argparse.ArgumentTypeError(f"expected minutes between 1 and 1440, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Keep ~/.pgpass supplied with fresh Databricks Lakebase OAuth credentials.",
+        epilog="Environment: DATABRICKS_HOST, DATABRICKS_CONFIG_PROFILE, DATABRICKS_CLIENT_ID, "
+        "DATABRICKS_CLIENT_SECRET (and every other SDK auth variable), DATABRICKS_PG_HOST, DATABRICKS_PG_USERNAME, "
+        "PGPASSFILE.",
+    )
+    add = parser.add_argument
+    add("--once", action="store_true", help="rotate every target once and exit (default: run as a daemon)")
+    add("--interval", type=_positive_minutes, metavar="MINUTES", help="refresh at least this often (default 50)")
+    add("--workspace-url", metavar="URL", help="the workspace URL (default: DATABRICKS_HOST or the profile's host)")
+    add("--profile", metavar="NAME", help="~/.databrickscfg profile (default: DATABRICKS_CONFIG_PROFILE)")
+    add("--pg-host", metavar="HOST", help="Lakebase host, resolved to its instance or endpoint (DATABRICKS_PG_HOST)")
+    add("--pg-port", type=_port, metavar="PORT", help="port (default 5432)")
+    add("--pg-database", metavar="NAME", help="database field of the .pgpass line (default '*', any database)")
+    add("--pg-username", metavar="USER", help="Postgres role (default: the authenticated identity)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--instance", metavar="NAME", help="a Lakebase Provisioned instance name")
+    target.add_argument("--endpoint", metavar="PATH", help="projects/<p>/branches/<b>/endpoints/<e> (Autoscaling)")
+    add("--pgpass-file", metavar="PATH", help="password file (default: PGPASSFILE, else ~/.pgpass)")
+    add("--log-file", metavar="PATH", help="log file (default ~/.databricks_oauth_rotator.log)")
+    add("--config", metavar="PATH", help="config file (default ~/.databricks/labs/oauth-rotator/config/config.yml)")
+    add("--verify", action="store_true", help="after rotating, log in once to prove the credential works")
+    add("--debug", action="store_true", help="debug logging (never includes tokens)")
+    add("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+@dataclass
+class Invocation:
+    """What the user asked for, checked: a config file to read (or none) and overrides from flags."""
+
+    config_path: Path | None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    once: bool = False
+    verify: bool = False
+    debug: bool = False
+
+    def request(self) -> dict[str, Any]:
+        """The worker's request: paths and names only, never a secret (those stay in the environment)."""
+        return {
+            "config": str(self.config_path) if self.config_path else None,
+            "overrides": self.overrides,
+            "debug": self.debug,
+            "verify": self.verify,
+        }
+
+
+def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocation:
+    """Flags and the original tool's environment variables, checked without importing the SDK."""
+    args = build_parser().parse_args(argv)
+    host = args.pg_host or environ.get("DATABRICKS_PG_HOST") or None
+    has_target = bool(host or args.instance or args.endpoint)
+    target_only = {"--pg-port": args.pg_port, "--pg-database": args.pg_database, "--pg-username": args.pg_username}
+    if not has_target and any(v is not None for v in target_only.values()):
+        flag = next(k for k, v in target_only.items() if v is not None)
+        raise ConfigError(f"{flag} needs a target: --pg-host, --instance or --endpoint")
+    overrides: dict[str, Any] = {
+        "profile": args.profile,
+        "workspace_url": args.workspace_url,
+        "pgpass_file": args.pgpass_file,
+        "log_file": args.log_file,
+        "interval_minutes": args.interval,
+    }
+    if has_target:
+        target = {
+            "instance": args.instance,
+            "endpoint": args.endpoint,
+            "host": host,
+            "port": args.pg_port,
+            "database": args.pg_database,
+            "user": args.pg_username or environ.get("DATABRICKS_PG_USERNAME") or None,
+        }
+        overrides["target"] = {k: v for k, v in target.items() if v is not None}
+        validate_target(overrides["target"], "target")
+    check_workspace_url(args.workspace_url, "--workspace-url")
+    _check_parent_exists(args.pgpass_file, "--pgpass-file")
+    _check_parent_exists(args.log_file, "--log-file")
+    config_path = _config_path(args.config, has_target, environ)
+    return Invocation(
+        config_path, {k: v for k, v in overrides.items() if v is not None}, args.once, args.verify, args.debug
+    )
+
+
+def _config_path(explicit: str | None, has_target: bool, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        path = Path(os.path.expanduser(explicit))
+        if not path.is_file():
+            raise ConfigError(f"--config: no such file: {path}")
+        return path
+    default = default_config_file(environ)
+    if not has_target and default.is_file():
+        return default
+    if not has_target:
+        raise ConfigError(
+            "no target: give --pg-host, --instance or --endpoint (or DATABRICKS_PG_HOST), "
+            "or run `databricks labs oauth-rotator configure`"
+        )
+    return None
+
+
+def _check_parent_exists(value: str | None, flag: str) -> None:
+    if value is None:
+        return
+    if not value.strip() or "\0" in value:
+        raise ConfigError(f"{flag}: not a path: {value!r}")
+    parent = Path(os.path.expanduser(value)).parent
+    if not parent.is_dir():
+        raise ConfigError(f"{flag}: directory {parent} does not exist")
+
+
+def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
+    """`--once`: one forced cycle in this process, under a deadline."""
+    from databricks.labs.oauth_rotator.config_store import effective_config
+    from databricks.labs.oauth_rotator.logs import setup_logging
+    from databricks.labs.oauth_rotator.rotator import (
+        ONCE_DEADLINE_SECONDS,
+        build_cycle,
+        log_path_for,
+        pgpass_path_for,
+        run_with_deadline,
+    )
+
+    config = effective_config(invocation.config_path, invocation.overrides)
+    setup_logging(log_path_for(config), level=logging.DEBUG if invocation.debug else logging.INFO)
+    cycle = build_cycle(config)
+    report = run_with_deadline(lambda: cycle.run(force=True), ONCE_DEADLINE_SECONDS)
+    for label in report.rotated:
+        print(f"rotated {label}", file=out)
+    exit_code = report.exit_code
+    if invocation.verify and report.keys:
+        from databricks.labs.oauth_rotator.verify import verify_all
+
+        exit_code = max(exit_code, verify_all(report.keys, pgpass_path_for(config)))
+    return exit_code
+
+
+def run_scheduler(invocation: Invocation) -> int:
+    """The daemon: an import-light loop that runs each cycle in a child process."""
+    from databricks.labs.oauth_rotator.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
+    from databricks.labs.oauth_rotator.logs import setup_logging
+    from databricks.labs.oauth_rotator.paths import state_dir
+    from databricks.labs.oauth_rotator.schedule import SystemClock
+    from databricks.labs.oauth_rotator.state import StateStore
+
+    setup_logging(None, level=logging.DEBUG if invocation.debug else logging.INFO)
+    daemon = Daemon(
+        SubprocessCycleRunner(invocation.request()),
+        clock=SystemClock(),
+        state=StateStore(state_dir() / "status.json"),
+    )
+    install_stop_handlers(daemon.stop)
+    return daemon.run()
+
+
+def rotator_main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> NoReturn:
+    """`databricks-oauth-rotator`."""
+    environ = os.environ if environ is None else environ
+    sys.exit(_guarded(lambda: _rotator(list(sys.argv[1:] if argv is None else argv), environ)))
+
+
+def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
+    invocation = parse_invocation(argv, environ)
+    if invocation.once:
+        return rotate_once(invocation, out=sys.stdout)
+    return run_scheduler(invocation)
+
+
+def _guarded(command: Any, *, err: TextIO | None = None) -> int:
+    """Run a command; a `RotatorError` becomes one line on stderr and its exit code, never a traceback."""
+    err = err if err is not None else sys.stderr
+    try:
+        return int(command())
+    except RotatorError as error:
+        print(f"{PROG}: error: {error}", file=err)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,223 @@
+"""Lakebase credentials, and the sources that mint them through the Databricks SDK's unified auth."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import (
+    BadRequest,
+    DatabricksError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+
+from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError, RotatorError
+from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry, token_fingerprint
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIFETIME = timedelta(minutes=60)
+"""Assumed lifetime of a credential that states no expiry and is not a JWT (Lakebase credentials last an hour)."""
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A database password and what it is good for. The token never appears in `repr` or logs."""
+
+    token: str = field(repr=False)
+    expires_at: datetime
+    issued_at: datetime
+    user: str
+    hosts: tuple[str, ...]
+    source: str
+    """Where it came from, for logs: `instance my-db`, `endpoint projects/...`, `workspace token`."""
+
+    @property
+    def fingerprint(self) -> str:
+        """A short SHA-256 digest of the token: enough to recognise it, useless to log in with."""
+        return token_fingerprint(self.token)
+
+    def remaining(self, now: datetime) -> timedelta:
+        return self.expires_at - now
+
+
+def parse_timestamp(value: str) -> datetime:
+    """RFC 3339 to an aware datetime, on Python 3.10 too (whose `fromisoformat` rejects `Z` and nanoseconds)."""
+    text = value.strip().replace("z", "Z")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def credential_expiry(api_value: Any, token: str, *, now: datetime) -> datetime:
+    """The expiry from the API field, else the JWT `exp` claim, else issue time plus an hour."""
+    if isinstance(api_value, str) and api_value:
+        return parse_timestamp(api_value)
+    if api_value is not None and hasattr(api_value, "ToDatetime"):
+        return api_value.ToDatetime(tzinfo=timezone.utc)
+    from_jwt = jwt_expiry(token)
+    if from_jwt is not None:
+        return datetime.fromtimestamp(from_jwt, tz=timezone.utc)
+    return now + DEFAULT_LIFETIME
+
+
+class CredentialSource(ABC):
+    """One way of minting a Postgres password for a target."""
+
+    def __init__(self, ws: WorkspaceClient, *, now: Callable[[], datetime]) -> None:
+        self._ws = ws
+        self._now = now
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """What this source mints for, for logs and errors."""
+
+    @abstractmethod
+    def hosts(self) -> tuple[str, ...]:
+        """The hostnames a credential from this source logs in to."""
+
+    @abstractmethod
+    def _mint(self) -> tuple[str | None, Any]:
+        """Ask the workspace for a credential: (token, expiry as the API returns it)."""
+
+    def fetch(self, user: str) -> Credential:
+        """Mint a fresh credential for `user`; raises `CredentialError` (retry later) or `NeedsPersonError`."""
+        issued_at = self._now()
+        try:
+            token, expiry = self._mint()
+        except DatabricksError as err:
+            raise classify_sdk_error(err, self.description) from err
+        if not token:
+            raise CredentialError(f"{self.description}: the workspace returned an empty credential")
+        try:
+            expires_at = credential_expiry(expiry, token, now=issued_at)
+        except ValueError as err:
+            raise CredentialError(f"{self.description}: unreadable expiry {expiry!r}") from err
+        if expires_at <= issued_at:
+            raise CredentialError(f"{self.description}: the workspace returned a credential that already expired")
+        return Credential(
+            token=token,
+            expires_at=expires_at,
+            issued_at=issued_at,
+            user=user,
+            hosts=self.hosts(),
+            source=self.description,
+        )
+
+
+class ProvisionedInstance(CredentialSource):
+    """A Lakebase Provisioned instance: `w.database.generate_database_credential(instance_names=[name])`."""
+
+    def __init__(
+        self, ws: WorkspaceClient, instance: str, *, hosts: tuple[str, ...] = (), now: Callable[[], datetime]
+    ) -> None:
+        super().__init__(ws, now=now)
+        self.instance = instance
+        self._hosts = hosts
+
+    @property
+    def description(self) -> str:
+        return f"instance {self.instance}"
+
+    def hosts(self) -> tuple[str, ...]:
+        if self._hosts:
+            return self._hosts
+        try:
+            found = self._ws.database.get_database_instance(self.instance)
+        except DatabricksError as err:
+            raise classify_sdk_error(err, self.description) from err
+        if not found.read_write_dns:
+            raise NeedsPersonError(
+                f"{self.description} has no read-write DNS name (state: {found.state})",
+                fix="check the instance in the workspace, or set `host` for this target",
+            )
+        self._hosts = (found.read_write_dns,)
+        return self._hosts
+
+    def _mint(self) -> tuple[str | None, Any]:
+        issued = self._ws.database.generate_database_credential(
+            instance_names=[self.instance], request_id=str(uuid.uuid4())
+        )
+        return issued.token, issued.expiration_time
+
+
+class AutoscalingEndpoint(CredentialSource):
+    """A Lakebase Autoscaling endpoint: `w.postgres.generate_database_credential(endpoint=...)`."""
+
+    def __init__(
+        self, ws: WorkspaceClient, endpoint: str, *, hosts: tuple[str, ...] = (), now: Callable[[], datetime]
+    ) -> None:
+        super().__init__(ws, now=now)
+        self.endpoint = endpoint
+        self._hosts = hosts
+
+    @property
+    def description(self) -> str:
+        return f"endpoint {self.endpoint}"
+
+    def hosts(self) -> tuple[str, ...]:
+        if self._hosts:
+            return self._hosts
+        try:
+            found = self._ws.postgres.get_endpoint(self.endpoint)
+        except DatabricksError as err:
+            raise classify_sdk_error(err, self.description) from err
+        host = found.status.hosts.host if found.status and found.status.hosts else None
+        if not host:
+            raise NeedsPersonError(
+                f"{self.description} reports no host", fix="check the endpoint, or set `host` for this target"
+            )
+        self._hosts = (host,)
+        return self._hosts
+
+    def _mint(self) -> tuple[str | None, Any]:
+        issued = self._ws.postgres.generate_database_credential(endpoint=self.endpoint)
+        return issued.token, issued.expire_time
+
+
+class WorkspaceToken(CredentialSource):
+    """The workspace's own OAuth token (or PAT), as the original tool used for a host it could not resolve."""
+
+    def __init__(self, ws: WorkspaceClient, host: str, *, now: Callable[[], datetime]) -> None:
+        super().__init__(ws, now=now)
+        self._host = host
+
+    @property
+    def description(self) -> str:
+        return f"workspace token for {self._host}"
+
+    def hosts(self) -> tuple[str, ...]:
+        return (self._host,)
+
+    def _mint(self) -> tuple[str | None, Any]:
+        header = self._ws.config.authenticate().get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        return (token if scheme.lower() == "bearer" else None), None
+
+
+def classify_sdk_error(err: DatabricksError, what: str) -> RotatorError:
+    """Sort an SDK error into "retry later" and "a person must act", with the fix where we know it."""
+    message = f"{what}: {type(err).__name__}: {err}"
+    if isinstance(err, NotFound):
+        return NeedsPersonError(message, fix="check the target name and that it still exists in the workspace")
+    if isinstance(err, PermissionDenied):
+        return NeedsPersonError(message, fix="ask a workspace admin for access to this database")
+    if isinstance(err, Unauthenticated):
+        return NeedsPersonError(message, fix="check the login of this profile (`databricks auth login`)")
+    if isinstance(err, BadRequest):
+        return NeedsPersonError(message)
+    return CredentialError(message)

@@ -1,0 +1,220 @@
+"""One rotation cycle: fetch every due target's credential concurrently, write `.pgpass` once, record status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from databricks.sdk import WorkspaceClient
+
+from databricks.labs.oauth_rotator import files, pgpass
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.credentials import Credential
+from databricks.labs.oauth_rotator.errors import CredentialError, RotatorError
+from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy
+from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
+from databricks.labs.oauth_rotator.targets import resolve_source
+from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry
+from databricks.labs.oauth_rotator.workspace import current_user_name
+
+logger = logging.getLogger(__name__)
+
+MAX_CONCURRENT_FETCHES = 16
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did. `exit_code` is 0 when every attempted target succeeded, else 1."""
+
+    rotated: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """The `.pgpass` keys (host, port, database, user) written for the rotated targets."""
+    failed: dict[str, RotatorError] = field(default_factory=dict)
+    changed: bool = False
+    next_due: float | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+@dataclass
+class _Outcome:
+    target: TargetConfig
+    credential: Credential | None = None
+    error: RotatorError | None = None
+
+
+class RotationCycle:
+    """Rotates the targets of one config. Collaborators are passed in, so tests need no patching."""
+
+    def __init__(
+        self,
+        config: RotatorConfig,
+        workspace_client: Callable[[], WorkspaceClient],
+        *,
+        pgpass_path: Path,
+        state: StateStore,
+        clock: Clock,
+        policy: RefreshPolicy,
+    ) -> None:
+        self._config = config
+        self._workspace_client = workspace_client
+        self._pgpass_path = pgpass_path
+        self._state = state
+        self._clock = clock
+        self._policy = policy
+
+    def run(self, *, force: bool = False) -> CycleReport:
+        """Refresh the targets that are due (all of them with `force`); one failing target never stops the rest."""
+        status = self._state.load()
+        current = _read(self._pgpass_path)
+        due = [t for t in self._config.targets if force or self._is_due(t, status, current)]
+        report = CycleReport()
+        if due:
+            outcomes = self._fetch(due)
+            report.changed = self._write(outcomes)
+            status = self._record(outcomes)
+            for outcome in outcomes:
+                if outcome.credential is not None:
+                    report.rotated.append(outcome.target.label)
+                    report.keys.extend(_entry(outcome.target, outcome.credential, h).key for h in _hosts(outcome))
+                else:
+                    report.failed[outcome.target.label] = outcome.error or CredentialError("unknown error")
+        report.next_due = status.next_due()
+        return report
+
+    def _is_due(self, target: TargetConfig, status: Status, current: bytes) -> bool:
+        known = status.targets.get(target.label)
+        if known is None or known.expires_at is None or known.due_at is None:
+            return True
+        action_at = known.next_action_at()
+        if action_at is not None and self._clock.time() >= action_at:
+            return True
+        # A line deleted or edited by the user (or a lost file) is restored now, not at the next refresh.
+        return known.lines_lost(current)
+
+    def _fetch(self, targets: Sequence[TargetConfig]) -> list[_Outcome]:
+        try:
+            ws = self._workspace_client()
+            default_user = None if all(t.user for t in targets) else current_user_name(ws)
+        except RotatorError as err:
+            return [_Outcome(t, error=err) for t in targets]
+        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_FETCHES, len(targets))) as pool:
+            return list(pool.map(lambda t: self._fetch_one(ws, t, t.user or default_user or ""), targets))
+
+    def _fetch_one(self, ws: WorkspaceClient, target: TargetConfig, user: str) -> _Outcome:
+        try:
+            source = resolve_source(ws, target, now=self._now)
+            credential = source.fetch(user)
+            for host in (*credential.hosts, *(target.extra_hosts or [])):
+                pgpass.format_entry(_entry(target, credential, host))  # rejects what libpq cannot read
+            return _Outcome(target, credential=credential)
+        except RotatorError as err:
+            return _Outcome(target, error=err)
+        except Exception as err:
+            logger.debug(f"{target.label}: unexpected error", exc_info=True)
+            return _Outcome(target, error=CredentialError(f"{target.label}: {type(err).__name__}: {err}"))
+
+    def _write(self, outcomes: list[_Outcome]) -> bool:
+        entries = [
+            _entry(o.target, o.credential, host) for o in outcomes if o.credential is not None for host in _hosts(o)
+        ]
+        if not entries:
+            return False
+        try:
+            return files.update_file(self._pgpass_path, lambda old: pgpass.merge(old, _not_older(old, entries)))
+        except RotatorError as err:
+            for outcome in outcomes:
+                if outcome.credential is not None:
+                    outcome.credential, outcome.error = None, err
+            return False
+
+    def _record(self, outcomes: list[_Outcome]) -> Status:
+        now = self._clock.time()
+        labels = [t.label for t in self._config.targets]
+
+        def change(status: Status) -> None:
+            status.pgpass_file = str(self._pgpass_path)
+            status.updated_at = now
+            for outcome in outcomes:
+                label = outcome.target.label
+                previous = status.targets.get(label) or TargetState(name=label)
+                status.targets[label] = self._next_state(previous, outcome, now)
+
+        return self._state.update(change, keep=labels)
+
+    def _next_state(self, previous: TargetState, outcome: _Outcome, now: float) -> TargetState:
+        state = TargetState(**{**previous.__dict__, "last_attempt": now})
+        if outcome.credential is not None:
+            credential = outcome.credential
+            issued, expires = credential.issued_at.timestamp(), credential.expires_at.timestamp()
+            hosts = _hosts(outcome)
+            state.user, state.hosts = credential.user, hosts
+            state.keys = [list(_entry(outcome.target, credential, h).key) for h in hosts]
+            state.fingerprint = credential.fingerprint
+            state.issued_at, state.expires_at = issued, expires
+            state.due_at = self._policy.due_at(issued, expires)
+            state.last_success, state.last_error, state.fix = now, None, None
+            state.needs_person, state.failures, state.next_attempt = False, 0, None
+            remaining = (expires - now) / 60
+            logger.info(
+                f"Rotated {outcome.target.label} ({credential.source}): {len(hosts)} .pgpass line(s) for "
+                f"{credential.user} on {', '.join(hosts)}; expires in {remaining:.0f} min"
+            )
+            return state
+        error = outcome.error or CredentialError("unknown error")
+        message = str(error)
+        state.failures = previous.failures + 1
+        state.needs_person, state.fix = error.needs_person, error.fix
+        state.next_attempt = now + self._policy.retry_delay(state.failures, needs_person=error.needs_person)
+        if message != previous.last_error:
+            level = logging.ERROR if error.needs_person else logging.WARNING
+            logger.log(level, f"Rotation of {outcome.target.label} failed: {message}")
+        else:
+            logger.info(f"Rotation of {outcome.target.label} still failing (attempt {state.failures})")
+        state.last_error = message
+        return state
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.time(), tz=timezone.utc)
+
+
+def _entry(target: TargetConfig, credential: Credential, host: str) -> pgpass.PgpassEntry:
+    return pgpass.PgpassEntry(
+        host=host,
+        port=str(target.effective_port),
+        database=target.effective_database,
+        user=credential.user,
+        password=credential.token,
+    )
+
+
+def _hosts(outcome: _Outcome) -> list[str]:
+    hosts = outcome.credential.hosts if outcome.credential is not None else ()
+    return [*hosts, *(outcome.target.extra_hosts or [])]
+
+
+def _not_older(current: bytes, entries: list[pgpass.PgpassEntry]) -> list[pgpass.PgpassEntry]:
+    """Drop entries whose line in the file already holds a credential that lives longer (a concurrent rotator's)."""
+    kept = []
+    for entry in entries:
+        existing = pgpass.lookup(current, *entry.key)
+        existing_expiry = jwt_expiry(existing) if existing else None
+        ours = jwt_expiry(entry.password)
+        if existing_expiry is not None and ours is not None and existing_expiry > ours:
+            logger.info(f"Keeping the newer credential already in .pgpass for {entry.host} ({entry.user})")
+            continue
+        kept.append(entry)
+    return kept
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

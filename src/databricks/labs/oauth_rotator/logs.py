@@ -1,0 +1,79 @@
+"""Logging for the rotator: the original tool's format, a rotating 0600 file, and a filter that redacts secrets.
+
+Stdlib only. Logging is configured by entry points, never as an import side effect.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+PACKAGE_LOGGER = "databricks.labs.oauth_rotator"
+
+_SECRETS = [
+    re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"),  # JWTs: every Databricks OAuth token and Lakebase credential
+    re.compile(r"(?i)(bearer\s+)\S+"),
+    re.compile(r"(?i)((?:password|secret|token)[\"']?\s*[=:]\s*[\"']?)[^\s\"',&]+"),
+    re.compile(r"dapi[0-9a-f]{32}(-\d+)?"),  # personal access tokens
+]
+
+
+def redact(text: str) -> str:
+    """`text` with anything shaped like a token, secret or password replaced by `<redacted>`."""
+    for pattern in _SECRETS:
+        text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + "<redacted>", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message (and exception text) with secrets redacted, whatever logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file created 0600: it names hosts and users, which are nobody else's business."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
+def setup_logging(
+    log_file: Path | None,
+    *,
+    level: int = logging.INFO,
+    stream: TextIO | None = None,
+    root: logging.Logger | None = None,
+) -> None:
+    """Send the rotator's records to `stream` (stderr) and `log_file`, both redacted, in the original format."""
+    root = root if root is not None else logging.getLogger()
+    formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream if stream is not None else sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(_PrivateRotatingFileHandler(log_file, maxBytes=10 * 1024 * 1024, backupCount=5))
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(RedactingFilter())
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger(PACKAGE_LOGGER).setLevel(level)
+    # The SDK logs request bodies at DEBUG; never let that reach a file even when the user asks for debug logs.
+    logging.getLogger("databricks.sdk").setLevel(logging.INFO if level <= logging.INFO else level)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -1,0 +1,41 @@
+"""Where oauth-rotator keeps its own files, following the `databricks labs` layout."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+PRODUCT = "oauth-rotator"
+
+
+def labs_home(environ: Mapping[str, str] | None = None) -> Path:
+    """`~/.databricks/labs/oauth-rotator`, the folder the Databricks CLI manages for this project."""
+    environ = os.environ if environ is None else environ
+    home = environ.get("HOME") or str(Path.home())
+    return Path(home) / ".databricks" / "labs" / PRODUCT
+
+
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The config folder: `DATABRICKS_LABS_CONFIG_DIR` when the CLI sets it, else `<labs home>/config`."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("DATABRICKS_LABS_CONFIG_DIR")
+    return Path(explicit) if explicit else labs_home(environ) / "config"
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The state folder: `DATABRICKS_LABS_STATE_DIR` when the CLI sets it, else `<labs home>/state`."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("DATABRICKS_LABS_STATE_DIR")
+    return Path(explicit) if explicit else labs_home(environ) / "state"
+
+
+def default_config_file(environ: Mapping[str, str] | None = None) -> Path:
+    return config_dir(environ) / "config.yml"
+
+
+def default_log_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The original tool's log location, kept so existing users find their log where it was."""
+    environ = os.environ if environ is None else environ
+    home = environ.get("HOME") or str(Path.home())
+    return Path(home) / ".databricks_oauth_rotator.log"

@@ -1,0 +1,206 @@
+"""The rotator: assembling a rotation cycle from a config, and the Python API compatible with the original tool."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from databricks.sdk import WorkspaceClient
+
+from databricks.labs.oauth_rotator import files, paths
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.cycle import CycleReport, RotationCycle
+from databricks.labs.oauth_rotator.daemon import CycleResult, Daemon, install_stop_handlers
+from databricks.labs.oauth_rotator.errors import CredentialError, RotatorError
+from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy, SystemClock
+from databricks.labs.oauth_rotator.state import StateStore
+from databricks.labs.oauth_rotator.workspace import build_workspace_client
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ONCE_DEADLINE_SECONDS = 25.0
+
+
+def pgpass_path_for(config: RotatorConfig) -> Path:
+    """The file libpq reads: the configured one, else `PGPASSFILE`, else the platform default."""
+    if config.pgpass_file:
+        return Path(os.path.expanduser(config.pgpass_file))
+    return files.default_pgpass_path()
+
+
+def log_path_for(config: RotatorConfig) -> Path:
+    return Path(os.path.expanduser(config.log_file)) if config.log_file else paths.default_log_file()
+
+
+def default_state_store() -> StateStore:
+    return StateStore(paths.state_dir() / "status.json")
+
+
+def policy_for(config: RotatorConfig) -> RefreshPolicy:
+    return RefreshPolicy(
+        margin_seconds=config.effective_margin_minutes * 60,
+        interval_seconds=config.effective_interval_minutes * 60,
+    )
+
+
+def build_cycle(
+    config: RotatorConfig,
+    *,
+    clock: Clock | None = None,
+    workspace_client: WorkspaceClient | Callable[[], WorkspaceClient] | None = None,
+    state: StateStore | None = None,
+    policy: RefreshPolicy | None = None,
+) -> RotationCycle:
+    """A rotation cycle for `config`; the workspace client is built lazily, only when a target is due."""
+    if isinstance(workspace_client, WorkspaceClient):
+        given = workspace_client
+        factory: Callable[[], WorkspaceClient] = lambda: given  # noqa: E731
+    elif workspace_client is not None:
+        factory = workspace_client
+    else:
+        factory = lambda: build_workspace_client(profile=config.profile, host=config.workspace_url)  # noqa: E731
+    return RotationCycle(
+        config,
+        factory,
+        pgpass_path=pgpass_path_for(config),
+        state=state or default_state_store(),
+        clock=clock or SystemClock(),
+        policy=policy or policy_for(config),
+    )
+
+
+def run_with_deadline(work: Callable[[], T], seconds: float, *, what: str = "rotation") -> T:
+    """Run `work` on a worker thread and give up after `seconds`: the SDK's OIDC token request has no timeout."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as err:
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, name=f"oauth-rotator-{what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise CredentialError(f"{what} did not finish within {seconds:.0f} s (is the workspace reachable?)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+class InProcessCycleRunner:
+    """Runs cycles in this process, each under a deadline: for the Python API and for tests."""
+
+    def __init__(self, cycle: RotationCycle, *, deadline: float = 60.0) -> None:
+        self._cycle = cycle
+        self._deadline = deadline
+
+    def run(self, *, force: bool) -> CycleResult:
+        try:
+            report = run_with_deadline(lambda: self._cycle.run(force=force), self._deadline)
+        except RotatorError as err:
+            logger.error(f"Rotation cycle failed: {err}")
+            return CycleResult(exit_code=err.exit_code, detail=str(err))
+        return CycleResult(exit_code=report.exit_code, next_due=report.next_due)
+
+
+def raise_for_failures(report: CycleReport) -> CycleReport:
+    """Collect-then-fail: every target was attempted; now say which failed, with the most severe exit code."""
+    if not report.failed:
+        return report
+    errors = list(report.failed.values())
+    if len(errors) == 1:
+        raise errors[0]
+    summary = "; ".join(f"{name}: {err}" for name, err in report.failed.items())
+    worst = max(errors, key=lambda e: e.exit_code)
+    combined = type(worst)(f"{len(errors)} of {len(errors) + len(report.rotated)} targets failed: {summary}")
+    raise combined
+
+
+class DatabricksOAuthRotator:
+    """Keeps `.pgpass` supplied with fresh Lakebase credentials (the original tool's API, plus targets and profiles).
+
+    Args:
+        workspace_url: the workspace (else `DATABRICKS_HOST`, or the profile's host).
+        pg_host: a Lakebase host; resolved to its instance or endpoint (else `DATABRICKS_PG_HOST`).
+        pg_username: the Postgres role (else the authenticated identity, from `current_user.me()`).
+        rotation_interval: refresh at least this often, in minutes.
+        instance / endpoint: name the database directly instead of by host.
+        config: a full `RotatorConfig` (several targets); the target arguments are then ignored.
+        workspace_client: an SDK client to use instead of building one from the unified auth chain.
+        clock: the clock the daemon reads (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        workspace_url: str | None = None,
+        pg_host: str | None = None,
+        pg_username: str | None = None,
+        rotation_interval: float = 50,
+        *,
+        pg_port: int = 5432,
+        pg_database: str = "*",
+        pgpass_file: str | None = None,
+        log_file: str | None = None,
+        profile: str | None = None,
+        instance: str | None = None,
+        endpoint: str | None = None,
+        margin_minutes: float | None = None,
+        config: RotatorConfig | None = None,
+        workspace_client: WorkspaceClient | None = None,
+        clock: Clock | None = None,
+        state: StateStore | None = None,
+    ) -> None:
+        if config is None:
+            host = pg_host or os.environ.get("DATABRICKS_PG_HOST")
+            target = TargetConfig(
+                instance=instance,
+                endpoint=endpoint,
+                host=host,
+                port=pg_port,
+                database=pg_database,
+                user=pg_username or os.environ.get("DATABRICKS_PG_USERNAME"),
+            )
+            config = RotatorConfig(
+                targets=[target],
+                profile=profile,
+                workspace_url=workspace_url,
+                pgpass_file=pgpass_file,
+                log_file=log_file,
+                interval_minutes=rotation_interval,
+                margin_minutes=margin_minutes,
+            )
+        self.config = config.validate()
+        self._clock = clock or SystemClock()
+        self._state = state or default_state_store()
+        self._cycle = build_cycle(self.config, clock=self._clock, workspace_client=workspace_client, state=self._state)
+        self._daemon: Daemon | None = None
+
+    def run_once(self) -> list[str]:
+        """Rotate every target now; returns the names rotated. Raises a `RotatorError` if any failed."""
+        report = run_with_deadline(lambda: self._cycle.run(force=True), ONCE_DEADLINE_SECONDS)
+        return raise_for_failures(report).rotated
+
+    def run_daemon(self) -> int:
+        """Rotate whenever due until SIGTERM, SIGINT or `stop()`; returns the exit code."""
+        self._daemon = Daemon(InProcessCycleRunner(self._cycle), clock=self._clock, state=self._state)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        restore = install_stop_handlers(self._daemon.stop) if in_main_thread else None
+        try:
+            return self._daemon.run()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if restore is not None:
+                restore()
+
+    def stop(self) -> None:
+        """Ask a running `run_daemon()` to return after its current step."""
+        if self._daemon is not None:
+            self._daemon.stop.set()

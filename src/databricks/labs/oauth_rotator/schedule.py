@@ -1,0 +1,90 @@
+"""When a credential is due for refresh, how long to back off after a failure, and the clock both are read from.
+
+Stdlib only: the long-lived scheduler imports this module and must stay light.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+MAX_SLEEP_SECONDS = 60.0
+"""The scheduler never sleeps longer than this, so a laptop waking from suspend is noticed within a minute:
+`time.sleep` runs on the monotonic clock, which stops while the machine is suspended; the wall clock does not."""
+
+
+class Clock(ABC):
+    """Wall-clock time and waiting, passed in so tests can jump time (suspend, expiry) without sleeping."""
+
+    @abstractmethod
+    def time(self) -> float:
+        """Seconds since the epoch, from the wall clock."""
+
+    @abstractmethod
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Wait up to `seconds` or until `stop` is set; returns whether `stop` is set."""
+
+
+class SystemClock(Clock):
+    def time(self) -> float:
+        return time.time()
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        return stop.wait(max(0.0, seconds))
+
+
+class FakeClock(Clock):
+    """A clock that moves only when waited on or told to jump (a suspend, a changed system time)."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        self._now = start
+        self.waits: list[float] = []
+
+    def time(self) -> float:
+        return self._now
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self._now += max(0.0, seconds)
+        return stop.is_set()
+
+    def jump(self, seconds: float) -> None:
+        """Move the wall clock as a suspend of `seconds` would."""
+        self._now += seconds
+
+
+@dataclass(frozen=True)
+class RefreshPolicy:
+    """The renewal ladder: refresh when less than `margin` is left, or `interval` after issue, whichever is first.
+
+    A credential shorter-lived than twice the margin (tests, or a server that caps the lifetime) is refreshed
+    at half its lifetime instead, so it is never refreshed in a tight loop.
+    """
+
+    margin_seconds: float = 600.0
+    interval_seconds: float = 3000.0
+    backoff_base_seconds: float = 5.0
+    backoff_cap_seconds: float = 300.0
+    needs_person_retry_seconds: float = 900.0
+
+    def due_at(self, issued_at: float, expires_at: float) -> float:
+        """The wall-clock time at which a credential issued at `issued_at` should be replaced."""
+        lifetime = max(0.0, expires_at - issued_at)
+        margin = min(self.margin_seconds, lifetime / 2)
+        return min(expires_at - margin, issued_at + self.interval_seconds)
+
+    def retry_delay(self, failures: int, *, needs_person: bool, rng: random.Random | None = None) -> float:
+        """Seconds to wait before attempt number `failures + 1`, with jitter so many clients do not retry together.
+
+        Errors that need a person are retried slowly: the user is told once, and hammering the identity
+        provider will not fix an expired login.
+        """
+        if needs_person:
+            return self.needs_person_retry_seconds
+        rng = rng or random.Random()
+        exponent = min(max(failures - 1, 0), 16)
+        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2**exponent)
+        return rng.uniform(ceiling / 2, ceiling)

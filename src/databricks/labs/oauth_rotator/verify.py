@@ -1,0 +1,84 @@
+"""`--verify`: log in once with the rotated credential, through libpq, exactly as a user's client would."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "databricks_postgres"
+
+
+def verify_login(
+    key: tuple[str, str, str, str], passfile: Path, *, environ: Mapping[str, str] | None = None, timeout: int = 10
+) -> str | None:
+    """Connect as `key` (host, port, database, user) with the password from `passfile`; None or the error.
+
+    A `*` database connects to `PGDATABASE`, else `databricks_postgres`. Uses psycopg (the `verify` extra,
+    which bundles libpq) when installed, else the `psql` on PATH.
+    """
+    environ = os.environ if environ is None else environ
+    host, port, database, user = key
+    dbname = database if database != "*" else environ.get("PGDATABASE", DEFAULT_DATABASE)
+    params: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "dbname": dbname,
+        "user": user,
+        "sslmode": "require",
+        "passfile": str(passfile),
+        "connect_timeout": str(timeout),
+    }
+    try:
+        import psycopg
+    except ImportError:
+        return _verify_with_psql(params, environ, timeout)
+    try:
+        with psycopg.connect(**params) as conn:
+            conn.execute("select 1")
+    except psycopg.Error as err:
+        return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return None
+
+
+def _verify_with_psql(params: dict[str, Any], environ: Mapping[str, str], timeout: int) -> str | None:
+    psql = shutil.which("psql", path=environ.get("PATH"))
+    if psql is None:
+        return "cannot verify: neither psycopg (pip install 'databricks-labs-oauth-rotator[verify]') nor psql found"
+    conninfo = " ".join(f"{k}='{_quote(v)}'" for k, v in params.items())
+    env = {k: v for k, v in environ.items() if k != "PGPASSWORD"}
+    result = subprocess.run(
+        [psql, "-w", "-X", "-A", "-t", "-c", "select 1", conninfo],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 5,
+        check=False,
+    )
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return lines[0] if lines else f"psql exited with {result.returncode}"
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def verify_all(keys: Sequence[tuple[str, str, str, str]], passfile: Path) -> int:
+    """Verify each written line; 1 when any login failed."""
+    failures = 0
+    for key in keys:
+        error = verify_login(key, passfile)
+        if error is None:
+            logger.info(f"Verified: logged in to {key[0]}:{key[1]} as {key[3]}")
+        else:
+            failures += 1
+            logger.error(f"Verification failed for {key[0]}:{key[1]} as {key[3]}: {error}")
+    return 1 if failures else 0

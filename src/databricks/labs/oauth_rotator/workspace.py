@@ -1,0 +1,82 @@
+"""The workspace client: the SDK's unified auth with bounded timeouts, and its errors told apart."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.config import Config
+from databricks.sdk.errors import DatabricksError
+
+from databricks.labs.oauth_rotator.__about__ import __version__
+from databricks.labs.oauth_rotator.credentials import classify_sdk_error
+from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, NeedsPersonError, RotatorError
+from databricks.labs.oauth_rotator.logs import redact
+from databricks.labs.oauth_rotator.paths import PRODUCT
+
+logger = logging.getLogger(__name__)
+
+HTTP_TIMEOUT_SECONDS = 10.0
+RETRY_TIMEOUT_SECONDS = 20
+
+
+def build_workspace_client(
+    *,
+    profile: str | None,
+    host: str | None,
+    http_timeout_seconds: float = HTTP_TIMEOUT_SECONDS,
+    retry_timeout_seconds: int = RETRY_TIMEOUT_SECONDS,
+) -> WorkspaceClient:
+    """A client chosen the SDK's way (explicit arguments, then environment, then profile), failing in seconds.
+
+    Without these timeouts an unreachable host blocks for the SDK's default five minutes.
+    """
+    kwargs: dict[str, Any] = {}
+    if profile:
+        kwargs["profile"] = profile
+    if host:
+        kwargs["host"] = host
+    try:
+        config = Config(
+            **kwargs,
+            http_timeout_seconds=http_timeout_seconds,
+            retry_timeout_seconds=retry_timeout_seconds,
+            product=PRODUCT,
+            product_version=__version__,
+        )
+    except ValueError as err:
+        raise auth_error(err, profile) from err
+    return WorkspaceClient(config=config)
+
+
+def auth_error(err: Exception, profile: str | None) -> RotatorError:
+    """An authentication failure as an error a person can act on, saying what to run."""
+    message = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+    lowered = str(err).lower()
+    login = f"databricks auth login --profile {profile}" if profile else "databricks auth login --host <workspace>"
+    if "refresh token" in lowered or "auth login" in lowered or "reauthenticate" in lowered:
+        return NeedsPersonError(f"the Databricks login has expired: {message}", fix=f"run `{login}`")
+    if profile and "profile" in lowered and ("configured" in lowered or "not found" in lowered):
+        return ConfigError(f"profile {profile!r} cannot be used: {message}", fix="check ~/.databrickscfg")
+    if "default auth" in lowered or "cannot configure" in lowered:
+        return ConfigError(
+            f"no Databricks authentication configured: {message}",
+            fix="pass --profile, or set DATABRICKS_HOST with DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET",
+        )
+    return NeedsPersonError(f"authentication failed: {message}", fix=f"check the login (`{login}`)")
+
+
+def current_user_name(ws: WorkspaceClient) -> str:
+    """The authenticated identity's Postgres role: the email of a user, the application id of a service principal."""
+    try:
+        me = ws.current_user.me()
+    except DatabricksError as err:
+        raise classify_sdk_error(err, "who am I") from err
+    except ValueError as err:  # token endpoint refused the client (revoked secret, expired login)
+        raise auth_error(err, ws.config.profile) from err
+    except OSError as err:
+        raise CredentialError(f"who am I: {type(err).__name__}: {redact(str(err))}") from err
+    if not me.user_name:
+        raise NeedsPersonError("the workspace did not say who we are", fix="set `user` for each target")
+    return me.user_name
