@@ -13,7 +13,7 @@ def test_a_saved_config_loads_back_equal_including_falsy_values(tmp_path):
     config = RotatorConfig(
         targets=[
             TargetConfig(name="sales", instance="sales-db", port=5432, database="*", extra_hosts=["ro.example.com"]),
-            TargetConfig(endpoint=ENDPOINT, user="app-id", database=""),
+            TargetConfig(endpoint=ENDPOINT, user="app-id"),
         ],
         profile="DEFAULT",
         margin_minutes=0,
@@ -53,7 +53,7 @@ def test_a_saved_config_loads_back_equal_including_falsy_values(tmp_path):
 def test_a_bad_config_file_is_one_clear_error_naming_the_problem(tmp_path, content, message):
     path = tmp_path / "config.yml"
     path.write_text(content)
-    with pytest.raises(ConfigError, match="") as failure:
+    with pytest.raises(ConfigError) as failure:
         load_config(path)
     assert message in str(failure.value)
     assert str(path) in str(failure.value)

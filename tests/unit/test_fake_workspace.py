@@ -33,7 +33,7 @@ from databricks.sdk.errors import (
 )
 from databricks.sdk.oauth import Token
 from databricks.sdk.service.postgres import EndpointStatusState, EndpointType
-from google.protobuf.duration_pb2 import Duration  # type: ignore[import-untyped]  # no stubs installed
+from google.protobuf.duration_pb2 import Duration
 
 from databricks.labs.oauth_rotator.testing.tokens import jwt_claims
 from databricks.labs.oauth_rotator.testing.workspace import (

@@ -40,6 +40,7 @@ StartLimitBurst=5
 Type=simple
 ExecStart=/usr/bin/env "/home/ana maria/100%% $$x/\"q\"/ñ/.venv/bin/python" "-m" "databricks.labs.oauth_rotator" "run" "--config" "/home/ana maria/100%% $$x/\"q\"/ñ/.databricks/labs/oauth-rotator/config/config.yml"
 Restart=on-failure
+RestartPreventExitStatus=2
 RestartSec=30
 Environment="DATABRICKS_CLI_PATH=/usr/local/bin/databricks"
 Environment="DATABRICKS_CONFIG_PROFILE=DEFAULT"

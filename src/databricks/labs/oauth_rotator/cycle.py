@@ -14,7 +14,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.labs.oauth_rotator import files, pgpass
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.credentials import Credential
-from databricks.labs.oauth_rotator.errors import CredentialError, RotatorError
+from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.targets import resolve_source
@@ -102,6 +102,8 @@ class RotationCycle:
         try:
             ws = self._workspace_client()
             default_user = None if all(t.user for t in targets) else current_user_name(ws)
+        except ConfigError:
+            raise  # an unusable profile or auth setup ends the cycle: no target can succeed, a person must fix it
         except RotatorError as err:
             return [_Outcome(t, error=err) for t in targets]
         with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_FETCHES, len(targets))) as pool:
@@ -161,10 +163,9 @@ class RotationCycle:
             state.due_at = self._policy.due_at(issued, expires)
             state.last_success, state.last_error, state.fix = now, None, None
             state.needs_person, state.failures, state.next_attempt = False, 0, None
-            remaining = (expires - now) / 60
             logger.info(
                 f"Rotated {outcome.target.label} ({credential.source}): {len(hosts)} .pgpass line(s) for "
-                f"{credential.user} on {', '.join(hosts)}; expires in {remaining:.0f} min"
+                f"{credential.user} on {', '.join(hosts)}; expires in {human_duration(expires - now)}"
             )
             return state
         error = outcome.error or CredentialError("unknown error")
@@ -182,6 +183,17 @@ class RotationCycle:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.time(), tz=timezone.utc)
+
+
+def human_duration(seconds: float) -> str:
+    """`45 s`, `12 min`, `3 h 5 min`: how people read a credential's remaining life."""
+    seconds = max(0, round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def _entry(target: TargetConfig, credential: Credential, host: str) -> pgpass.PgpassEntry:

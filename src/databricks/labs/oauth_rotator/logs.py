@@ -21,7 +21,7 @@ _SECRETS = [
     re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"),  # JWTs: every Databricks OAuth token and Lakebase credential
     re.compile(r"(?i)(bearer\s+)\S+"),
     re.compile(r"(?i)((?:password|secret|token)[\"']?\s*[=:]\s*[\"']?)[^\s\"',&]+"),
-    re.compile(r"dapi[0-9a-f]{32}(-\d+)?"),  # personal access tokens
+    re.compile(r"\bdap[i][0-9a-f]{32}(-\d+)?"),  # personal access tokens
 ]
 
 
@@ -65,7 +65,8 @@ def setup_logging(
     handlers: list[logging.Handler] = [logging.StreamHandler(stream if stream is not None else sys.stderr)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(_PrivateRotatingFileHandler(log_file, maxBytes=10 * 1024 * 1024, backupCount=5))
+        # delay: the file appears with the first record, so a run that fails on its arguments writes nothing.
+        handlers.append(_PrivateRotatingFileHandler(log_file, maxBytes=10 * 1024 * 1024, backupCount=5, delay=True))
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:

@@ -57,16 +57,16 @@ def build_cycle(
     policy: RefreshPolicy | None = None,
 ) -> RotationCycle:
     """A rotation cycle for `config`; the workspace client is built lazily, only when a target is due."""
-    if isinstance(workspace_client, WorkspaceClient):
-        given = workspace_client
-        factory: Callable[[], WorkspaceClient] = lambda: given  # noqa: E731
-    elif workspace_client is not None:
-        factory = workspace_client
-    else:
-        factory = lambda: build_workspace_client(profile=config.profile, host=config.workspace_url)  # noqa: E731
+    def from_config() -> WorkspaceClient:
+        if isinstance(workspace_client, WorkspaceClient):
+            return workspace_client
+        if workspace_client is not None:
+            return workspace_client()
+        return build_workspace_client(profile=config.profile, host=config.workspace_url)
+
     return RotationCycle(
         config,
-        factory,
+        from_config,
         pgpass_path=pgpass_path_for(config),
         state=state or default_state_store(),
         clock=clock or SystemClock(),
@@ -81,7 +81,8 @@ def run_with_deadline(work: Callable[[], T], seconds: float, *, what: str = "rot
     def target() -> None:
         try:
             outcome["value"] = work()
-        except BaseException as err:
+        # Everything, KeyboardInterrupt included, is handed to the calling thread, which re-raises it.
+        except BaseException as err:  # pylint: disable=broad-exception-caught
             outcome["error"] = err
 
     worker = threading.Thread(target=target, name=f"oauth-rotator-{what}", daemon=True)
@@ -137,7 +138,7 @@ class DatabricksOAuthRotator:
         clock: the clock the daemon reads (tests pass a fake one).
     """
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments  # the original tool's keyword arguments, plus targets
         self,
         workspace_url: str | None = None,
         pg_host: str | None = None,
@@ -151,11 +152,9 @@ class DatabricksOAuthRotator:
         profile: str | None = None,
         instance: str | None = None,
         endpoint: str | None = None,
-        margin_minutes: float | None = None,
         config: RotatorConfig | None = None,
         workspace_client: WorkspaceClient | None = None,
         clock: Clock | None = None,
-        state: StateStore | None = None,
     ) -> None:
         if config is None:
             host = pg_host or os.environ.get("DATABRICKS_PG_HOST")
@@ -174,11 +173,10 @@ class DatabricksOAuthRotator:
                 pgpass_file=pgpass_file,
                 log_file=log_file,
                 interval_minutes=rotation_interval,
-                margin_minutes=margin_minutes,
             )
         self.config = config.validate()
         self._clock = clock or SystemClock()
-        self._state = state or default_state_store()
+        self._state = default_state_store()
         self._cycle = build_cycle(self.config, clock=self._clock, workspace_client=workspace_client, state=self._state)
         self._daemon: Daemon | None = None
 

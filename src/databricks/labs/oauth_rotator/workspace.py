@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import configparser
 import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
@@ -32,6 +36,9 @@ def build_workspace_client(
 
     Without these timeouts an unreachable host blocks for the SDK's default five minutes.
     """
+    problem = configuration_problem(profile=profile, host=host, environ=os.environ)
+    if problem is not None:
+        raise problem
     kwargs: dict[str, Any] = {}
     if profile:
         kwargs["profile"] = profile
@@ -50,21 +57,48 @@ def build_workspace_client(
     return WorkspaceClient(config=config)
 
 
+def _short(err: Exception) -> str:
+    """The SDK's message without its docs link and config dump, redacted."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = text.split(". Config:")[0].split(", please check https://")[0]
+    return redact(text)
+
+
 def auth_error(err: Exception, profile: str | None) -> RotatorError:
     """An authentication failure as an error a person can act on, saying what to run."""
-    message = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+    message = _short(err)
     lowered = str(err).lower()
     login = f"databricks auth login --profile {profile}" if profile else "databricks auth login --host <workspace>"
     if "refresh token" in lowered or "auth login" in lowered or "reauthenticate" in lowered:
         return NeedsPersonError(f"the Databricks login has expired: {message}", fix=f"run `{login}`")
-    if profile and "profile" in lowered and ("configured" in lowered or "not found" in lowered):
-        return ConfigError(f"profile {profile!r} cannot be used: {message}", fix="check ~/.databrickscfg")
-    if "default auth" in lowered or "cannot configure" in lowered:
-        return ConfigError(
-            f"no Databricks authentication configured: {message}",
-            fix="pass --profile, or set DATABRICKS_HOST with DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET",
-        )
-    return NeedsPersonError(f"authentication failed: {message}", fix=f"check the login (`{login}`)")
+    # Anything else may be the network (an unreachable host fails the same way as a wrong setting): retry.
+    return CredentialError(f"authentication failed: {message}", fix=f"check the login (`{login}`)")
+
+
+def configuration_problem(*, profile: str | None, host: str | None, environ: Mapping[str, str]) -> ConfigError | None:
+    """A setup that can never authenticate, told apart before any network call: such runs exit 2, not retry."""
+    config_file = Path(environ.get("DATABRICKS_CONFIG_FILE") or Path(environ.get("HOME") or "~") / ".databrickscfg")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(config_file.expanduser())
+    except configparser.Error as err:
+        return ConfigError(f"{config_file}: cannot be parsed: {str(err).splitlines()[0]}")
+    profiles = set(parser.sections()) | ({"DEFAULT"} if parser.defaults() else set())
+    if profile:
+        if profile not in profiles:
+            return ConfigError(
+                f"profile {profile!r} is not in {config_file}",
+                fix=f"run `databricks auth login --profile {profile}` or `databricks configure --profile {profile}`",
+            )
+        return None
+    if host or "DATABRICKS_CONFIG_PROFILE" in environ or "DEFAULT" in profiles:
+        return None
+    if any(environ.get(name) for name in ("DATABRICKS_HOST", "DATABRICKS_AZURE_RESOURCE_ID")):
+        return None
+    return ConfigError(
+        "no Databricks workspace configured",
+        fix="pass --profile or --workspace-url, or set DATABRICKS_HOST (with DATABRICKS_CLIENT_ID/_SECRET for M2M)",
+    )
 
 
 def current_user_name(ws: WorkspaceClient) -> str:

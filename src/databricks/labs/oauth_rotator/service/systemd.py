@@ -80,6 +80,8 @@ def render_unit(spec: ServiceSpec) -> str:
         f"ExecStart={exec_start(spec.argv)}",
         # on-failure, not always: a clean exit (e.g. a configuration error reported once) must not loop.
         "Restart=on-failure",
+        # Exit code 2 is an unusable configuration: restarting cannot fix it, the user must.
+        "RestartPreventExitStatus=2",
         "RestartSec=30",
         *(f"Environment={quote_word(f'{k}={v}', dollars=False)}" for k, v in spec.service_environment.items()),
     ]

@@ -1,0 +1,91 @@
+"""Running the product as a user does: the console script in a subprocess, a temp HOME, the fake workspace's auth."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
+from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
+
+USER = "someone@example.com"
+_AUTH_VARIABLES = ("DATABRICKS_", "ARM_", "PGPASSWORD", "PGPASSFILE", "PGSERVICE")
+
+
+@dataclass
+class UserHome:
+    """A user's machine for one test: HOME, state and config dirs, a pgpass path, and the auth environment."""
+
+    root: Path
+    workspace: FakeWorkspace
+    postgres: LocalPostgres
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pgpass(self) -> Path:
+        return self.root / ".pgpass"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / ".databricks_oauth_rotator.log"
+
+    @property
+    def status_file(self) -> Path:
+        return self.root / "state" / "status.json"
+
+    def rotator(
+        self, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`databricks-oauth-rotator ARGS` as a subprocess (the console script's own entry point)."""
+        return subprocess.run(
+            [sys.executable, "-m", "databricks.labs.oauth_rotator", *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=self.root,
+        )
+
+    def target_flags(self, *extra: str) -> list[str]:
+        return ["--pg-port", str(self.postgres.port), "--pgpass-file", str(self.pgpass), *extra]
+
+    def login(self, *, host: str = "127.0.0.1", user: str = USER) -> subprocess.CompletedProcess[str]:
+        return self.postgres.psql_login(user=user, passfile=self.pgpass, host=host)
+
+    def secrets_seen(self, *texts: str) -> list[str]:
+        """Every issued token or client secret that occurs in `texts` or in the files the product wrote."""
+        haystacks = list(texts)
+        for path in (self.log_file, self.status_file):
+            if path.exists():
+                haystacks.append(path.read_text(errors="replace"))
+        return [s for s in self.workspace.issued_secrets() if any(s in h for h in haystacks)]
+
+
+def clean_environment() -> dict[str, str]:
+    """The test runner's environment without any auth or libpq variables that would leak into the product."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(_AUTH_VARIABLES)}
+
+
+@pytest.fixture
+def home(tmp_path: Path, workspace: FakeWorkspace, postgres: LocalPostgres) -> Iterator[UserHome]:
+    env = {
+        **clean_environment(),
+        "HOME": str(tmp_path),
+        "DATABRICKS_LABS_STATE_DIR": str(tmp_path / "state"),
+        "DATABRICKS_LABS_CONFIG_DIR": str(tmp_path / "config"),
+        "DATABRICKS_HOST": workspace.host,
+        "DATABRICKS_CLIENT_ID": workspace.client_id,
+        "DATABRICKS_CLIENT_SECRET": workspace.client_secret,
+    }
+    yield UserHome(tmp_path, workspace, postgres, env)
+
+
+def without(env: dict[str, str], names: Sequence[str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in names}
