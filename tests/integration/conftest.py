@@ -7,11 +7,14 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from databricks.labs.oauth_rotator import pgpass
 from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
+from databricks.labs.oauth_rotator.testing.tokens import IssuedCredential
 from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
 
 USER = "someone@example.com"
@@ -66,6 +69,53 @@ class UserHome:
             if path.exists():
                 haystacks.append(path.read_text(errors="replace"))
         return [s for s in self.workspace.issued_secrets() if any(s in h for h in haystacks)]
+
+
+class LoginProbe:
+    """Logs in with psql again and again, and tells product failures from the test server's own race.
+
+    The test server keeps one password per role, so issuing a credential revokes the previous one at once,
+    while real Lakebase keeps it valid until it expires. A login that fails because `.pgpass` still held the
+    previous, unexpired credential during the milliseconds between issue and write is that race, not a fault.
+    """
+
+    def __init__(self, home: UserHome, *, host: str = "127.0.0.1") -> None:
+        self.home, self.host = home, host
+        self.attempts = 0
+        self.superseded = 0
+        self.failures: list[str] = []
+
+    def attempt(self) -> bool:
+        self.attempts += 1
+        before = self._written_token()
+        result = self.home.login(host=self.host)
+        if result.returncode == 0:
+            return True
+        if self._raced(before):
+            self.superseded += 1
+            return False
+        self.failures.append(result.stderr.strip().splitlines()[0] if result.stderr.strip() else "failed")
+        return False
+
+    def _raced(self, written: IssuedCredential | None) -> bool:
+        """The file held a valid credential that a newer one, issued in the last few seconds, had just revoked."""
+        latest = self._latest()
+        if written is None or latest is None or written is latest:
+            return False
+        now = datetime.now(timezone.utc)
+        issued_at = latest.expires_at - timedelta(seconds=self.home.workspace.ttl_seconds)
+        return written.expires_at > now and now - issued_at < timedelta(seconds=5)
+
+    def _latest(self) -> IssuedCredential | None:
+        return self.home.workspace.issued[-1] if self.home.workspace.issued else None
+
+    def _written_token(self) -> IssuedCredential | None:
+        try:
+            data = self.home.pgpass.read_bytes()
+        except OSError:
+            return None
+        token = pgpass.lookup(data, self.host, str(self.home.postgres.port), "postgres", USER)
+        return next((c for c in self.home.workspace.issued if c.token == token), None)
 
 
 def clean_environment() -> dict[str, str]:
