@@ -20,6 +20,7 @@ from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.config import check_workspace_url, validate_target
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
 from databricks.labs.oauth_rotator.paths import default_config_file
+from databricks.labs.oauth_rotator.service.base import ENV_FILE_VARIABLE
 
 logger = logging.getLogger("databricks.labs.oauth_rotator")
 
@@ -196,6 +197,10 @@ def run_scheduler(invocation: Invocation) -> int:
     from databricks.labs.oauth_rotator.state import StateStore
 
     setup_logging(None, level=logging.DEBUG if invocation.debug else logging.INFO)
+    env_file = os.environ.get(ENV_FILE_VARIABLE)
+    if env_file:
+        # launchd cannot read an EnvironmentFile itself; the worker children inherit what we load here.
+        os.environ.update(read_environment_file(Path(env_file)))
     daemon = Daemon(
         SubprocessCycleRunner(invocation.request()),
         clock=SystemClock(),
@@ -203,6 +208,30 @@ def run_scheduler(invocation: Invocation) -> int:
     )
     install_stop_handlers(daemon.stop)
     return daemon.run()
+
+
+def read_environment_file(path: Path) -> dict[str, str]:
+    """`KEY=value` lines (systemd EnvironmentFile style) from a file only its owner can read."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{ENV_FILE_VARIABLE}: cannot read {path}: {err.strerror}") from err
+    if mode & 0o077:
+        raise ConfigError(f"{ENV_FILE_VARIABLE}: {path} is readable by others", fix=f"chmod 600 {path}")
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{ENV_FILE_VARIABLE}: {path}:{number}: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
 
 
 def rotator_main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> NoReturn:
