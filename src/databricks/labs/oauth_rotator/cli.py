@@ -1,0 +1,328 @@
+"""The `databricks labs oauth-rotator` entrypoint: `python cli.py '<JSON payload>'`, as the Databricks CLI runs it.
+
+The payload is checked here first (one line on stderr and exit 2 when it is wrong). `status` and `logs` are
+answered with the standard library alone; every other command goes through blueprint's `App`, which imports the
+Databricks SDK (about two seconds). Each command turns its failure into an exit code itself: `App` would log the
+exception and exit 0, and the CLI would report success.
+
+No `from __future__ import annotations` here: blueprint converts a flag by its parameter's annotation object
+(`bool`, `int`), and postponed annotations would be strings.
+"""
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from databricks.labs.oauth_rotator.errors import RotatorError
+from databricks.labs.oauth_rotator.logs import PACKAGE_LOGGER, redact
+from databricks.labs.oauth_rotator.paths import default_config_file
+
+if TYPE_CHECKING:
+    from databricks.labs.blueprint.cli import App
+
+    from databricks.labs.oauth_rotator.config import RotatorConfig
+
+logger = logging.getLogger(PACKAGE_LOGGER)
+
+PROG = "oauth-rotator"
+FLAGS: dict[str, dict[str, str]] = {
+    "configure": {},
+    "rotate": {"verify": "false"},
+    "run": {},
+    "install": {},
+    "uninstall": {"purge": "false"},
+    "restart": {},
+    "status": {},
+    "logs": {"lines": "50"},
+    "doctor": {},
+}
+"""Every command and its flags with their defaults, as labs.yml declares them (a test keeps the two equal)."""
+LIGHT_COMMANDS = frozenset({"status", "logs"})
+"""Answered before blueprint (and so the SDK) is imported."""
+UNAUTHENTICATED = frozenset({"install", "uninstall", "restart", "status", "logs", "doctor"})
+"""Commands that need no login from the CLI (labs.yml `is_unauthenticated: true`)."""
+LOGS_ARE_OUTPUT = frozenset({"configure", "rotate", "run"})
+"""Commands whose INFO records tell the user what happened (the others print their result)."""
+BOOLEAN_FLAGS = frozenset({"verify", "purge"})
+LOG_LEVELS = frozenset({"trace", "debug", "info", "warn", "error", "disabled"})
+
+
+class PayloadError(ValueError):
+    """The argument is not a payload this entrypoint understands: bad usage, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    command: str
+    flags: dict[str, str]
+    """Every flag of the command, defaults filled in for the ones the CLI sent empty."""
+    log_level: str
+
+    def to_json(self) -> str:
+        """The payload as blueprint's `App` reads it (it requires `log_level`)."""
+        return json.dumps({"command": self.command, "flags": {**self.flags, "log_level": self.log_level}})
+
+    @property
+    def debug(self) -> bool:
+        return self.log_level in {"debug", "trace"}
+
+
+def parse_payload(args: Sequence[str]) -> Payload:
+    """Check `{"command": ..., "flags": {...strings...}, "output_type": ""}` and the command's flag values."""
+    if len(args) != 1:
+        raise PayloadError(
+            "expected one argument, the JSON payload from the Databricks CLI; run `databricks labs oauth-rotator`"
+        )
+    try:
+        raw = json.loads(args[0])
+    except ValueError as err:
+        raise PayloadError(f"the payload is not JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise PayloadError(f"the payload must be a JSON object, got {type(raw).__name__}")
+    command = raw.get("command")
+    if not isinstance(command, str) or not command:
+        raise PayloadError('the payload has no "command"')
+    if command not in FLAGS:
+        raise PayloadError(f"unknown command {command!r} (commands: {', '.join(sorted(FLAGS))})")
+    flags = raw.get("flags", {})
+    if not isinstance(flags, dict) or not all(isinstance(v, str) for v in flags.values()):
+        raise PayloadError('"flags" must be a JSON object of strings')
+    flags = dict(flags)
+    log_level = flags.pop("log_level", "warn").strip().lower() or "warn"
+    if log_level not in LOG_LEVELS:
+        raise PayloadError(f"unknown log level {log_level!r} (one of {', '.join(sorted(LOG_LEVELS))})")
+    values = _flag_values(command, flags)
+    return Payload(command, values, log_level)
+
+
+def _flag_values(command: str, flags: dict[str, str]) -> dict[str, str]:
+    """Every flag of `command`: the given values (empty means the default), each checked."""
+    unknown = sorted(set(flags) - set(FLAGS[command]))
+    if unknown:
+        raise PayloadError(f"{command}: unknown flag --{unknown[0]}")
+    values = {**FLAGS[command], **{k: v.strip() for k, v in flags.items() if v.strip()}}
+    for name in BOOLEAN_FLAGS & set(values):
+        if values[name].lower() not in {"true", "false"}:
+            raise PayloadError(f"{command}: --{name} expects true or false, got {values[name]!r}")
+        values[name] = values[name].lower()
+    if "lines" in values:
+        from databricks.labs.oauth_rotator.status import MAX_LOG_LINES, parse_lines
+
+        try:
+            parse_lines(values["lines"])
+        except ValueError:
+            raise PayloadError(f"{command}: --lines expects a number from 1 to {MAX_LOG_LINES}") from None
+    return values
+
+
+# ---- the commands -----------------------------------------------------------------------------------------------
+# Each returns its exit code; `_exits` turns errors into one line and an exit code. The docstring is the help text.
+
+
+def configure() -> int:
+    """Choose the profile and the Lakebase databases, the .pgpass file and margin; save the config"""
+    from databricks.labs.blueprint.tui import Prompts
+
+    from databricks.labs.oauth_rotator.installer import configure as run_installer
+
+    run_installer(Prompts(), config_path=default_config_file())
+    return 0
+
+
+def rotate(verify: bool = False) -> int:
+    """Rotate the credential of every configured database now"""
+    from databricks.labs.oauth_rotator.console import Invocation, rotate_once
+
+    path, _ = _saved_config(pin=True)
+    return rotate_once(Invocation(path, once=True, verify=verify, debug=_debug()), out=sys.stdout)
+
+
+def run() -> int:
+    """Run the rotation loop in the foreground until interrupted"""
+    from databricks.labs.oauth_rotator.console import Invocation, run_scheduler
+
+    path, _ = _saved_config(pin=True)  # the workers inherit the pinned environment
+    return run_scheduler(Invocation(path, debug=_debug()))
+
+
+def install() -> int:
+    """Install and start the background service for the saved config"""
+    from databricks.labs.oauth_rotator.console_service import install_service
+    from databricks.labs.oauth_rotator.service import for_platform
+
+    path, config = _saved_config(pin=False)
+    print(install_service(config, path, manager=for_platform()))
+    return 0
+
+
+def uninstall(purge: bool = False) -> int:
+    """Stop and remove the background service (--purge true also removes its .pgpass lines)"""
+    from databricks.labs.oauth_rotator.console_service import uninstall_service
+    from databricks.labs.oauth_rotator.service import for_platform
+
+    print(uninstall_service(for_platform(), purge=purge))
+    return 0
+
+
+def restart() -> int:
+    """Restart the background service"""
+    from databricks.labs.oauth_rotator.console_service import restart_service
+    from databricks.labs.oauth_rotator.service import for_platform
+
+    print(restart_service(for_platform()))
+    return 0
+
+
+def status() -> int:
+    """Show each database's host, user, expiry, last rotation and error, and the service state"""
+    from databricks.labs.oauth_rotator.status import collect_status
+
+    # One JSON value on stdout and nothing else: the CLI parses it for the table.
+    print(json.dumps(collect_status()))
+    return 0
+
+
+def logs(lines: int = 50) -> int:
+    """Show the last lines of the rotator's log"""
+    from databricks.labs.oauth_rotator.status import configured_log_file, print_log_tail
+
+    return print_log_tail(configured_log_file(default_config_file()), lines, out=sys.stdout, err=sys.stderr)
+
+
+def doctor() -> int:
+    """Check the login, the targets, .pgpass, PGPASSWORD, libpq and the service; say how to fix each problem"""
+    from databricks.labs.oauth_rotator.doctor import Doctor, print_findings
+    from databricks.labs.oauth_rotator.installer import workspace_client
+    from databricks.labs.oauth_rotator.state import StateStore
+    from databricks.labs.oauth_rotator.status import status_file
+
+    checks = Doctor(
+        default_config_file(),
+        workspace_client_factory=lambda config: workspace_client(config.profile, host=config.workspace_url),
+        state=StateStore(status_file()),
+    )
+    return print_findings(checks.run(), sys.stdout)
+
+
+COMMANDS: tuple[Callable[..., int], ...] = (
+    configure,
+    rotate,
+    run,
+    install,
+    uninstall,
+    restart,
+    status,
+    logs,
+    doctor,
+)
+
+
+def _saved_config(*, pin: bool) -> tuple[Path, "RotatorConfig"]:
+    """The saved config (exit 2 with what to run when there is none); `pin` makes its profile decide the login."""
+    from databricks.labs.oauth_rotator.config_store import load_config
+    from databricks.labs.oauth_rotator.installer import pin_profile
+
+    path = default_config_file()
+    config = load_config(path)
+    if pin:
+        pin_profile(config.profile)
+    return path, config
+
+
+def _debug() -> bool:
+    # blueprint's App sets the `databricks` logger from the payload's log_level (debug and trace: DEBUG).
+    return logging.getLogger("databricks").getEffectiveLevel() <= logging.DEBUG
+
+
+def _exits(command: Callable[..., int]) -> Callable[..., None]:
+    """`command` for blueprint's App: failures become one line on stderr and a non-zero exit, never exit 0."""
+    name = command.__name__.replace("_", "-")
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        # The CLI's default log level (warn) would hide what the command did.
+        if _debug() or name in LOGS_ARE_OUTPUT:
+            logging.getLogger(PACKAGE_LOGGER).setLevel(logging.DEBUG if _debug() else logging.INFO)
+        try:
+            exit_code = command(**kwargs)
+        except RotatorError as err:
+            raise _fail(name, str(err), err.exit_code) from None
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+        except EOFError:
+            raise _fail(name, "no answer: standard input is closed", 1) from None
+        except Exception as err:  # pylint: disable=broad-exception-caught  # App would log it and exit 0
+            logger.debug(f"{name} failed", exc_info=True)
+            raise _fail(name, f"{type(err).__name__}: {err}", 1) from None
+        if exit_code:
+            raise SystemExit(exit_code)
+
+    return wrapper
+
+
+def _fail(name: str, message: str, exit_code: int) -> SystemExit:
+    print(f"{PROG} {name}: error: {redact(' '.join(message.split()))}", file=sys.stderr)
+    return SystemExit(exit_code)
+
+
+def build_app() -> "App":
+    """blueprint's App with every command registered (importing blueprint imports the SDK)."""
+    from databricks.labs.blueprint.cli import App
+
+    app = App(__file__)
+    for command in COMMANDS:
+        # Unauthenticated for blueprint, always: App would otherwise build a WorkspaceClient from the environment,
+        # without timeouts and before the saved config's profile is known. Commands build their own client.
+        # labs.yml still asks the CLI for a login where one is needed (configure, rotate, run).
+        app.command(_exits(command), is_unauthenticated=True)
+    return app
+
+
+def _run_light(payload: Payload) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger(PACKAGE_LOGGER).setLevel(logging.DEBUG if payload.debug else logging.WARNING)
+    try:
+        if payload.command == "status":
+            return status()
+        return logs(int(payload.flags["lines"]))
+    except RotatorError as err:
+        print(f"{PROG} {payload.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+def main() -> NoReturn:
+    """Read the payload from `sys.argv[1]`, run the command, exit with its code."""
+    _forget_script_directory()
+    try:
+        payload = parse_payload(sys.argv[1:])
+    except PayloadError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    if payload.command in LIGHT_COMMANDS:
+        sys.exit(_run_light(payload))
+    try:
+        app = build_app()
+        sys.argv[1:] = [payload.to_json()]  # the checked payload, as App reads it
+        app()
+    except RotatorError as err:
+        print(f"{PROG} {payload.command}: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    sys.exit(0)
+
+
+def _forget_script_directory() -> None:
+    """Run by path, Python puts this file's folder first on sys.path, where `logs.py` or `config.py` would shadow
+    any top-level module of that name; the package is imported by its full name from PYTHONPATH instead."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and sys.path[0] and os.path.abspath(sys.path[0]) == here:
+        del sys.path[0]
+
+
+if __name__ == "__main__":
+    main()
