@@ -237,7 +237,7 @@ def read_environment_file(path: Path) -> dict[str, str]:
 def rotator_main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> NoReturn:
     """`databricks-oauth-rotator`."""
     environ = os.environ if environ is None else environ
-    sys.exit(_guarded(lambda: _rotator(list(sys.argv[1:] if argv is None else argv), environ)))
+    sys.exit(guarded(lambda: _rotator(list(sys.argv[1:] if argv is None else argv), environ)))
 
 
 def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
@@ -247,7 +247,7 @@ def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
     return run_scheduler(invocation)
 
 
-def _guarded(command: Any, *, err: TextIO | None = None) -> int:
+def guarded(command: Any, *, err: TextIO | None = None) -> int:
     """Run a command; a `RotatorError` becomes one line on stderr and its exit code, never a traceback."""
     err = err if err is not None else sys.stderr
     try:
