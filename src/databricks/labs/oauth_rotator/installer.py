@@ -1,0 +1,328 @@
+"""The installer prompts (`databricks labs install oauth-rotator`, `configure`): questions in, a saved config out.
+
+The prompts, the workspace-client factory and the paths are passed in, so tests run the real questions with
+blueprint's `MockPrompts` against the fake workspace, without patching anything.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from databricks.labs.blueprint.tui import Prompts
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import DatabricksError
+
+from databricks.labs.oauth_rotator import files, paths
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.config_store import load_config, save_config
+from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.service import ServiceManager, for_platform
+from databricks.labs.oauth_rotator.workspace import build_workspace_client, current_user_name
+
+logger = logging.getLogger(__name__)
+
+WorkspaceClientFactory = Callable[[str | None], WorkspaceClient]
+"""Builds the client for a profile name (None: the environment's auth, as the SDK resolves it)."""
+
+NO_PROFILE = "none"
+TYPE_A_HOST = "[type a host name]"
+DEFAULT_MARGIN_MINUTES = 10
+
+CLI_AUTH_VARIABLES = (
+    "DATABRICKS_HOST",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_AUTH_TYPE",
+    "DATABRICKS_CLIENT_ID",
+    "DATABRICKS_CLIENT_SECRET",
+    "DATABRICKS_USERNAME",
+    "DATABRICKS_PASSWORD",
+    "DATABRICKS_ACCOUNT_ID",
+    "DATABRICKS_WORKSPACE_ID",
+    "DATABRICKS_CLOUD",
+    "DATABRICKS_DISCOVERY_URL",
+    "DATABRICKS_TOKEN_AUDIENCE",
+    "DATABRICKS_OIDC_TOKEN_ENV",
+    "DATABRICKS_OIDC_TOKEN_FILEPATH",
+    "DATABRICKS_METADATA_SERVICE_URL",
+    "DATABRICKS_AZURE_RESOURCE_ID",
+    "DATABRICKS_GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_CREDENTIALS",
+    "DATABRICKS_CLUSTER_ID",
+    "DATABRICKS_WAREHOUSE_ID",
+    "DATABRICKS_SERVERLESS_COMPUTE_ID",
+)
+"""What `databricks labs` exports from the login it resolved (plus every `ARM_*`): the profile's values, flattened
+into the environment, with the profile's name dropped. The SDK prefers these over a profile's own values."""
+
+
+def pin_profile(profile: str | None, environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Make `profile` decide the login: drop the auth variables the Databricks CLI injected; returns their names.
+
+    With no profile, the environment is the login: only `DATABRICKS_HOST` is normalised, as blueprint does for
+    the Go SDK's spelling of it. Child processes (the scheduler's workers) inherit the result.
+    """
+    environ = os.environ if environ is None else environ
+    if not profile:
+        host = environ.get("DATABRICKS_HOST")
+        if host:
+            from databricks.labs.blueprint.cli import App
+
+            environ["DATABRICKS_HOST"] = App.fix_databricks_host(host)
+        return []
+    dropped = [k for k in list(environ) if k in CLI_AUTH_VARIABLES or k.startswith("ARM_")]
+    for key in dropped:
+        del environ[key]
+    if dropped:
+        logger.debug(f"Using profile {profile}; ignoring {', '.join(sorted(dropped))} from the environment")
+    return dropped
+
+
+def workspace_client(profile: str | None, *, host: str | None = None) -> WorkspaceClient:
+    """The production factory: the pinned profile (or the environment), with the rotator's timeouts."""
+    pin_profile(profile)
+    return build_workspace_client(profile=profile, host=host)
+
+
+def login_profile(environ: Mapping[str, str] | None = None) -> str | None:
+    """The `workspace_profile` the Databricks CLI saved at install time, if any.
+
+    `$DATABRICKS_LABS_CONFIG_DIR/login.json` for an installed project, `$DATABRICKS_LABS_LIB_DIR/.databricks-login.json`
+    for a checkout installed with `databricks labs install .`.
+    """
+    environ = os.environ if environ is None else environ
+    candidates = [paths.config_dir(environ) / "login.json"]
+    if environ.get("DATABRICKS_LABS_LIB_DIR"):
+        candidates.append(Path(environ["DATABRICKS_LABS_LIB_DIR"]) / ".databricks-login.json")
+    for path in candidates:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        profile = raw.get("workspace_profile") if isinstance(raw, dict) else None
+        if isinstance(profile, str) and profile.strip():
+            return profile.strip()
+    return None
+
+
+def databrickscfg_profiles(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The profile names in `~/.databrickscfg` (or `DATABRICKS_CONFIG_FILE`), to show in the question."""
+    environ = os.environ if environ is None else environ
+    path = Path(os.path.expanduser(environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg"))
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return []
+    names = parser.sections()
+    return ["DEFAULT", *names] if parser.defaults() else names
+
+
+class Installer:
+    """Asks for the profile, the databases, the Postgres user, the `.pgpass` file, the margin and the service.
+
+    The current config's values are the defaults, so running it again and pressing Enter keeps everything.
+    """
+
+    def __init__(
+        self,
+        prompts: Prompts,
+        workspace_client_factory: WorkspaceClientFactory,
+        *,
+        config_path: Path,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._prompts = prompts
+        self._workspace_client = workspace_client_factory
+        self._config_path = config_path
+        self._environ = os.environ if environ is None else environ
+
+    def run(self) -> RotatorConfig:
+        """Ask every question, then check and save the config (0600); returns it."""
+        current = self.current()
+        profile = self._ask_profile(current)
+        ws = self._workspace_client(profile)
+        me = current_user_name(ws)  # fails here, clearly, when the login does not work
+        logger.info(f"Authenticated as {me}" + (f" with profile {profile}" if profile else ""))
+        targets = self._ask_targets(ws, current)
+        user = self._ask_user(me, current)
+        config = RotatorConfig(
+            targets=[replace(t, user=user) for t in targets],
+            profile=profile,
+            workspace_url=current.workspace_url if current else None,
+            pgpass_file=self._ask_pgpass(current),
+            log_file=current.log_file if current else None,
+            margin_minutes=self._ask_margin(current),
+            interval_minutes=current.interval_minutes if current else None,
+            service=self._yes_no(
+                "Install the background service now?",
+                default=current.service if current and current.service is not None else True,
+            ),
+        )
+        save_config(config, self._config_path)
+        return config
+
+    def current(self) -> RotatorConfig | None:
+        """The saved config, if there is a usable one; a broken one is reported and replaced."""
+        if not self._config_path.exists():
+            return None
+        try:
+            return load_config(self._config_path)
+        except ConfigError as err:
+            logger.warning(f"Ignoring the current config: {err}")
+            return None
+
+    def _ask_profile(self, current: RotatorConfig | None) -> str | None:
+        default = login_profile(self._environ) or (current.profile if current else None) or NO_PROFILE
+        known = databrickscfg_profiles(self._environ)
+        listed = f"; profiles found: {', '.join(known)}" if known else ""
+        answer = self._prompts.question(
+            f"Databricks profile to authenticate with ('{NO_PROFILE}': the login in the environment{listed})",
+            default=default,
+        ).strip()
+        return None if answer.lower() == NO_PROFILE else answer
+
+    def _ask_targets(self, ws: WorkspaceClient, current: RotatorConfig | None) -> list[TargetConfig]:
+        if current and current.targets:
+            labels = ", ".join(t.label for t in current.targets)
+            if self._yes_no(f"Keep the configured databases ({labels})?", default=True):
+                return list(current.targets)
+        options = {**dict(_instances(ws)), **dict(_endpoints(ws))}
+        if not options:
+            logger.info("No Lakebase instance or endpoint is visible in this workspace: type a host name")
+        chosen: list[TargetConfig] = []
+        while True:
+            remaining = [label for label, target in options.items() if target not in chosen]
+            label = self._prompts.choice(
+                "Which Lakebase database should oauth-rotator keep in .pgpass?", [*remaining, TYPE_A_HOST], sort=False
+            )
+            target = TargetConfig(host=self._ask_host()) if label == TYPE_A_HOST else options[label]
+            if target.label not in {t.label for t in chosen}:
+                chosen.append(target)
+            if not self._yes_no("Add another database?", default=False):
+                return chosen
+
+    def _ask_host(self) -> str:
+        return self._prompts.question(
+            "Lakebase host name (e.g. instance-1234.database.cloud.databricks.com)",
+            validate=lambda text: bool(text.strip()) and not any(c.isspace() for c in text.strip()),
+        ).strip()
+
+    def _ask_user(self, me: str, current: RotatorConfig | None) -> str:
+        users = {t.user for t in current.targets} if current else set()
+        shared = users.pop() if len(users) == 1 else None
+        default = shared or me
+        return self._prompts.question("PostgreSQL user name", default=default).strip()
+
+    def _ask_pgpass(self, current: RotatorConfig | None) -> str:
+        default = (current.pgpass_file if current else None) or str(files.default_pgpass_path(self._environ))
+        answer = self._prompts.question(
+            "Password file to keep up to date",
+            default=default,
+            validate=lambda text: Path(os.path.expanduser(text.strip())).parent.is_dir(),
+        ).strip()
+        if not Path(os.path.expanduser(answer)).parent.is_dir():
+            raise ConfigError(f"pgpass file: directory {Path(os.path.expanduser(answer)).parent} does not exist")
+        return answer
+
+    def _ask_margin(self, current: RotatorConfig | None) -> int | float:
+        margin = current.margin_minutes if current and current.margin_minutes is not None else DEFAULT_MARGIN_MINUTES
+        answer = self._prompts.question(
+            "Refresh when fewer than this many minutes of the 60-minute credential are left",
+            default=f"{margin:g}",
+            valid_number=True,
+            validate=lambda text: text.isdigit() and 1 <= int(text) <= 59,
+        )
+        try:
+            value = float(answer)
+        except ValueError:
+            raise ConfigError(f"margin: expected minutes, got {answer!r}") from None
+        if not 1 <= value <= 59:
+            raise ConfigError(f"margin: expected 1 to 59 minutes, got {answer}")
+        return int(value) if value.is_integer() else value
+
+    def _yes_no(self, text: str, *, default: bool) -> bool:
+        answer = self._prompts.question(
+            f"{text} (yes/no)", default="yes" if default else "no", valid_regex=r"(?i)^(y|yes|n|no)$"
+        )
+        return answer.strip().lower() in {"y", "yes"}
+
+
+def _instances(ws: WorkspaceClient) -> Iterator[tuple[str, TargetConfig]]:
+    try:
+        for instance in ws.database.list_database_instances():
+            if instance.name:
+                where = f" ({instance.read_write_dns})" if instance.read_write_dns else ""
+                yield f"instance {instance.name}{where}", TargetConfig(instance=instance.name)
+    except (DatabricksError, OSError, ValueError) as err:  # no access, or Lakebase not enabled here
+        logger.warning(f"Cannot list the workspace's database instances: {err}")
+
+
+def _endpoints(ws: WorkspaceClient) -> Iterator[tuple[str, TargetConfig]]:
+    try:
+        for project in ws.postgres.list_projects():
+            for branch in ws.postgres.list_branches(parent=project.name or ""):
+                for endpoint in ws.postgres.list_endpoints(parent=branch.name or ""):
+                    if not endpoint.name:
+                        continue
+                    hosts = endpoint.status.hosts if endpoint.status else None
+                    where = f" ({hosts.host})" if hosts and hosts.host else ""
+                    yield f"endpoint {endpoint.name}{where}", TargetConfig(endpoint=endpoint.name)
+    except (DatabricksError, OSError, ValueError) as err:
+        logger.warning(f"Cannot list the workspace's Lakebase projects: {err}")
+
+
+def configure(
+    prompts: Prompts,
+    *,
+    workspace_client_factory: WorkspaceClientFactory = workspace_client,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    manager_factory: Callable[[], ServiceManager] = for_platform,
+    out: TextIO | None = None,
+) -> RotatorConfig:
+    """`configure` and the install hook: the questions, the saved config, then the service if chosen."""
+    from databricks.labs.oauth_rotator.console_service import install_service
+
+    out = out if out is not None else sys.stdout
+    environ = os.environ if environ is None else environ
+    config_path = config_path or paths.default_config_file(environ)
+    config = Installer(prompts, workspace_client_factory, config_path=config_path, environ=environ).run()
+    print(f"Saved {config_path}", file=out)
+    if config.service:
+        print(install_service(config, config_path, manager=manager_factory(), environ=environ), file=out)
+    else:
+        print(
+            "No background service: run `databricks labs oauth-rotator rotate` to refresh now, "
+            "or `databricks labs oauth-rotator install` to keep .pgpass fresh in the background.",
+            file=out,
+        )
+    return config
+
+
+def keep(
+    *,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    manager_factory: Callable[[], ServiceManager] = for_platform,
+    out: TextIO | None = None,
+) -> RotatorConfig:
+    """The install hook with no terminal to ask (`databricks labs upgrade` from a script): keep the saved config
+    and, when it has the service, install it again so it runs the upgraded code."""
+    from databricks.labs.oauth_rotator.console_service import install_service
+
+    out = out if out is not None else sys.stdout
+    environ = os.environ if environ is None else environ
+    config_path = config_path or paths.default_config_file(environ)
+    config = load_config(config_path)
+    print(f"Kept {config_path} (no terminal to ask questions on; run `configure` to change it)", file=out)
+    if config.service:
+        print(install_service(config, config_path, manager=manager_factory(), environ=environ), file=out)
+    return config
