@@ -28,7 +28,12 @@ def _now() -> datetime:
 
 @pytest.mark.parametrize(
     "text",
-    ["2026-11-29T13:00:00Z", "2026-11-29T13:00:00.123456789Z", "2026-11-29T13:00:00+00:00", "2026-11-29T14:00:00+01:00"],
+    [
+        "2026-11-29T13:00:00Z",
+        "2026-11-29T13:00:00.123456789Z",
+        "2026-11-29T13:00:00+00:00",
+        "2026-11-29T14:00:00+01:00",
+    ],
 )
 def test_rfc3339_timestamps_parse_on_python_310_too(text):
     assert parse_timestamp(text).replace(microsecond=0) == datetime(2026, 11, 29, 13, 0, tzinfo=timezone.utc)

@@ -15,9 +15,10 @@ from databricks.sdk.service.iam import User
 
 from databricks.labs.oauth_rotator import pgpass
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.cycle import RotationCycle, human_duration
+from databricks.labs.oauth_rotator.cycle import RotationCycle
 from databricks.labs.oauth_rotator.schedule import FakeClock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore
+from databricks.labs.oauth_rotator.status import human_duration
 from databricks.labs.oauth_rotator.testing.tokens import mint_jwt, rfc3339
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)

@@ -17,6 +17,7 @@ from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
+from databricks.labs.oauth_rotator.status import human_duration
 from databricks.labs.oauth_rotator.targets import resolve_source
 from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry
 from databricks.labs.oauth_rotator.workspace import current_user_name
@@ -118,14 +119,15 @@ class RotationCycle:
             return _Outcome(target, credential=credential)
         except RotatorError as err:
             return _Outcome(target, error=err)
-        except Exception as err:
+        except (OSError, ValueError) as err:  # the SDK's network faults (requests) and unreadable JSON
             logger.debug(f"{target.label}: unexpected error", exc_info=True)
             return _Outcome(target, error=CredentialError(f"{target.label}: {type(err).__name__}: {err}"))
 
     def _write(self, outcomes: list[_Outcome]) -> bool:
-        entries = [
-            _entry(o.target, o.credential, host) for o in outcomes if o.credential is not None for host in _hosts(o)
-        ]
+        entries: list[pgpass.PgpassEntry] = []
+        for outcome in outcomes:
+            if outcome.credential is not None:
+                entries.extend(_entry(outcome.target, outcome.credential, host) for host in _hosts(outcome))
         if not entries:
             return False
         try:
@@ -183,17 +185,6 @@ class RotationCycle:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.time(), tz=timezone.utc)
-
-
-def human_duration(seconds: float) -> str:
-    """`45 s`, `12 min`, `3 h 5 min`: how people read a credential's remaining life."""
-    seconds = max(0, round(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 120:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def _entry(target: TargetConfig, credential: Credential, host: str) -> pgpass.PgpassEntry:

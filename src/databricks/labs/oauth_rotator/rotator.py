@@ -57,6 +57,7 @@ def build_cycle(
     policy: RefreshPolicy | None = None,
 ) -> RotationCycle:
     """A rotation cycle for `config`; the workspace client is built lazily, only when a target is due."""
+
     def from_config() -> WorkspaceClient:
         if isinstance(workspace_client, WorkspaceClient):
             return workspace_client
