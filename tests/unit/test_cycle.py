@@ -16,6 +16,7 @@ from databricks.sdk.service.iam import User
 from databricks.labs.oauth_rotator import pgpass
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.cycle import RotationCycle
+from databricks.labs.oauth_rotator.notify import Notifier
 from databricks.labs.oauth_rotator.schedule import FakeClock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore
 from databricks.labs.oauth_rotator.status import human_duration
@@ -163,3 +164,74 @@ def test_one_failing_target_does_not_stop_the_others_and_the_file_is_written_onc
 @pytest.mark.parametrize(("seconds", "text"), [(45, "45 s"), (600, "10 min"), (3 * 3600 + 300, "3 h 5 min")])
 def test_durations_read_as_people_say_them(seconds, text):
     assert human_duration(seconds) == text
+
+
+def test_a_person_is_notified_once_per_condition_and_again_only_after_it_recurs(tmp_path, workspace, clock):
+    notifier = create_autospec(Notifier)
+    cycle = RotationCycle(
+        RotatorConfig(targets=[TargetConfig(instance="db")]),
+        lambda: workspace.ws,
+        pgpass_path=tmp_path / ".pgpass",
+        state=StateStore(tmp_path / "status.json"),
+        clock=clock,
+        policy=RefreshPolicy(),
+        notifier=notifier,
+    )
+    workspace.ws.database.generate_database_credential.side_effect = PermissionDenied("no access")
+    for _ in range(3):
+        cycle.run(force=True)
+        clock.jump(60)
+    assert notifier.notify.call_count == 1
+    assert "a person must act" in notifier.notify.call_args.args[0]
+    workspace.ws.database.generate_database_credential.side_effect = workspace.issue
+    cycle.run(force=True)
+    workspace.ws.database.generate_database_credential.side_effect = PermissionDenied("no access")
+    cycle.run(force=True)
+    assert notifier.notify.call_count == 2
+
+
+def test_refreshes_failing_close_to_expiry_are_notified_once(tmp_path, workspace, clock):
+    notifier = create_autospec(Notifier)
+    cycle = RotationCycle(
+        RotatorConfig(targets=[TargetConfig(instance="db")]),
+        lambda: workspace.ws,
+        pgpass_path=tmp_path / ".pgpass",
+        state=StateStore(tmp_path / "status.json"),
+        clock=clock,
+        policy=RefreshPolicy(),
+        notifier=notifier,
+    )
+    cycle.run()
+    workspace.ws.database.generate_database_credential.side_effect = TemporarilyUnavailable("down")
+    clock.jump(50 * 60)
+    cycle.run()
+    assert notifier.notify.call_count == 0, "10 minutes left: still time for retries"
+    clock.jump(6 * 60)
+    cycle.run(force=True)
+    clock.jump(60)
+    cycle.run(force=True)
+    assert notifier.notify.call_count == 1
+    assert "expires in" in notifier.notify.call_args.args[0]
+
+
+def test_the_hook_runs_after_a_write_that_changed_the_file_and_not_after_a_quiet_cycle(tmp_path, workspace, clock):
+    calls: list[list[str]] = []
+
+    def hook(rotated, _path):
+        calls.append(list(rotated))
+        return 0
+
+    cycle = RotationCycle(
+        RotatorConfig(targets=[TargetConfig(instance="db")]),
+        lambda: workspace.ws,
+        pgpass_path=tmp_path / ".pgpass",
+        state=StateStore(tmp_path / "status.json"),
+        clock=clock,
+        policy=RefreshPolicy(),
+        hook=hook,
+    )
+    cycle.run()
+    cycle.run()
+    clock.jump(50 * 60)
+    cycle.run()
+    assert calls == [["db"], ["db"]]

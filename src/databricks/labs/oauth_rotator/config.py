@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -30,6 +31,10 @@ class TargetConfig:
     port: int | None = None
     database: str | None = None
     user: str | None = None
+    read_only: bool | None = None
+    """Also write the instance's or endpoint's read-only host (a `<name>-ro` service in pg_service.conf)."""
+    pooled: bool | None = None
+    """Also write the endpoint's pooled (PgBouncer) hosts (`<name>-pooled`, and `<name>-ro-pooled` with read_only)."""
 
     @property
     def label(self) -> str:
@@ -58,6 +63,14 @@ class RotatorConfig:
     margin_minutes: float | None = None
     interval_minutes: float | None = None
     service: bool | None = None
+    exec_after: str | None = None
+    """A command run (without a shell) after a cycle changed `.pgpass`, e.g. to reload a local pgbouncer."""
+    exec_after_timeout: int | None = None
+    pg_service: bool | None = None
+    """Also write `pg_service.conf` entries (host, port, dbname, user, sslmode=require; never a password)."""
+    pg_service_file: str | None = None
+    notify: bool | None = None
+    """Desktop notifications when a person must act (default on, where the desktop offers them)."""
 
     @property
     def effective_margin_minutes(self) -> float:
@@ -82,6 +95,11 @@ _TOP_KEYS: dict[str, tuple[type, ...]] = {
     "margin_minutes": (int, float),
     "interval_minutes": (int, float),
     "service": (bool,),
+    "exec_after": (str,),
+    "exec_after_timeout": (int,),
+    "pg_service": (bool,),
+    "pg_service_file": (str,),
+    "notify": (bool,),
     "targets": (list,),
 }
 _TARGET_KEYS: dict[str, tuple[type, ...]] = {
@@ -93,6 +111,8 @@ _TARGET_KEYS: dict[str, tuple[type, ...]] = {
     "port": (int,),
     "database": (str,),
     "user": (str,),
+    "read_only": (bool,),
+    "pooled": (bool,),
 }
 
 
@@ -135,6 +155,19 @@ def check_workspace_url(value: str | None, where: str = "workspace_url") -> None
         raise ConfigError(f"{where}: not a workspace URL: {_show(value)} (expected https://<workspace host>)")
 
 
+def check_command(value: str | None, where: str = "exec_after") -> None:
+    """A command line we can split like a shell would, and run without one."""
+    if value is None:
+        return
+    _check_text(value, where)
+    try:
+        words = shlex.split(value)
+    except ValueError as err:
+        raise ConfigError(f"{where}: cannot split {_show(value)}: {err}") from err
+    if not words:
+        raise ConfigError(f"{where}: empty command")
+
+
 def validate_target(raw: dict[str, Any], where: str) -> None:
     _check_keys(raw, _TARGET_KEYS, where + ".")
     for key in ("name", "instance", "endpoint", "host", "database", "user"):
@@ -167,8 +200,12 @@ def validate_raw(raw: Any) -> None:
             f"this one reads up to version {RotatorConfig.__version__}",
             fix="upgrade oauth-rotator",
         )
-    for key in ("profile", "pgpass_file", "log_file"):
+    for key in ("profile", "pgpass_file", "log_file", "pg_service_file"):
         _check_text(raw.get(key), key)
+    check_command(raw.get("exec_after"))
+    timeout = raw.get("exec_after_timeout")
+    if timeout is not None and not 1 <= timeout <= 3600:
+        raise ConfigError(f"exec_after_timeout: expected seconds between 1 and 3600, got {timeout!r}")
     check_workspace_url(raw.get("workspace_url"))
     _check_minutes(raw.get("margin_minutes"), "margin_minutes", minimum=0)
     _check_minutes(raw.get("interval_minutes"), "interval_minutes", minimum=1)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from databricks.labs.oauth_rotator.__about__ import __version__
-from databricks.labs.oauth_rotator.config import check_workspace_url, validate_target
+from databricks.labs.oauth_rotator.config import check_command, check_workspace_url, validate_target
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
 from databricks.labs.oauth_rotator.paths import default_config_file
 from databricks.labs.oauth_rotator.service.base import ENV_FILE_VARIABLE
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--pgpass-file", metavar="PATH", help="password file (default: PGPASSFILE, else ~/.pgpass)")
     add("--log-file", metavar="PATH", help="log file (default ~/.databricks_oauth_rotator.log)")
     add("--config", metavar="PATH", help="config file (default ~/.databricks/labs/oauth-rotator/config/config.yml)")
+    add("--exec-after", metavar="COMMAND", help="run COMMAND (no shell) after a rotation changed the password file")
     add("--verify", action="store_true", help="after rotating, log in once to prove the credential works")
     add("--debug", action="store_true", help="debug logging (never includes tokens)")
     add("--version", action="version", version=f"%(prog)s {__version__}")
@@ -114,6 +115,7 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocat
         "pgpass_file": args.pgpass_file,
         "log_file": args.log_file,
         "interval_minutes": args.interval,
+        "exec_after": args.exec_after,
     }
     if has_target:
         target = {
@@ -127,6 +129,7 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocat
         overrides["target"] = {k: v for k, v in target.items() if v is not None}
         validate_target(overrides["target"], "target")
     check_workspace_url(args.workspace_url, "--workspace-url")
+    check_command(args.exec_after, "--exec-after")
     _check_parent_exists(args.pgpass_file, "--pgpass-file")
     _check_parent_exists(args.log_file, "--log-file")
     config_path = _config_path(args.config, has_target, environ)

@@ -42,6 +42,8 @@ class Credential:
     hosts: tuple[str, ...]
     source: str
     """Where it came from, for logs: `instance my-db`, `endpoint projects/...`, `workspace token`."""
+    roles: tuple[tuple[str, str], ...] = ()
+    """(role, host) for each host: role "" is the read-write host, then `-ro`, `-pooled`, `-ro-pooled`."""
 
     @property
     def fingerprint(self) -> str:
@@ -86,16 +88,23 @@ class CredentialSource(ABC):
     def description(self) -> str:
         """What this source mints for, for logs and errors."""
 
-    @abstractmethod
     def hosts(self) -> tuple[str, ...]:
-        """The hostnames a credential from this source logs in to."""
+        """The read-write host a credential from this source logs in to."""
+        return (self.role_hosts()[""],)
+
+    @abstractmethod
+    def role_hosts(self) -> dict[str, str]:
+        """Every host the database answers on, by role: "" read-write, `-ro`, `-pooled`, `-ro-pooled`."""
 
     @abstractmethod
     def _mint(self) -> tuple[str | None, Any]:
         """Ask the workspace for a credential: (token, expiry as the API returns it)."""
 
-    def fetch(self, user: str) -> Credential:
-        """Mint a fresh credential for `user`; raises `CredentialError` (retry later) or `NeedsPersonError`."""
+    def fetch(self, user: str, *, read_only: bool = False, pooled: bool = False) -> Credential:
+        """Mint a fresh credential for `user`; raises `CredentialError` (retry later) or `NeedsPersonError`.
+
+        The credential's hosts are the read-write host, plus the read-only and pooled ones when asked for.
+        """
         issued_at = self._now()
         try:
             token, expiry = self._mint()
@@ -109,14 +118,27 @@ class CredentialSource(ABC):
             raise CredentialError(f"{self.description}: unreadable expiry {expiry!r}") from err
         if expires_at <= issued_at:
             raise CredentialError(f"{self.description}: the workspace returned a credential that already expired")
+        roles = self._selected_roles(read_only=read_only, pooled=pooled)
         return Credential(
             token=token,
             expires_at=expires_at,
             issued_at=issued_at,
             user=user,
-            hosts=self.hosts(),
+            hosts=tuple(host for _, host in roles),
             source=self.description,
+            roles=roles,
         )
+
+    def _selected_roles(self, *, read_only: bool, pooled: bool) -> tuple[tuple[str, str], ...]:
+        wanted = {"": True, "-ro": read_only, "-pooled": pooled, "-ro-pooled": read_only and pooled}
+        found = self.role_hosts()
+        missing = [role for role, on in wanted.items() if on and role not in found]
+        if missing:
+            raise NeedsPersonError(
+                f"{self.description} has no {', '.join(r.strip('-') for r in missing)} host",
+                fix="turn off read_only / pooled for this target, or enable that host in the workspace",
+            )
+        return tuple((role, found[role]) for role, on in wanted.items() if on)
 
 
 class ProvisionedInstance(CredentialSource):
@@ -133,9 +155,9 @@ class ProvisionedInstance(CredentialSource):
     def description(self) -> str:
         return f"instance {self.instance}"
 
-    def hosts(self) -> tuple[str, ...]:
+    def role_hosts(self) -> dict[str, str]:
         if self._hosts:
-            return self._hosts
+            return {"": self._hosts[0]}
         try:
             found = self._ws.database.get_database_instance(self.instance)
         except DatabricksError as err:
@@ -145,8 +167,8 @@ class ProvisionedInstance(CredentialSource):
                 f"{self.description} has no read-write DNS name (state: {found.state})",
                 fix="check the instance in the workspace, or set `host` for this target",
             )
-        self._hosts = (found.read_write_dns,)
-        return self._hosts
+        roles = {"": found.read_write_dns, "-ro": found.read_only_dns}
+        return {role: host for role, host in roles.items() if host}
 
     def _mint(self) -> tuple[str | None, Any]:
         issued = self._ws.database.generate_database_credential(
@@ -169,20 +191,25 @@ class AutoscalingEndpoint(CredentialSource):
     def description(self) -> str:
         return f"endpoint {self.endpoint}"
 
-    def hosts(self) -> tuple[str, ...]:
+    def role_hosts(self) -> dict[str, str]:
         if self._hosts:
-            return self._hosts
+            return {"": self._hosts[0]}
         try:
             found = self._ws.postgres.get_endpoint(self.endpoint)
         except DatabricksError as err:
             raise classify_sdk_error(err, self.description) from err
-        host = found.status.hosts.host if found.status and found.status.hosts else None
-        if not host:
+        hosts = found.status.hosts if found.status else None
+        if hosts is None or not hosts.host:
             raise NeedsPersonError(
                 f"{self.description} reports no host", fix="check the endpoint, or set `host` for this target"
             )
-        self._hosts = (host,)
-        return self._hosts
+        roles = {
+            "": hosts.host,
+            "-ro": hosts.read_only_host,
+            "-pooled": hosts.read_write_pooled_host,
+            "-ro-pooled": hosts.read_only_pooled_host,
+        }
+        return {role: host for role, host in roles.items() if host}
 
     def _mint(self) -> tuple[str | None, Any]:
         issued = self._ws.postgres.generate_database_credential(endpoint=self.endpoint)
@@ -200,8 +227,8 @@ class WorkspaceToken(CredentialSource):
     def description(self) -> str:
         return f"workspace token for {self._host}"
 
-    def hosts(self) -> tuple[str, ...]:
-        return (self._host,)
+    def role_hosts(self) -> dict[str, str]:
+        return {"": self._host}
 
     def _mint(self) -> tuple[str | None, Any]:
         header = self._ws.config.authenticate().get("Authorization", "")

@@ -11,20 +11,23 @@ from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator import files, pgpass
+from databricks.labs.oauth_rotator import files, pgpass, pgservice
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
+from databricks.labs.oauth_rotator.notify import Notifier
 from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.status import human_duration
 from databricks.labs.oauth_rotator.targets import resolve_source
 from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry
+from databricks.labs.oauth_rotator.verify import DEFAULT_DATABASE
 from databricks.labs.oauth_rotator.workspace import current_user_name
 
 logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_FETCHES = 16
+HOST_ROLES = ("", "-ro", "-pooled", "-ro-pooled")
 
 
 @dataclass
@@ -62,6 +65,9 @@ class RotationCycle:
         state: StateStore,
         clock: Clock,
         policy: RefreshPolicy,
+        hook: Callable[[Sequence[str], Path], int | None] | None = None,
+        notifier: Notifier | None = None,
+        pg_service_path: Path | None = None,
     ) -> None:
         self._config = config
         self._workspace_client = workspace_client
@@ -69,6 +75,9 @@ class RotationCycle:
         self._state = state
         self._clock = clock
         self._policy = policy
+        self._hook = hook
+        self._notifier = notifier
+        self._pg_service_path = pg_service_path
 
     def run(self, *, force: bool = False) -> CycleReport:
         """Refresh the targets that are due (all of them with `force`); one failing target never stops the rest."""
@@ -79,6 +88,7 @@ class RotationCycle:
         if due:
             outcomes = self._fetch(due)
             report.changed = self._write(outcomes)
+            self._write_services(outcomes)
             status = self._record(outcomes)
             for outcome in outcomes:
                 if outcome.credential is not None:
@@ -86,6 +96,8 @@ class RotationCycle:
                     report.keys.extend(_entry(outcome.target, outcome.credential, h).key for h in _hosts(outcome))
                 else:
                     report.failed[outcome.target.label] = outcome.error or CredentialError("unknown error")
+            if report.changed and self._hook is not None:
+                self._hook(report.rotated, self._pgpass_path)
         report.next_due = status.next_due()
         return report
 
@@ -113,7 +125,7 @@ class RotationCycle:
     def _fetch_one(self, ws: WorkspaceClient, target: TargetConfig, user: str) -> _Outcome:
         try:
             source = resolve_source(ws, target, now=self._now)
-            credential = source.fetch(user)
+            credential = source.fetch(user, read_only=bool(target.read_only), pooled=bool(target.pooled))
             for host in (*credential.hosts, *(target.extra_hosts or [])):
                 pgpass.format_entry(_entry(target, credential, host))  # rejects what libpq cannot read
             return _Outcome(target, credential=credential)
@@ -137,6 +149,28 @@ class RotationCycle:
                 if outcome.credential is not None:
                     outcome.credential, outcome.error = None, err
             return False
+
+    def _write_services(self, outcomes: list[_Outcome]) -> None:
+        """`pg_service.conf` sections for the targets rotated now; those of other configured targets stay."""
+        if self._pg_service_path is None:
+            return
+        entries = [
+            pgservice.ServiceEntry(
+                name=pgservice.service_name(o.target.label, role),
+                host=host,
+                port=str(o.target.effective_port),
+                dbname=o.target.database if o.target.database not in {None, "*"} else DEFAULT_DATABASE,
+                user=o.credential.user,
+            )
+            for o in outcomes
+            if o.credential is not None
+            for role, host in o.credential.roles
+        ]
+        keep = {pgservice.service_name(t.label, role) for t in self._config.targets for role in HOST_ROLES}
+        try:
+            files.update_file(self._pg_service_path, lambda old: pgservice.merge(old, entries, keep=keep))
+        except RotatorError as err:
+            logger.warning(f"Could not update {self._pg_service_path}: {err}")
 
     def _record(self, outcomes: list[_Outcome]) -> Status:
         now = self._clock.time()
@@ -165,6 +199,7 @@ class RotationCycle:
             state.due_at = self._policy.due_at(issued, expires)
             state.last_success, state.last_error, state.fix = now, None, None
             state.needs_person, state.failures, state.next_attempt = False, 0, None
+            state.notified = None
             logger.info(
                 f"Rotated {outcome.target.label} ({credential.source}): {len(hosts)} .pgpass line(s) for "
                 f"{credential.user} on {', '.join(hosts)}; expires in {human_duration(expires - now)}"
@@ -181,7 +216,30 @@ class RotationCycle:
         else:
             logger.info(f"Rotation of {outcome.target.label} still failing (attempt {state.failures})")
         state.last_error = message
+        self._notify(outcome.target.label, state, now)
         return state
+
+    def _notify(self, label: str, state: TargetState, now: float) -> None:
+        """Tell the user once per condition (and again only after it was resolved and came back)."""
+        condition, message = None, ""
+        if state.needs_person:
+            condition, message = f"needs-person:{state.fix}", f"{label}: a person must act: {state.last_error}"
+        elif state.expires_at is not None and state.issued_at is not None:
+            warn_within = min(self._policy.margin_seconds / 2, (state.expires_at - state.issued_at) / 4)
+            remaining = state.expires_at - now
+            if remaining < warn_within:
+                when = f"expires in {human_duration(remaining)}" if remaining > 0 else "has expired"
+                condition = "expiring"
+                message = f"{label}: the credential {when} and refreshing it keeps failing: {state.last_error}"
+        if condition is None:
+            state.notified = None
+            return
+        if condition == state.notified:
+            return
+        logger.warning(f"Notifying the user: {message}")
+        if self._notifier is not None:
+            self._notifier.notify(message)
+        state.notified = condition
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.time(), tz=timezone.utc)

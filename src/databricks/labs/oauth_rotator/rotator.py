@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,12 +14,16 @@ from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator import files, paths
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.cycle import CycleReport, RotationCycle
 from databricks.labs.oauth_rotator.daemon import CycleResult, Daemon, install_stop_handlers
-from databricks.labs.oauth_rotator.errors import CredentialError, RotatorError
+from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
+from databricks.labs.oauth_rotator.hooks import DEFAULT_TIMEOUT_SECONDS, PostRotationHook
+from databricks.labs.oauth_rotator.notify import Notifier
 from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy, SystemClock
 from databricks.labs.oauth_rotator.state import StateStore
-from databricks.labs.oauth_rotator.workspace import build_workspace_client
+from databricks.labs.oauth_rotator.targets import resolve_source
+from databricks.labs.oauth_rotator.workspace import build_workspace_client, current_user_name
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,16 @@ def pgpass_path_for(config: RotatorConfig) -> Path:
     if config.pgpass_file:
         return Path(os.path.expanduser(config.pgpass_file))
     return files.default_pgpass_path()
+
+
+def pg_service_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """The service file libpq reads first: the configured one, else `PGSERVICEFILE`, else `~/.pg_service.conf`."""
+    environ = os.environ if environ is None else environ
+    if config.pg_service_file:
+        return Path(os.path.expanduser(config.pg_service_file))
+    if environ.get("PGSERVICEFILE"):
+        return Path(environ["PGSERVICEFILE"])
+    return Path(environ.get("HOME") or Path.home()) / ".pg_service.conf"
 
 
 def log_path_for(config: RotatorConfig) -> Path:
@@ -55,6 +70,7 @@ def build_cycle(
     workspace_client: WorkspaceClient | Callable[[], WorkspaceClient] | None = None,
     state: StateStore | None = None,
     policy: RefreshPolicy | None = None,
+    notifier: Notifier | None = None,
 ) -> RotationCycle:
     """A rotation cycle for `config`; the workspace client is built lazily, only when a target is due."""
 
@@ -65,6 +81,10 @@ def build_cycle(
             return workspace_client()
         return build_workspace_client(profile=config.profile, host=config.workspace_url)
 
+    hook = None
+    if config.exec_after:
+        timeout = config.exec_after_timeout or DEFAULT_TIMEOUT_SECONDS
+        hook = PostRotationHook(config.exec_after, timeout=timeout)
     return RotationCycle(
         config,
         from_config,
@@ -72,7 +92,41 @@ def build_cycle(
         state=state or default_state_store(),
         clock=clock or SystemClock(),
         policy=policy or policy_for(config),
+        hook=hook,
+        notifier=(notifier or Notifier()) if config.notify is not False else None,
+        pg_service_path=pg_service_path_for(config) if config.pg_service else None,
     )
+
+
+def pick_target(config: RotatorConfig, name: str | None) -> TargetConfig:
+    """The target called `name` (its label), or the only/first one when no name is given."""
+    if not name:
+        return config.targets[0]
+    for target in config.targets:
+        if target.label == name:
+            return target
+    known = ", ".join(t.label for t in config.targets)
+    raise ConfigError(f"no target named {name!r} (configured: {known})")
+
+
+def fresh_credential(
+    config: RotatorConfig,
+    name: str | None = None,
+    *,
+    workspace_client: WorkspaceClient | None = None,
+    clock: Clock | None = None,
+) -> tuple[TargetConfig, Credential]:
+    """A credential minted now for one target, written nowhere: for one-shot helpers like `psql` and `env`."""
+    target = pick_target(config, name)
+    clock = clock or SystemClock()
+
+    def mint() -> Credential:
+        ws = workspace_client or build_workspace_client(profile=config.profile, host=config.workspace_url)
+        user = target.user or current_user_name(ws)
+        source = resolve_source(ws, target, now=lambda: datetime.fromtimestamp(clock.time(), tz=timezone.utc))
+        return source.fetch(user)
+
+    return target, run_with_deadline(mint, ONCE_DEADLINE_SECONDS, what="credential")
 
 
 def run_with_deadline(work: Callable[[], T], seconds: float, *, what: str = "rotation") -> T:

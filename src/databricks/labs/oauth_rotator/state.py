@@ -42,6 +42,8 @@ class TargetState:
     fix: str | None = None
     failures: int = 0
     next_attempt: float | None = None
+    notified: str | None = None
+    """The condition the user was last notified about (needs a person, about to expire); None once resolved."""
 
     def next_action_at(self) -> float | None:
         """When this target next wants a cycle: its retry time while failing, else its refresh time."""

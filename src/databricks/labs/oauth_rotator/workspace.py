@@ -71,6 +71,11 @@ def auth_error(err: Exception, profile: str | None) -> RotatorError:
     login = f"databricks auth login --profile {profile}" if profile else "databricks auth login --host <workspace>"
     if "refresh token" in lowered or "auth login" in lowered or "reauthenticate" in lowered:
         return NeedsPersonError(f"the Databricks login has expired: {message}", fix=f"run `{login}`")
+    if any(code in lowered for code in ("invalid_client", "unauthorized_client", "invalid_grant", "access_denied")):
+        return NeedsPersonError(
+            f"the workspace refused the login: {message}",
+            fix=f"check the client id and secret (or `{login}`)",
+        )
     # Anything else may be the network (an unreachable host fails the same way as a wrong setting): retry.
     return CredentialError(f"authentication failed: {message}", fix=f"check the login (`{login}`)")
 
