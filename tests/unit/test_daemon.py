@@ -102,3 +102,19 @@ def test_the_worker_report_is_the_last_json_line_of_its_output():
     assert _parse_report("", 0) == CycleResult(1, detail="no report")
     assert _parse_report("Traceback...", 1).completed is True
     assert _parse_report("", -9).completed is False
+
+
+def test_an_edited_config_runs_a_cycle_within_a_minute(tmp_path):
+    config = tmp_path / "config.yml"
+    config.write_text("targets: [{instance: a}]\n")
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+
+    def edit_then_sleep(now):
+        if len(runner.times) == 1:
+            config.write_text("targets: [{instance: a}, {instance: b}]\n")
+        return CycleResult(0, now + 3000)
+
+    runner = ScriptedRunner(clock, [edit_then_sleep, edit_then_sleep], stop)
+    Daemon(runner, clock=clock, stop=stop, watch=config).run()
+    assert runner.times[1] - runner.times[0] <= 2

@@ -208,6 +208,7 @@ def run_scheduler(invocation: Invocation) -> int:
         SubprocessCycleRunner(invocation.request()),
         clock=SystemClock(),
         state=StateStore(state_dir() / "status.json"),
+        watch=invocation.config_path,
     )
     install_stop_handlers(daemon.stop)
     return daemon.run()

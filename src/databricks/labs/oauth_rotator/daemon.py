@@ -112,8 +112,11 @@ class Daemon:
         stop: threading.Event | None = None,
         policy: RefreshPolicy | None = None,
         max_sleep: float = MAX_SLEEP_SECONDS,
+        watch: Path | None = None,
     ) -> None:
         self._runner = runner
+        self._watch = watch
+        self._watched = self._signature()
         self._clock = clock
         self._state = state
         self.stop = stop or threading.Event()
@@ -127,7 +130,7 @@ class Daemon:
         next_at = self._clock.time()
         while not self.stop.is_set():
             now = self._clock.time()
-            if now >= next_at or self._lines_lost():
+            if now >= next_at or self._config_changed() or self._lines_lost():
                 result = self._runner.run(force=False)
                 if result.exit_code == 2:
                     logger.error("Stopping: the configuration cannot be used (see the error above)")
@@ -146,6 +149,22 @@ class Daemon:
         # The cycle died or hung before recording its own retry time: back off here.
         self._crashes += 1
         return now + self._policy.retry_delay(self._crashes, needs_person=False)
+
+    def _signature(self) -> tuple[int, int] | None:
+        try:
+            stat = self._watch.stat() if self._watch is not None else None
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size) if stat is not None else None
+
+    def _config_changed(self) -> bool:
+        """An edited config (a new target, another profile) is picked up within a minute, without a restart."""
+        signature = self._signature()
+        if signature == self._watched:
+            return False
+        self._watched = signature
+        logger.info(f"{self._watch} changed: running a cycle with the new configuration")
+        return True
 
     def _lines_lost(self) -> bool:
         """A user who deletes our line, or the whole file, gets it back within a minute."""
