@@ -180,21 +180,7 @@ def test_once_against_a_hanging_workspace_fails_within_about_30_seconds(home: Us
 def test_the_daemon_keeps_psql_logging_in_while_short_lived_credentials_expire(home: UserHome):
     """20-second credentials: without rotation psql would fail after 20 s; the server refuses stale tokens."""
     home.workspace.ttl_seconds = 20
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "databricks.labs.oauth_rotator",
-            "run",
-            "--instance",
-            DEMO_INSTANCE,
-            *home.target_flags(),
-        ],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = start_daemon(home)
     logins = LoginProbe(home)
     ps_samples: list[str] = []
     try:
@@ -219,21 +205,7 @@ def test_the_daemon_keeps_psql_logging_in_while_short_lived_credentials_expire(h
 def test_logins_keep_working_through_a_workspace_outage_and_rotation_resumes_after(home: UserHome):
     """50-second credentials are due after 25 s; the workspace answers 503 for 30 s from the first rotation."""
     home.workspace.ttl_seconds = 50
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "databricks.labs.oauth_rotator",
-            "run",
-            "--instance",
-            DEMO_INSTANCE,
-            *home.target_flags(),
-        ],
-        env=home.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = start_daemon(home)
     try:
         deadline = time.monotonic() + 20
         while len(home.workspace.issued) < 1 and time.monotonic() < deadline:
@@ -257,6 +229,25 @@ def test_logins_keep_working_through_a_workspace_outage_and_rotation_resumes_aft
         daemon.communicate(timeout=30)
     api_calls = sum(n for call, n in home.workspace.calls.items() if " /api/" in call)
     assert api_calls > 2 * len(home.workspace.issued), "requests were refused during the outage and retried"
+
+
+def start_daemon(home: UserHome) -> subprocess.Popen[str]:
+    """`databricks-oauth-rotator run` in the background, for one provisioned target."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "databricks.labs.oauth_rotator",
+            "run",
+            "--instance",
+            DEMO_INSTANCE,
+            *home.target_flags(),
+        ],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _every(interval: float, *, seconds: float):

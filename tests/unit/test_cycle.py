@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from unittest.mock import create_autospec
 
 import pytest
@@ -56,7 +57,9 @@ def workspace(clock: FakeClock) -> Workspace:
     return Workspace(clock)
 
 
-def cycle_for(tmp_path: Path, workspace: Workspace, clock: FakeClock, *targets: str) -> RotationCycle:
+def cycle_for(
+    tmp_path: Path, workspace: Workspace, clock: FakeClock, *targets: str, **collaborators: Any
+) -> RotationCycle:
     config = RotatorConfig(targets=[TargetConfig(instance=t) for t in targets or ("db",)])
     return RotationCycle(
         config,
@@ -65,6 +68,7 @@ def cycle_for(tmp_path: Path, workspace: Workspace, clock: FakeClock, *targets: 
         state=StateStore(tmp_path / "state" / "status.json"),
         clock=clock,
         policy=RefreshPolicy(),
+        **collaborators,
     )
 
 
@@ -168,15 +172,7 @@ def test_durations_read_as_people_say_them(seconds, text):
 
 def test_a_person_is_notified_once_per_condition_and_again_only_after_it_recurs(tmp_path, workspace, clock):
     notifier = create_autospec(Notifier)
-    cycle = RotationCycle(
-        RotatorConfig(targets=[TargetConfig(instance="db")]),
-        lambda: workspace.ws,
-        pgpass_path=tmp_path / ".pgpass",
-        state=StateStore(tmp_path / "status.json"),
-        clock=clock,
-        policy=RefreshPolicy(),
-        notifier=notifier,
-    )
+    cycle = cycle_for(tmp_path, workspace, clock, notifier=notifier)
     workspace.ws.database.generate_database_credential.side_effect = PermissionDenied("no access")
     for _ in range(3):
         cycle.run(force=True)
@@ -192,15 +188,7 @@ def test_a_person_is_notified_once_per_condition_and_again_only_after_it_recurs(
 
 def test_refreshes_failing_close_to_expiry_are_notified_once(tmp_path, workspace, clock):
     notifier = create_autospec(Notifier)
-    cycle = RotationCycle(
-        RotatorConfig(targets=[TargetConfig(instance="db")]),
-        lambda: workspace.ws,
-        pgpass_path=tmp_path / ".pgpass",
-        state=StateStore(tmp_path / "status.json"),
-        clock=clock,
-        policy=RefreshPolicy(),
-        notifier=notifier,
-    )
+    cycle = cycle_for(tmp_path, workspace, clock, notifier=notifier)
     cycle.run()
     workspace.ws.database.generate_database_credential.side_effect = TemporarilyUnavailable("down")
     clock.jump(50 * 60)
@@ -221,15 +209,7 @@ def test_the_hook_runs_after_a_write_that_changed_the_file_and_not_after_a_quiet
         calls.append(list(rotated))
         return 0
 
-    cycle = RotationCycle(
-        RotatorConfig(targets=[TargetConfig(instance="db")]),
-        lambda: workspace.ws,
-        pgpass_path=tmp_path / ".pgpass",
-        state=StateStore(tmp_path / "status.json"),
-        clock=clock,
-        policy=RefreshPolicy(),
-        hook=hook,
-    )
+    cycle = cycle_for(tmp_path, workspace, clock, hook=hook)
     cycle.run()
     cycle.run()
     clock.jump(50 * 60)
