@@ -154,18 +154,21 @@ class RotationCycle:
         """`pg_service.conf` sections for the targets rotated now; those of other configured targets stay."""
         if self._pg_service_path is None:
             return
-        entries = [
-            pgservice.ServiceEntry(
-                name=pgservice.service_name(o.target.label, role),
-                host=host,
-                port=str(o.target.effective_port),
-                dbname=o.target.database if o.target.database not in {None, "*"} else DEFAULT_DATABASE,
-                user=o.credential.user,
-            )
-            for o in outcomes
-            if o.credential is not None
-            for role, host in o.credential.roles
-        ]
+        entries = []
+        for outcome in outcomes:
+            if outcome.credential is None:
+                continue
+            database = outcome.target.effective_database
+            for role, host in outcome.credential.roles:
+                entries.append(
+                    pgservice.ServiceEntry(
+                        name=pgservice.service_name(outcome.target.label, role),
+                        host=host,
+                        port=str(outcome.target.effective_port),
+                        dbname=database if database != "*" else DEFAULT_DATABASE,
+                        user=outcome.credential.user,
+                    )
+                )
         keep = {pgservice.service_name(t.label, role) for t in self._config.targets for role in HOST_ROLES}
         try:
             files.update_file(self._pg_service_path, lambda old: pgservice.merge(old, entries, keep=keep))
