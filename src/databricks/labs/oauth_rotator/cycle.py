@@ -15,6 +15,7 @@ from databricks.labs.oauth_rotator import files, pgpass, pgservice
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
+from databricks.labs.oauth_rotator.logs import redact
 from databricks.labs.oauth_rotator.notify import Notifier
 from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
@@ -22,7 +23,7 @@ from databricks.labs.oauth_rotator.status import human_duration
 from databricks.labs.oauth_rotator.targets import resolve_source
 from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry
 from databricks.labs.oauth_rotator.verify import DEFAULT_DATABASE
-from databricks.labs.oauth_rotator.workspace import current_user_name
+from databricks.labs.oauth_rotator.workspace import auth_error, current_user_name
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +132,12 @@ class RotationCycle:
             return _Outcome(target, credential=credential)
         except RotatorError as err:
             return _Outcome(target, error=err)
-        except (OSError, ValueError) as err:  # the SDK's network faults (requests) and unreadable JSON
-            logger.debug(f"{target.label}: unexpected error", exc_info=True)
-            return _Outcome(target, error=CredentialError(f"{target.label}: {type(err).__name__}: {err}"))
+        except OSError as err:  # the SDK's network faults (requests' errors are OSErrors)
+            logger.debug(f"{target.label}: network error", exc_info=True)
+            return _Outcome(target, error=CredentialError(f"{target.label}: {type(err).__name__}: {redact(str(err))}"))
+        except ValueError as err:  # a token refresh the identity provider refused, or an unreadable answer
+            logger.debug(f"{target.label}: refused or unreadable", exc_info=True)
+            return _Outcome(target, error=auth_error(err, self._config.profile))
 
     def _write(self, outcomes: list[_Outcome]) -> bool:
         entries: list[pgpass.PgpassEntry] = []
