@@ -41,6 +41,8 @@ FLAGS: dict[str, dict[str, str]] = {
     "status": {},
     "logs": {"lines": "50"},
     "doctor": {},
+    "psql": {"target": "", "database": "", "command": ""},
+    "env": {"target": "", "database": "", "with-password": "false"},
 }
 """Every command and its flags with their defaults, as labs.yml declares them (a test keeps the two equal)."""
 LIGHT_COMMANDS = frozenset({"status", "logs"})
@@ -49,7 +51,7 @@ UNAUTHENTICATED = frozenset({"install", "uninstall", "restart", "status", "logs"
 """Commands that need no login from the CLI (labs.yml `is_unauthenticated: true`)."""
 LOGS_ARE_OUTPUT = frozenset({"configure", "rotate", "run"})
 """Commands whose INFO records tell the user what happened (the others print their result)."""
-BOOLEAN_FLAGS = frozenset({"verify", "purge"})
+BOOLEAN_FLAGS = frozenset({"verify", "purge", "with-password"})
 LOG_LEVELS = frozenset({"trace", "debug", "info", "warn", "error", "disabled"})
 
 
@@ -210,6 +212,25 @@ def doctor() -> int:
     return print_findings(checks.run(), sys.stdout)
 
 
+def psql(target: str = "", database: str = "", command: str = "") -> int:
+    """Open psql on a configured database with a fresh credential (in psql's environment, never on its command line)"""
+    from databricks.labs.oauth_rotator.helpers import open_psql
+
+    _, config = _saved_config(pin=True)
+    return open_psql(config, name=target or None, database=database or None, sql=command or None)
+
+
+def env(target: str = "", database: str = "", with_password: bool = False) -> int:
+    """Print export lines (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSSLMODE) for eval in a POSIX shell"""
+    from databricks.labs.oauth_rotator.helpers import env_lines
+
+    _, config = _saved_config(pin=True)
+    lines = env_lines(config, name=target or None, database=database or None, with_password=with_password)
+    # Only now, all at once: a failure half-way leaves stdout empty, and `eval` runs nothing.
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    return 0
+
+
 COMMANDS: tuple[Callable[..., int], ...] = (
     configure,
     rotate,
@@ -220,6 +241,8 @@ COMMANDS: tuple[Callable[..., int], ...] = (
     status,
     logs,
     doctor,
+    psql,
+    env,
 )
 
 
