@@ -232,6 +232,8 @@ EXPECTED = {
     "status": (0, "No rotation has run yet"),
     "logs": (0, "No log yet"),
     "doctor": (1, ""),
+    "psql": (2, "oauth-rotator configure"),
+    "env": (2, "oauth-rotator configure"),
 }
 
 

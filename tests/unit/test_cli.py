@@ -148,7 +148,7 @@ def test_every_command_is_registered_under_its_labs_name_with_its_help():
     for name, command in registered.items():
         assert command.is_unauthenticated  # blueprint must never build a WorkspaceClient from the environment
         assert command.description.strip()
-        assert set(inspect.signature(command.fn).parameters) == set(cli.FLAGS[name])
+        assert set(inspect.signature(command.fn).parameters) == {f.replace("-", "_") for f in cli.FLAGS[name]}
 
 
 def test_flags_reach_the_commands_with_their_types():
