@@ -1,0 +1,46 @@
+"""The fake workspace in a process of its own, for the benchmarks (`common.WorkspaceServer` starts it).
+
+Prints one JSON line (`host`, `client_id`, `client_secret`, `user_name`), then answers `stats` lines on stdin
+with a JSON line of request counts, and stops at the end of stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __package__ in {None, ""}:  # `python bench/workspace_server.py` puts bench/, not the repository, on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import instance_host, instance_name
+from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--instances", type=int, default=1, help="Provisioned instances inst-<i> (host h<i>...)")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before every response")
+    parser.add_argument("--ttl", type=int, default=3600, help="lifetime of the database credentials issued")
+    args = parser.parse_args()
+    with FakeWorkspace(ttl_seconds=args.ttl) as workspace:
+        for i in range(args.instances):
+            workspace.add_instance(instance_name(i), read_write_dns=instance_host(i))
+        workspace.delay_seconds = args.delay
+        info = {
+            "host": workspace.host,
+            "client_id": workspace.client_id,
+            "client_secret": workspace.client_secret,
+            "user_name": workspace.user_name,
+        }
+        print(json.dumps(info), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                calls = dict(workspace.calls)
+                stats = {"requests": sum(calls.values()), "issued": len(workspace.issued), "calls": calls}
+                print(json.dumps(stats), flush=True)
+
+
+if __name__ == "__main__":
+    main()

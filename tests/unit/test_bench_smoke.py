@@ -1,0 +1,122 @@
+"""The benchmarks still run: `bench/run.py --smoke` (every benchmark, tiny sizes, a 20-second daemon) and one
+benchmark script on its own, each writing to a temp file; their JSON has every figure, with sane numbers.
+
+`make bench` runs the real thing; this only keeps the scripts from rotting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench"
+SECTIONS = {
+    "once": {"--once"},
+    "startup": {"labs status", "--help"},
+    "daemon": {"resident daemon, 20 s", "one rotation cycle (worker)"},
+    "fleet": {"1 target", "10 targets"},
+    "pgpass": {"1 foreign line", "100 foreign lines"},
+}
+FIGURE_KEYS = {"case", "metric", "unit", "runs", "min", "median", "max", "floor", "ratio", "goal", "met"}
+# Measures that may be zero: an idle process can use no CPU tick (10 ms) in 20 seconds.
+MAY_BE_ZERO = ("CPU outside cycles", "CPU incl.")
+
+
+def run_script(script: str, *args: str, timeout: float) -> tuple[str, str]:
+    """Run a benchmark script in its own process group; on timeout the whole group (its daemon too) is killed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "PG"))}
+    with subprocess.Popen(
+        [sys.executable, str(BENCH / script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            pytest.fail(f"{script} did not finish within {timeout:g} s:\n{out[-3000:]}\n{err[-3000:]}")
+    assert process.returncode == 0, f"{script} failed:\n{out[-3000:]}\n{err[-3000:]}"
+    return out, err
+
+
+def check_figure(section: str, row: dict[str, Any]) -> None:
+    where = f"{section}: {row.get('case')}: {row.get('metric')}"
+    assert set(row) >= FIGURE_KEYS, f"{where}: missing {FIGURE_KEYS - set(row)}"
+    assert row["runs"] >= 1, where
+    values = [row["min"], row["median"], row["max"]]
+    assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in values), where
+    assert row["min"] <= row["median"] <= row["max"], where
+    may_be_zero = row["metric"].startswith(MAY_BE_ZERO)
+    if may_be_zero:
+        assert row["min"] >= 0, where
+    else:
+        assert row["min"] > 0, where
+    if "floor_median" in row and not may_be_zero:
+        assert row["floor_median"] > 0, where
+        assert row["ratio"] > 0, where
+    if row["goal"] is not None:
+        assert isinstance(row["met"], bool), where
+
+
+def check_section(results: dict[str, Any], name: str) -> None:
+    section = results[name]
+    assert section["smoke"] is True
+    assert section["seconds"] > 0
+    figures = section["figures"]
+    assert {row["case"] for row in figures} == SECTIONS[name]
+    for row in figures:
+        check_figure(name, row)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_run_smoke_writes_every_benchmark_and_the_report(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    shutil.copy(REPO / "docs" / "benchmarks.md", doc)
+    plot = tmp_path / "benchmarks.png"
+    out = tmp_path / "results.json"
+
+    table, _ = run_script("run.py", "--smoke", f"--out={out}", f"--doc={doc}", f"--plot={plot}", timeout=380)
+
+    results = json.loads(out.read_text())
+    assert results["meta"]["smoke"] is True
+    assert results["meta"]["total_seconds"] > 0
+    for name in SECTIONS:
+        check_section(results, name)
+    assert results["once"]["requests_per_run"]["rotator"] == results["once"]["requests_per_run"]["floor"]
+    assert not any(found["sdk_imported"] for found in results["startup"]["imports"].values())
+    assert results["daemon"]["rotations"] >= 1
+    assert "--once" in table
+    text = doc.read_text()
+    assert "Smoke run" in text
+    assert "| once | --once | wall time |" in text
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert plot.stat().st_size > 0
+    assert "benchmarks.png" in text
+
+
+@pytest.mark.timeout(120)
+def test_a_benchmark_runs_on_its_own(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    run_script("bench_pgpass.py", "--smoke", f"--out={out}", timeout=100)
+    results = json.loads(out.read_text())
+    check_section(results, "pgpass")
+    assert set(results) == {"meta", "pgpass"}
