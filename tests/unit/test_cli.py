@@ -285,20 +285,33 @@ def test_status_and_logs_never_import_the_sdk_or_blueprint(tmp_path, command):
     assert [m for m in loaded if m.startswith(HEAVY)] == []
 
 
-def test_the_service_state_comes_from_the_manager():
+def test_the_service_state_comes_from_the_manager(tmp_path):
     assert service_state(lambda: MockServiceManager(running=True, spec=None)) == "not installed"
 
-    class Stopped(MockServiceManager):
+    class Installed(MockServiceManager):
+        @property
+        def definition_path(self) -> Path:
+            path = tmp_path / "databricks-oauth-rotator.service"
+            path.touch()
+            return path
+
+    class Stopped(Installed):
         def status(self) -> ServiceStatus:
             return ServiceStatus(installed=True, running=False, last_exit_code=2)
 
     assert service_state(Stopped) == "stopped (exit 2)"
 
-    class Unreachable(MockServiceManager):
+    class Unreachable(Installed):
         def status(self) -> ServiceStatus:
             raise ServiceError("Failed to connect to bus")
 
-    assert service_state(Unreachable) == "not installed"  # no definition on disk either
+    assert service_state(Unreachable) == "unknown"
+
+    class NeverAsked(MockServiceManager):
+        def status(self) -> ServiceStatus:
+            raise AssertionError("no definition on disk: status answers without asking systemctl")
+
+    assert service_state(NeverAsked) == "not installed"
 
 
 def test_the_status_script_prints_a_table(tmp_path):

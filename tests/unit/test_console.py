@@ -55,3 +55,9 @@ def test_the_long_lived_scheduler_never_imports_the_sdk():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_environment_file_variable_is_spelled_the_same_everywhere():
+    from databricks.labs.oauth_rotator import console, paths
+
+    assert console.ENV_FILE_VARIABLE == paths.ENV_FILE_VARIABLE

@@ -8,22 +8,20 @@ each cycle runs in a child process, so the SDK is never loaded into the long-liv
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from databricks.labs.oauth_rotator.__about__ import __version__
-from databricks.labs.oauth_rotator.config import check_command, check_workspace_url, validate_target
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
-from databricks.labs.oauth_rotator.paths import default_config_file
-from databricks.labs.oauth_rotator.service.base import ENV_FILE_VARIABLE
 
-logger = logging.getLogger("databricks.labs.oauth_rotator")
+if TYPE_CHECKING:
+    from pathlib import Path
 
+# pathlib, logging, dataclasses and the config validators are imported where they are used: `--help` and
+# a usage error should answer in a few tens of milliseconds.
+ENV_FILE_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ENV_FILE"
 PROG = "databricks-oauth-rotator"
 
 
@@ -80,15 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass
 class Invocation:
-    """What the user asked for, checked: a config file to read (or none) and overrides from flags."""
+    """What the user asked for, checked: a config file to read (or none) and overrides from flags.
 
-    config_path: Path | None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    once: bool = False
-    verify: bool = False
-    debug: bool = False
+    A plain class, not a dataclass: `--help` should not pay for importing `dataclasses` (and `inspect`).
+    """
+
+    def __init__(
+        self,
+        config_path: Path | None,
+        overrides: dict[str, Any] | None = None,
+        once: bool = False,
+        verify: bool = False,
+        debug: bool = False,
+    ) -> None:
+        self.config_path = config_path
+        self.overrides = overrides or {}
+        self.once = once
+        self.verify = verify
+        self.debug = debug
 
     def request(self) -> dict[str, Any]:
         """The worker's request: paths and names only, never a secret (those stay in the environment)."""
@@ -103,6 +111,8 @@ class Invocation:
 def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocation:
     """Flags and the original tool's environment variables, checked without importing the SDK."""
     args = build_parser().parse_args(argv)
+    from databricks.labs.oauth_rotator.config import check_command, check_workspace_url, validate_target
+
     host = args.pg_host or environ.get("DATABRICKS_PG_HOST") or None
     has_target = bool(host or args.instance or args.endpoint)
     target_only = {"--pg-port": args.pg_port, "--pg-database": args.pg_database, "--pg-username": args.pg_username}
@@ -139,6 +149,10 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocat
 
 
 def _config_path(explicit: str | None, has_target: bool, environ: Mapping[str, str]) -> Path | None:
+    from pathlib import Path
+
+    from databricks.labs.oauth_rotator.paths import default_config_file
+
     if explicit:
         path = Path(os.path.expanduser(explicit))
         if not path.is_file():
@@ -160,13 +174,15 @@ def _check_parent_exists(value: str | None, flag: str) -> None:
         return
     if not value.strip() or "\0" in value:
         raise ConfigError(f"{flag}: not a path: {value!r}")
-    parent = Path(os.path.expanduser(value)).parent
-    if not parent.is_dir():
+    parent = os.path.dirname(os.path.expanduser(value)) or "."
+    if not os.path.isdir(parent):
         raise ConfigError(f"{flag}: directory {parent} does not exist")
 
 
 def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
     """`--once`: one forced cycle in this process, under a deadline."""
+    from logging import DEBUG, INFO
+
     from databricks.labs.oauth_rotator.config_store import effective_config
     from databricks.labs.oauth_rotator.logs import setup_logging
     from databricks.labs.oauth_rotator.rotator import (
@@ -178,7 +194,7 @@ def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
     )
 
     config = effective_config(invocation.config_path, invocation.overrides)
-    setup_logging(log_path_for(config), level=logging.DEBUG if invocation.debug else logging.INFO)
+    setup_logging(log_path_for(config), level=DEBUG if invocation.debug else INFO)
     cycle = build_cycle(config)
     report = run_with_deadline(lambda: cycle.run(force=True), ONCE_DEADLINE_SECONDS)
     for label in report.rotated:
@@ -193,16 +209,20 @@ def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
 
 def run_scheduler(invocation: Invocation) -> int:
     """The daemon: an import-light loop that runs each cycle in a child process."""
+    from logging import DEBUG, INFO
+
     from databricks.labs.oauth_rotator.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
     from databricks.labs.oauth_rotator.logs import setup_logging
     from databricks.labs.oauth_rotator.paths import state_dir
     from databricks.labs.oauth_rotator.schedule import SystemClock
     from databricks.labs.oauth_rotator.state import StateStore
 
-    setup_logging(None, level=logging.DEBUG if invocation.debug else logging.INFO)
+    setup_logging(None, level=DEBUG if invocation.debug else INFO)
     env_file = os.environ.get(ENV_FILE_VARIABLE)
     if env_file:
         # launchd cannot read an EnvironmentFile itself; the worker children inherit what we load here.
+        from pathlib import Path
+
         os.environ.update(read_environment_file(Path(env_file)))
     daemon = Daemon(
         SubprocessCycleRunner(invocation.request()),

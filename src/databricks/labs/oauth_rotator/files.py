@@ -12,7 +12,6 @@ import importlib
 import logging
 import os
 import re
-import secrets
 import stat
 import sys
 import time
@@ -266,7 +265,7 @@ def _write_replace(
 ) -> bool:
     """Temp, fsync, rename, directory fsync. False, and nothing written, when `unchanged()` says the
     file was replaced by someone else since it was read."""
-    tmp = real.with_name(f".{real.name}.tmp.{secrets.token_hex(8)}")
+    tmp = real.with_name(f".{real.name}.tmp.{os.urandom(8).hex()}")
     with _failure(real, f"creating a temporary file in {real.parent}"):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600)
     try:

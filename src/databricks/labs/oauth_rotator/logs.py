@@ -6,12 +6,10 @@ Stdlib only. Logging is configured by entry points, never as an import side effe
 from __future__ import annotations
 
 import logging
-import logging.handlers
-import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -44,14 +42,6 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A rotating log file created 0600: it names hosts and users, which are nobody else's business."""
-
-    def _open(self) -> Any:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
-
-
 def setup_logging(
     log_file: Path | None,
     *,
@@ -66,7 +56,9 @@ def setup_logging(
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         # delay: the file appears with the first record, so a run that fails on its arguments writes nothing.
-        handlers.append(_PrivateRotatingFileHandler(log_file, maxBytes=10 * 1024 * 1024, backupCount=5, delay=True))
+        from databricks.labs.oauth_rotator.logfile import PrivateRotatingFileHandler
+
+        handlers.append(PrivateRotatingFileHandler(log_file, maxBytes=10 * 1024 * 1024, backupCount=5, delay=True))
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 PRODUCT = "oauth-rotator"
+ENV_FILE_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ENV_FILE"
+"""Names a 0600 `KEY=value` file the scheduler loads at start (launchd cannot read an EnvironmentFile).
+`console.py` spells it out too, to stay free of pathlib; a unit test keeps the two equal."""
 
 
 def labs_home(environ: Mapping[str, str] | None = None) -> Path:

@@ -12,9 +12,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from databricks.labs.oauth_rotator import files, pgpass
-from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry, token_fingerprint
-
 logger = logging.getLogger(__name__)
 
 STATE_VERSION = 1
@@ -56,6 +53,9 @@ class TargetState:
 
         A line holding a credential that lives longer than ours (written by a concurrent rotator) is not lost.
         """
+        from databricks.labs.oauth_rotator import pgpass
+        from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry, token_fingerprint
+
         for key in self.keys:
             if len(key) != 4:
                 continue
@@ -120,6 +120,8 @@ class StateStore:
 
     def update(self, change: Callable[[Status], None], *, keep: Iterable[str] | None = None) -> Status:
         """Apply `change` to the current status under the lock; `keep` drops targets no longer configured."""
+        from databricks.labs.oauth_rotator import files
+
         result = Status()
 
         def transform(old: bytes) -> bytes:

@@ -13,14 +13,15 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.errors import RotatorError
 from databricks.labs.oauth_rotator.logs import redact
-from databricks.labs.oauth_rotator.service import ServiceManager, for_platform
-from databricks.labs.oauth_rotator.service.base import tail_lines
 from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
+
+if TYPE_CHECKING:
+    from databricks.labs.oauth_rotator.service import ServiceManager, ServiceStatus
 
 logger = logging.getLogger(__name__)
 
@@ -75,18 +76,33 @@ def error_text(target: TargetState) -> str:
     return redact(" ".join(text.split()))
 
 
-def service_state(manager_factory: Callable[[], ServiceManager] = for_platform) -> str:
-    """`running (pid 42)`, `stopped (exit 1)`, `not installed`, or `unknown` when the OS cannot be asked."""
+def _manager(factory: Callable[[], ServiceManager] | None) -> ServiceManager | None:
+    if factory is None:
+        from databricks.labs.oauth_rotator.service import for_platform
+
+        factory = for_platform
     try:
-        manager = manager_factory()
-    except RotatorError:  # no service support on this OS
+        return factory()
+    except RotatorError:
+        return None
+
+
+def service_state(manager_factory: Callable[[], ServiceManager] | None = None) -> str:
+    """`running (pid 42)`, `stopped (exit 1)`, `not installed`, or `unknown` when the OS cannot be asked."""
+    manager = _manager(manager_factory)
+    if manager is None:  # no service support on this OS
         return "unknown"
+    if not manager.definition_path.exists():
+        return "not installed"  # without asking systemctl/launchctl: status must answer at once
     try:
         found = manager.status()
-    except (RotatorError, OSError) as err:
+    except (RotatorError, OSError) as err:  # a definition, but no user manager to ask (a container, `su`)
         logger.debug(f"cannot read the service state: {err}")
-        # No user manager (a container, `su`), but no definition either: then it is simply not installed.
-        return "unknown" if manager.definition_path.exists() else "not installed"
+        return "unknown"
+    return _describe(found)
+
+
+def _describe(found: ServiceStatus) -> str:
     if not found.installed:
         return "not installed"
     if found.running:
@@ -135,7 +151,7 @@ def status_file(environ: Mapping[str, str] | None = None) -> Path:
 def collect_status(
     *,
     environ: Mapping[str, str] | None = None,
-    manager_factory: Callable[[], ServiceManager] = for_platform,
+    manager_factory: Callable[[], ServiceManager] | None = None,
     now: float | None = None,
     err: TextIO | None = None,
 ) -> list[dict[str, str]]:
@@ -185,6 +201,8 @@ def parse_lines(text: str) -> int:
 def print_log_tail(log_file: Path, lines: int, *, out: TextIO, err: TextIO) -> int:
     """Print the last `lines` lines of the rotator's log on `out`; a missing log is a hint on `err`, not an error."""
     try:
+        from databricks.labs.oauth_rotator.service.base import tail_lines
+
         tail = tail_lines(log_file, lines)
     except FileNotFoundError:
         print(f"No log yet: {log_file} does not exist (nothing has rotated with this config).", file=err)

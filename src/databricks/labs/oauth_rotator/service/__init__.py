@@ -6,8 +6,10 @@ renders its definition from a `ServiceSpec` on any OS, so definitions are tested
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from databricks.labs.oauth_rotator.service.base import (
     CommandRunner,
@@ -18,9 +20,25 @@ from databricks.labs.oauth_rotator.service.base import (
     ServiceStatus,
     default_runner,
 )
-from databricks.labs.oauth_rotator.service.launchd import LaunchdServiceManager
-from databricks.labs.oauth_rotator.service.systemd import SystemdServiceManager
-from databricks.labs.oauth_rotator.service.windows import WindowsServiceManager
+
+if TYPE_CHECKING:
+    from databricks.labs.oauth_rotator.service.launchd import LaunchdServiceManager
+    from databricks.labs.oauth_rotator.service.systemd import SystemdServiceManager
+    from databricks.labs.oauth_rotator.service.windows import WindowsServiceManager
+
+_MANAGERS = {
+    "LaunchdServiceManager": "databricks.labs.oauth_rotator.service.launchd",
+    "SystemdServiceManager": "databricks.labs.oauth_rotator.service.systemd",
+    "WindowsServiceManager": "databricks.labs.oauth_rotator.service.windows",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Each OS needs one manager: `status` should not pay for importing the other two (plistlib, xml.etree).
+    if name not in _MANAGERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_MANAGERS[name]), name)
+
 
 __all__ = [
     "CommandRunner",
@@ -46,10 +64,16 @@ def for_platform(
     `os.environ` (XDG_CONFIG_HOME, USER, USERNAME), so it never touches the real user's files.
     """
     if platform.startswith("linux"):
+        from databricks.labs.oauth_rotator.service.systemd import SystemdServiceManager
+
         return SystemdServiceManager(runner, home=home)
     if platform == "darwin":
+        from databricks.labs.oauth_rotator.service.launchd import LaunchdServiceManager
+
         return LaunchdServiceManager(runner, home=home)
     if platform in {"win32", "cygwin"}:
+        from databricks.labs.oauth_rotator.service.windows import WindowsServiceManager
+
         return WindowsServiceManager(runner, home=home)
     raise ServiceError(
         f"no background service support on {platform}",

@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 MODULE = "databricks.labs.oauth_rotator"
 STDOUT_LOG_NAME = ".databricks_oauth_rotator_stdout.log"
 STDERR_LOG_NAME = ".databricks_oauth_rotator_stderr.log"
-ENV_FILE_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ENV_FILE"
 """Where a definition that cannot load an environment file itself (launchd) tells the daemon to find it."""
 COMMAND_TIMEOUT_SECONDS = 60
 

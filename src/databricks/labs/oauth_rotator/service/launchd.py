@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE
 from databricks.labs.oauth_rotator.service.base import (
-    ENV_FILE_VARIABLE,
     CommandRunner,
     ServiceError,
     ServiceManager,
