@@ -91,7 +91,7 @@ def parse_payload(args: Sequence[str]) -> Payload:
     if not isinstance(command, str) or not command:
         raise PayloadError('the payload has no "command"')
     if command not in FLAGS:
-        raise PayloadError(f"unknown command {command!r} (commands: {', '.join(sorted(FLAGS))})")
+        raise PayloadError(f"unknown command {_shown(command)} (commands: {', '.join(sorted(FLAGS))})")
     flags = raw.get("flags", {})
     if not isinstance(flags, dict) or not all(isinstance(v, str) for v in flags.values()):
         raise PayloadError('"flags" must be a JSON object of strings')
@@ -103,11 +103,17 @@ def parse_payload(args: Sequence[str]) -> Payload:
     return Payload(command, values, log_level)
 
 
+def _shown(value: str, limit: int = 60) -> str:
+    """`value` quoted for an error message, shortened: a payload can be anything, and errors are one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def _flag_values(command: str, flags: dict[str, str]) -> dict[str, str]:
     """Every flag of `command`: the given values (empty means the default), each checked."""
     unknown = sorted(set(flags) - set(FLAGS[command]))
     if unknown:
-        raise PayloadError(f"{command}: unknown flag --{unknown[0]}")
+        raise PayloadError(f"{command}: unknown flag --{_shown(unknown[0])[1:-1]}")
     values = {**FLAGS[command], **{k: v.strip() for k, v in flags.items() if v.strip()}}
     for name in BOOLEAN_FLAGS & set(values):
         if values[name].lower() not in {"true", "false"}:

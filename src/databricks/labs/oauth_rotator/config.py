@@ -194,6 +194,8 @@ def validate_raw(raw: Any) -> None:
         raise ConfigError(f"config: expected a mapping of keys, got {type(raw).__name__}")
     _check_keys(raw, _TOP_KEYS, "")
     version = raw.get("version", RotatorConfig.__version__)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ConfigError(f"version: expected a whole number (this oauth-rotator writes 1), got {_show(version)}")
     if version > RotatorConfig.__version__:
         raise ConfigError(
             f"version: this config was written by a newer oauth-rotator (version {version}); "

@@ -66,6 +66,8 @@ def load_config(path: Path) -> RotatorConfig:
         raise ConfigError(f"{path}: no such config file", fix="run `databricks labs oauth-rotator configure`") from err
     except (OSError, ValueError, SyntaxError) as err:
         raise ConfigError(f"{path}: cannot read config: {_first_line(err)}") from err
+    except RecursionError as err:
+        raise ConfigError(f"{path}: cannot read config: nested too deeply") from err
     try:
         validate_raw(raw)
         return installation.load(RotatorConfig, filename=path.name)

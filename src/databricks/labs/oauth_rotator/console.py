@@ -188,12 +188,14 @@ def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
     from databricks.labs.oauth_rotator.rotator import (
         ONCE_DEADLINE_SECONDS,
         build_cycle,
+        check_paths,
         log_path_for,
         pgpass_path_for,
         run_with_deadline,
     )
 
     config = effective_config(invocation.config_path, invocation.overrides)
+    check_paths(config)
     setup_logging(log_path_for(config), level=DEBUG if invocation.debug else INFO)
     cycle = build_cycle(config)
     report = run_with_deadline(lambda: cycle.run(force=True), ONCE_DEADLINE_SECONDS)

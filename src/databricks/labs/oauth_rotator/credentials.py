@@ -21,6 +21,7 @@ from databricks.sdk.errors import (
 )
 
 from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError, RotatorError
+from databricks.labs.oauth_rotator.logs import one_line
 from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry, token_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ class WorkspaceToken(CredentialSource):
 
 def classify_sdk_error(err: DatabricksError, what: str) -> RotatorError:
     """Sort an SDK error into "retry later" and "a person must act", with the fix where we know it."""
-    message = f"{what}: {type(err).__name__}: {err}"
+    message = f"{what}: {type(err).__name__}: {one_line(str(err))}"
     if isinstance(err, NotFound):
         return NeedsPersonError(message, fix="check the target name and that it still exists in the workspace")
     if isinstance(err, PermissionDenied):

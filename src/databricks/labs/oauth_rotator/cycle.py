@@ -15,7 +15,7 @@ from databricks.labs.oauth_rotator import files, pgpass, pgservice
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
-from databricks.labs.oauth_rotator.logs import redact
+from databricks.labs.oauth_rotator.logs import one_line
 from databricks.labs.oauth_rotator.notify import Notifier
 from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
@@ -79,6 +79,8 @@ class RotationCycle:
         self._hook = hook
         self._notifier = notifier
         self._pg_service_path = pg_service_path
+        self._interactive = False
+        """A forced cycle is someone asking now: it says every failure, not only the ones that changed."""
 
     def run(self, *, force: bool = False) -> CycleReport:
         """Refresh the targets that are due (all of them with `force`); one failing target never stops the rest."""
@@ -86,6 +88,7 @@ class RotationCycle:
         current = _read(self._pgpass_path)
         due = [t for t in self._config.targets if force or self._is_due(t, status, current)]
         report = CycleReport()
+        self._interactive = force
         if due:
             outcomes = self._fetch(due)
             report.changed = self._write(outcomes)
@@ -134,10 +137,19 @@ class RotationCycle:
             return _Outcome(target, error=err)
         except OSError as err:  # the SDK's network faults (requests' errors are OSErrors)
             logger.debug(f"{target.label}: network error", exc_info=True)
-            return _Outcome(target, error=CredentialError(f"{target.label}: {type(err).__name__}: {redact(str(err))}"))
+            return _Outcome(
+                target, error=CredentialError(f"{target.label}: {type(err).__name__}: {one_line(str(err))}")
+            )
         except ValueError as err:  # a token refresh the identity provider refused, or an unreadable answer
             logger.debug(f"{target.label}: refused or unreadable", exc_info=True)
             return _Outcome(target, error=auth_error(err, self._config.profile))
+        except (AttributeError, KeyError, TypeError, NotImplementedError) as err:
+            # The SDK parsing an answer of an unexpected shape (a list, a number where a string belongs).
+            logger.debug(f"{target.label}: unexpected answer", exc_info=True)
+            message = (
+                f"{target.label}: unexpected answer from the workspace ({type(err).__name__}: {one_line(str(err))})"
+            )
+            return _Outcome(target, error=CredentialError(message))
 
     def _write(self, outcomes: list[_Outcome]) -> bool:
         entries: list[pgpass.PgpassEntry] = []
@@ -216,8 +228,11 @@ class RotationCycle:
         message = str(error)
         state.failures = previous.failures + 1
         state.needs_person, state.fix = error.needs_person, error.fix
-        state.next_attempt = now + self._policy.retry_delay(state.failures, needs_person=error.needs_person)
-        if message != previous.last_error:
+        # A person must fix it, but checking again is cheap (a full disk, a read-only directory): only errors that
+        # retrying cannot fix (an expired login, a missing permission) wait the slow cadence.
+        slow = error.needs_person and not error.retryable
+        state.next_attempt = now + self._policy.retry_delay(state.failures, needs_person=slow)
+        if message != previous.last_error or self._interactive:
             level = logging.ERROR if error.needs_person else logging.WARNING
             logger.log(level, f"Rotation of {outcome.target.label} failed: {message}")
         else:

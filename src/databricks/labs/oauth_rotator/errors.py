@@ -41,8 +41,13 @@ class PgpassFormatError(RotatorError, ValueError):
 
 
 class FileWriteError(RotatorError, OSError):
-    """A file could not be written; the previous version of the file is untouched."""
+    """A file could not be written; the previous version of the file is untouched.
 
+    A person must act (free space, fix permissions), but trying again costs nothing, so it is retried on the
+    ordinary backoff and recovers as soon as the cause is gone.
+    """
+
+    retryable = True
     needs_person = True
 
 

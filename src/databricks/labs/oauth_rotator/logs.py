@@ -30,6 +30,13 @@ def redact(text: str) -> str:
     return text
 
 
+def one_line(text: str, *, limit: int = 500) -> str:
+    """The first line of an error, redacted and shortened: the SDK appends whole requests and responses."""
+    lines = text.strip().splitlines()
+    first = redact(lines[0].strip()) if lines else ""
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites each record's message (and exception text) with secrets redacted, whatever logged it."""
 

@@ -52,6 +52,18 @@ def log_path_for(config: RotatorConfig) -> Path:
     return Path(os.path.expanduser(config.log_file)) if config.log_file else paths.default_log_file()
 
 
+def check_paths(config: RotatorConfig) -> None:
+    """Refuse, before any credential is requested, files that could never be written: exit 2, not 1 later."""
+    files_to_write = [("pgpass file", pgpass_path_for(config)), ("log file", log_path_for(config))]
+    if config.pg_service:
+        files_to_write.append(("pg_service file", pg_service_path_for(config)))
+    for what, path in files_to_write:
+        if path.is_dir():
+            raise ConfigError(f"the {what} {path} is a directory")
+        if not path.parent.is_dir():
+            raise ConfigError(f"the {what} {path} cannot be written: directory {path.parent} does not exist")
+
+
 def default_state_store() -> StateStore:
     return StateStore(paths.state_dir() / "status.json")
 

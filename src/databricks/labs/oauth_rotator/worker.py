@@ -20,11 +20,12 @@ logger = logging.getLogger("databricks.labs.oauth_rotator")
 def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float | None]:
     from databricks.labs.oauth_rotator.config_store import effective_config
     from databricks.labs.oauth_rotator.logs import setup_logging
-    from databricks.labs.oauth_rotator.rotator import build_cycle, log_path_for, pgpass_path_for
+    from databricks.labs.oauth_rotator.rotator import build_cycle, check_paths, log_path_for, pgpass_path_for
     from databricks.labs.oauth_rotator.verify import verify_all
 
     config_path = request.get("config")
     config = effective_config(Path(config_path) if config_path else None, request.get("overrides") or {})
+    check_paths(config)
     setup_logging(log_path_for(config), level=logging.DEBUG if request.get("debug") else logging.INFO, stream=stream)
     report = build_cycle(config).run(force=bool(request.get("force")))
     exit_code = report.exit_code

@@ -16,7 +16,7 @@ from databricks.sdk.errors import DatabricksError
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.credentials import classify_sdk_error
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, NeedsPersonError, RotatorError
-from databricks.labs.oauth_rotator.logs import redact
+from databricks.labs.oauth_rotator.logs import one_line, redact
 from databricks.labs.oauth_rotator.paths import PRODUCT
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,8 @@ def build_workspace_client(
 
 def _short(err: Exception) -> str:
     """The SDK's message without its docs link and config dump, redacted."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    text = text.split(". Config:")[0].split(", please check https://")[0]
-    return redact(text)
+    text = one_line(str(err)) or type(err).__name__
+    return text.split(". Config:")[0].split(", please check https://")[0]
 
 
 def auth_error(err: Exception, profile: str | None) -> RotatorError:
