@@ -30,3 +30,15 @@ def test_fingerprint_is_short_stable_and_not_the_token():
     assert len(token_fingerprint(token)) == 16
     assert token_fingerprint(token) not in token
     assert token_fingerprint(token) != token_fingerprint(token + "x")
+
+
+def test_a_credential_for_another_identity_is_recognised_only_when_both_are_identities():
+    from databricks.labs.oauth_rotator.tokeninfo import issued_to_someone_else
+
+    app_id = "0a1b2c3d-0000-4000-8000-00000000abcd"
+    assert issued_to_someone_else(_jwt({"sub": "eve@example.com"}), "ana@example.com") == "eve@example.com"
+    assert issued_to_someone_else(_jwt({"sub": app_id}), "ana@example.com") == app_id
+    assert issued_to_someone_else(_jwt({"sub": "ANA@example.com"}), "ana@example.com") is None
+    assert issued_to_someone_else(_jwt({"sub": "1234567"}), "ana@example.com") is None, "an opaque id says nothing"
+    assert issued_to_someone_else(_jwt({"exp": 1}), "ana@example.com") is None
+    assert issued_to_someone_else("opaque-token", "ana@example.com") is None

@@ -22,7 +22,7 @@ from databricks.sdk.errors import (
 
 from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError, RotatorError
 from databricks.labs.oauth_rotator.logs import one_line
-from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry, token_fingerprint
+from databricks.labs.oauth_rotator.tokeninfo import issued_to_someone_else, jwt_expiry, token_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,12 @@ class CredentialSource(ABC):
             raise CredentialError(f"{self.description}: unreadable expiry {expiry!r}") from err
         if expires_at <= issued_at:
             raise CredentialError(f"{self.description}: the workspace returned a credential that already expired")
+        other = issued_to_someone_else(token, user)
+        if other is not None:
+            raise CredentialError(
+                f"{self.description}: the workspace returned a credential for {other}, not for {user}",
+                fix="if this persists, set `user` for this target to the identity you log in as",
+            )
         roles = self._selected_roles(read_only=read_only, pooled=pooled)
         return Credential(
             token=token,

@@ -10,6 +10,8 @@ import base64
 import binascii
 import hashlib
 import json
+import re
+from typing import Any
 
 
 def token_fingerprint(token: str) -> str:
@@ -17,16 +19,43 @@ def token_fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def jwt_expiry(token: str) -> float | None:
-    """The `exp` claim (seconds since the epoch) of a JWT-shaped token, or None."""
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT-shaped token, or {} when it is not one."""
     parts = token.split(".")
     if len(parts) != 3:
-        return None
+        return {}
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The `exp` claim (seconds since the epoch) of a JWT-shaped token, or None."""
+    exp = jwt_claims(token).get("exp")
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
         return float(exp)
     return None
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def _is_identity(value: str) -> bool:
+    """An email (a user) or a UUID (a service principal's application id): what Lakebase roles are named."""
+    return "@" in value or bool(_UUID.match(value))
+
+
+def issued_to_someone_else(token: str, user: str) -> str | None:
+    """The identity a credential names in its `sub` claim when that is plainly not `user`, else None.
+
+    Only two identities of the kinds Lakebase roles are named after (emails, application ids) are compared: a
+    `sub` in any other form (an opaque id) says nothing about the role, and such a credential is accepted.
+    """
+    subject = jwt_claims(token).get("sub")
+    if not isinstance(subject, str) or not subject or not user:
+        return None
+    if subject.lower() == user.lower() or not (_is_identity(subject) and _is_identity(user)):
+        return None
+    return subject
