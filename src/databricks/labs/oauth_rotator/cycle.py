@@ -84,6 +84,7 @@ class RotationCycle:
 
     def run(self, *, force: bool = False) -> CycleReport:
         """Refresh the targets that are due (all of them with `force`); one failing target never stops the rest."""
+        self._make_private()
         status = self._state.load()
         current = _read(self._pgpass_path)
         due = [t for t in self._config.targets if force or self._is_due(t, status, current)]
@@ -104,6 +105,19 @@ class RotationCycle:
                 self._hook(report.rotated, self._pgpass_path)
         report.next_due = status.next_due()
         return report
+
+    def _make_private(self) -> None:
+        """A .pgpass others can read is ignored by libpq, every line of it: fix that even when nothing is due."""
+        try:
+            shared = self._pgpass_path.stat().st_mode & 0o077
+        except OSError:
+            return
+        if not shared:
+            return
+        try:
+            files.update_file(self._pgpass_path, lambda old: old)  # the writer warns and sets 0600
+        except RotatorError as err:
+            logger.warning(f"{self._pgpass_path} is readable by others and could not be made private: {err}")
 
     def _is_due(self, target: TargetConfig, status: Status, current: bytes) -> bool:
         known = status.targets.get(target.label)

@@ -173,10 +173,17 @@ class Daemon:
         status = self._state.load()
         if not status.pgpass_file:
             return False
+        path = Path(status.pgpass_file)
         try:
-            current = Path(status.pgpass_file).read_bytes()
+            current = path.read_bytes()
+            shared = path.stat().st_mode & 0o077
         except OSError:
-            current = b""
+            current, shared = b"", 0
+        if shared:
+            # libpq ignores a .pgpass others can read (every line in it, the user's too): the cycle makes it
+            # private now, not at the next refresh.
+            logger.info(f"{path} is readable by others: running a cycle to make it private")
+            return True
         lost = status.lines_lost(current)
         if lost:
             logger.info(f"Credential lines missing from {status.pgpass_file} for {', '.join(lost)}: restoring")

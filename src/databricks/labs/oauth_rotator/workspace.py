@@ -115,6 +115,8 @@ def current_user_name(ws: WorkspaceClient) -> str:
         raise auth_error(err, ws.config.profile) from err
     except OSError as err:
         raise CredentialError(f"who am I: {type(err).__name__}: {redact(str(err))}") from err
+    except (AttributeError, KeyError, TypeError, NotImplementedError) as err:  # an answer of an unexpected shape
+        raise CredentialError(f"who am I: unexpected answer from the workspace ({type(err).__name__})") from err
     if not me.user_name:
         raise NeedsPersonError("the workspace did not say who we are", fix="set `user` for each target")
     return me.user_name
