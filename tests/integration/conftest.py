@@ -118,6 +118,19 @@ class LoginProbe:
         return next((c for c in self.home.workspace.issued if c.token == token), None)
 
 
+def home_environment(root: Path, workspace: FakeWorkspace) -> dict[str, str]:
+    """A user's environment with `root` as HOME and the fake workspace's M2M credentials, as exported by hand."""
+    return {
+        **clean_environment(),
+        "HOME": str(root),
+        "DATABRICKS_LABS_STATE_DIR": str(root / "state"),
+        "DATABRICKS_LABS_CONFIG_DIR": str(root / "config"),
+        "DATABRICKS_HOST": workspace.host,
+        "DATABRICKS_CLIENT_ID": workspace.client_id,
+        "DATABRICKS_CLIENT_SECRET": workspace.client_secret,
+    }
+
+
 def clean_environment() -> dict[str, str]:
     """The test runner's environment without any auth or libpq variables that would leak into the product."""
     return {k: v for k, v in os.environ.items() if not k.startswith(_AUTH_VARIABLES)}
@@ -125,15 +138,7 @@ def clean_environment() -> dict[str, str]:
 
 @pytest.fixture
 def home(tmp_path: Path, workspace: FakeWorkspace, postgres: LocalPostgres) -> Iterator[UserHome]:
-    env = {
-        **clean_environment(),
-        "HOME": str(tmp_path),
-        "DATABRICKS_LABS_STATE_DIR": str(tmp_path / "state"),
-        "DATABRICKS_LABS_CONFIG_DIR": str(tmp_path / "config"),
-        "DATABRICKS_HOST": workspace.host,
-        "DATABRICKS_CLIENT_ID": workspace.client_id,
-        "DATABRICKS_CLIENT_SECRET": workspace.client_secret,
-    }
+    env = home_environment(tmp_path, workspace)
     yield UserHome(tmp_path, workspace, postgres, env)
 
 

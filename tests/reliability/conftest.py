@@ -27,7 +27,7 @@ import pytest
 
 from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
 from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
-from tests.integration.conftest import USER, UserHome, clean_environment
+from tests.integration.conftest import USER, UserHome, home_environment
 from tests.reliability import figures as figures_module
 from tests.reliability.rig import (
     USER_LINES,
@@ -246,15 +246,7 @@ class Home(UserHome):
 def home(
     tmp_path: Path, workspace: FakeWorkspace, postgres: LocalPostgres, secrets_collector: SecretsCollector
 ) -> Iterator[Home]:
-    env = {
-        **clean_environment(),
-        "HOME": str(tmp_path),
-        "DATABRICKS_LABS_STATE_DIR": str(tmp_path / "state"),
-        "DATABRICKS_LABS_CONFIG_DIR": str(tmp_path / "config"),
-        "DATABRICKS_HOST": workspace.host,
-        "DATABRICKS_CLIENT_ID": workspace.client_id,
-        "DATABRICKS_CLIENT_SECRET": workspace.client_secret,
-    }
+    env = home_environment(tmp_path, workspace)
     secrets_collector.add_workspace(workspace)
     secrets_collector.add_root(tmp_path)
     user = Home(tmp_path, workspace, postgres, env, collector=secrets_collector, lakebase=Lakebase(workspace, postgres))
