@@ -77,7 +77,11 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     add("--runs", type=int, help="measured runs per subject after the warm-up (default 7; smoke 1)")
     add("--warmup", type=int, help="unmeasured runs per subject first (default 1; smoke 0)")
     add("--out", type=Path, help=f"results file (default {RESULTS_FILE.relative_to(REPO)}; smoke: a temp file)")
-    add("--daemon-minutes", type=float, help="how long the resident daemon runs (default 9, so make bench ends within 10 minutes; smoke 1/3)")
+    add(
+        "--daemon-minutes",
+        type=float,
+        help="how long the resident daemon runs (default 9, so make bench ends within 10 minutes; smoke 1/3)",
+    )
     add("--daemon-ttl", type=int, help="credential lifetime in seconds for the daemon run (default 120; smoke 16)")
     add("--work-dir", type=Path, default=Path(tempfile.gettempdir()), help="where temporary files go")
     return parser
