@@ -1,5 +1,6 @@
 import io
 import logging
+import secrets
 import stat
 
 from databricks.labs.oauth_rotator.logs import redact, setup_logging
@@ -8,11 +9,11 @@ JWT = "eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.c2lnbmF0dXJl"
 
 
 def test_redact_removes_tokens_secrets_and_passwords():
+    pat = "dapi" + secrets.token_hex(16)  # a personal access token's shape, made up at run time
     text = redact(
-        f"token {JWT} and Authorization: Bearer abc.def and client_secret=s3cr3t&x=1 "
-        f"password: 'hunter2' pat dapi0123456789abcdef0123456789abcdef"
+        f"token {JWT} and Authorization: Bearer abc.def and client_secret=s3cr3t&x=1 password: 'hunter2' pat {pat}"
     )
-    for secret in (JWT, "abc.def", "s3cr3t", "hunter2", "dapi0123456789abcdef0123456789abcdef"):
+    for secret in (JWT, "abc.def", "s3cr3t", "hunter2", pat):
         assert secret not in text
     assert "<redacted>" in text
 
