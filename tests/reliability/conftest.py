@@ -42,6 +42,8 @@ _FIGURES = pytest.StashKey[list[figures_module.Figure]]()
 _RECORD = os.environ.get("OAUTH_ROTATOR_FIGURES", "on") != "off"
 """`OAUTH_ROTATOR_FIGURES=off` leaves figures.json and the document alone (runs against a deliberately broken
 product, experiments)."""
+_TESTS_RUN = [0]
+"""Scenarios this process ran (under xdist, one worker's share), for the leak scan's figures."""
 _RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
 
 
@@ -82,6 +84,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.when == "call":
+        _TESTS_RUN[0] += 1
     recorded = item.stash.get(_FIGURES, [])
     if report.when != "call" or not recorded or not _RECORD:
         return report
@@ -134,6 +138,7 @@ def secrets_collector(request: pytest.FixtureRequest) -> Iterator[SecretsCollect
     yield collector
     result = collector.scan()
     counts = {k: v for k, v in result.items() if isinstance(v, int)}
+    counts["tests"] = _TESTS_RUN[0]
     scope = "soak" if request.config.getoption("--soak", default=False) else "suite"
     if _RECORD:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")

@@ -128,7 +128,8 @@ def render_table(raw: dict[str, Any]) -> str:
                 "`ps auxww` sample",
                 measured=f"{totals.get('hits', 0)} hits in {totals.get('files', 0)} files, "
                 f"{totals.get('outputs', 0)} captured outputs and {totals.get('ps_samples', 0)} `ps auxww` "
-                f"samples ({totals.get('bytes', 0) / 1e6:.1f} MB scanned)",
+                f"samples ({totals.get('bytes', 0) / 1e6:.1f} MB scanned)"
+                + (f" after a run of {totals['tests']} tests" if totals.get("tests") else ""),
                 outcome="passed" if totals.get("hits", 0) == 0 else "failed",
                 run_at=latest,
                 test="session-scoped collector in tests/reliability/conftest.py",
