@@ -1,4 +1,7 @@
+import os
+import re
 import stat
+from typing import Any
 
 import pytest
 
@@ -75,3 +78,145 @@ def test_flags_override_the_file_and_a_target_flag_replaces_its_targets(tmp_path
 def test_raw_round_trip_keeps_every_set_value():
     config = RotatorConfig(targets=[TargetConfig(instance="a", port=1)], service=False, margin_minutes=0)
     assert from_raw(to_raw(config)) == config
+
+
+# ---- one set of checks, every front door ------------------------------------------------------------------------
+
+
+SAME_INPUT_EVERYWHERE = [
+    # (flags, Python API keyword arguments, config file lines: top level and in `targets[0]`), the problem
+    pytest.param(
+        (["--interval", "0.5"], {"rotation_interval": 0.5}, ("interval_minutes: 0.5", "")),
+        "expected minutes between 1 and 1440, got 0.5",
+        id="interval-too-short",
+    ),
+    pytest.param(
+        (["--interval", "1440.5"], {"rotation_interval": 1440.5}, ("interval_minutes: 1440.5", "")),
+        "expected minutes between 1 and 1440, got 1440.5",
+        id="interval-too-long",
+    ),
+    pytest.param(
+        (["--pg-port", "70000"], {"pg_port": 70000}, ("", "port: 70000")),
+        "expected a port number 1-65535, got 70000",
+        id="port",
+    ),
+    pytest.param(
+        (["--pg-database", "host=evil"], {"pg_database": "host=evil"}, ("", "database: host=evil")),
+        "expected a database name, got a connection string: 'host=evil'",
+        id="database-conninfo",
+    ),
+    pytest.param(
+        (["--pg-username", " me "], {"pg_username": " me "}, ("", "user: ' me '")),
+        "must be non-empty, without surrounding spaces, line breaks or NUL: ' me '",
+        id="user-spaces",
+    ),
+    pytest.param(
+        (["--workspace-url", "ftp://x"], {"workspace_url": "ftp://x"}, ("workspace_url: ftp://x", "")),
+        "not a workspace URL: 'ftp://x' (expected https://<workspace host>)",
+        id="url",
+    ),
+    pytest.param(
+        (
+            ["--pgpass-file", "{root}/nope/.pgpass"],
+            {"pgpass_file": "{root}/nope/.pgpass"},
+            ("pgpass_file: {root}/nope/.pgpass", ""),
+        ),
+        "cannot write {root}/nope/.pgpass: directory {root}/nope does not exist",
+        id="pgpass-missing-dir",
+    ),
+    pytest.param(
+        (["--log-file", "{root}"], {"log_file": "{root}"}, ("log_file: {root}", "")),
+        "{root} is a directory, not a file",
+        id="log-a-directory",
+    ),
+]
+
+
+def _first_part(err: ConfigError) -> str:
+    return str(err).split("; ")[0]  # without the fix
+
+
+@pytest.mark.parametrize(("doors", "problem"), SAME_INPUT_EVERYWHERE)
+def test_every_front_door_refuses_the_same_input_in_the_same_words(tmp_path, monkeypatch, doors, problem):
+    """The console, the Python API and a config file (as labs `rotate` and the worker read it) share one set of
+    checks; each names the setting as its user spelled it."""
+    from databricks.labs.oauth_rotator.console import parse_invocation
+    from databricks.labs.oauth_rotator.rotator import DatabricksOAuthRotator, check_paths
+
+    flags, arguments, lines = doors
+    root = str(tmp_path)
+    environ = {"HOME": root, "DATABRICKS_LABS_STATE_DIR": f"{root}/state"}
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PGPASSFILE", raising=False)
+    problem = problem.replace("{root}", root)
+
+    flags = [f.replace("{root}", root) for f in flags]
+    with pytest.raises(ConfigError) as console:
+        parse_invocation(["--once", "--instance", "a", *flags], environ)
+    assert _first_part(console.value) == f"{flags[0]}: {problem}"
+
+    arguments = {k: v.replace("{root}", root) if isinstance(v, str) else v for k, v in arguments.items()}
+    with pytest.raises(ConfigError) as api:
+        DatabricksOAuthRotator(instance="a", **arguments)
+    assert _first_part(api.value) == f"{next(iter(arguments))}: {problem}"
+
+    top, in_target = (line.replace("{root}", root) for line in lines)
+    path = tmp_path / "config.yml"
+    path.write_text(f"{top}\ntargets:\n  - instance: a\n    {in_target}\n")
+    with pytest.raises(ConfigError) as from_file:
+        check_paths(load_config(path), environ=environ)
+    key = top.split(":")[0] if top else f"targets[0].{in_target.split(':')[0]}"
+    assert _first_part(from_file.value) in {f"{path}: {key}: {problem}", f"{key}: {problem}"}
+
+    for err in (console.value, api.value, from_file.value):
+        assert err.exit_code == 2 and "\n" not in str(err)
+
+
+def test_the_paths_are_checked_where_the_file_really_is(tmp_path):
+    from databricks.labs.oauth_rotator.config import check_paths
+
+    environ = {"HOME": str(tmp_path), "DATABRICKS_LABS_STATE_DIR": str(tmp_path / "state")}
+    link = tmp_path / ".pgpass"
+    link.symlink_to(tmp_path / "dotfiles" / "pgpass")  # the writer replaces the file next to its target
+    config = RotatorConfig(targets=[TargetConfig(instance="a")], pgpass_file=str(link))
+    with pytest.raises(ConfigError, match=f"^pgpass_file: cannot write {link}: directory {tmp_path}/dotfiles does not"):
+        check_paths(config, environ=environ)
+    (tmp_path / "dotfiles").mkdir()
+    check_paths(config, environ=environ)
+    assert not (tmp_path / "state").exists()  # checked, not created
+
+
+@pytest.mark.parametrize(
+    ("environ", "config", "message"),
+    [
+        ({"PGPASSFILE": "{root}/no/pgpass"}, {}, "PGPASSFILE: cannot write"),
+        ({"PGSERVICEFILE": "{root}/no/services"}, {"pg_service": True}, "PGSERVICEFILE: cannot write"),
+        ({}, {"pg_service": True, "pg_service_file": "{root}"}, "pg_service_file: {root} is a directory"),
+        ({"DATABRICKS_LABS_STATE_DIR": "{root}/file/state"}, {}, "DATABRICKS_LABS_STATE_DIR: cannot create"),
+        ({"DATABRICKS_LABS_STATE_DIR": "{root}/file"}, {}, "DATABRICKS_LABS_STATE_DIR: cannot create"),
+        ({"DATABRICKS_LABS_STATE_DIR": ""}, {"log_file": "{root}/file/log"}, "log_file: cannot write"),
+    ],
+)
+def test_each_path_error_names_where_the_path_came_from(tmp_path, environ, config, message):
+    from databricks.labs.oauth_rotator.config import check_paths
+
+    (tmp_path / "file").write_text("")
+    root = str(tmp_path)
+    env = {"HOME": root, "DATABRICKS_LABS_STATE_DIR": f"{root}/state"}
+    env.update({k: v.replace("{root}", root) for k, v in environ.items()})
+    settings: dict[str, Any] = {k: v.replace("{root}", root) if isinstance(v, str) else v for k, v in config.items()}
+    with pytest.raises(ConfigError, match="^" + re.escape(message.replace("{root}", root))) as failure:
+        check_paths(RotatorConfig(targets=[TargetConfig(instance="a")], **settings), environ=env)
+    assert failure.value.exit_code == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write any directory")
+def test_a_directory_we_cannot_write_is_refused(tmp_path):
+    from databricks.labs.oauth_rotator.config import check_paths
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    config = RotatorConfig(targets=[TargetConfig(instance="a")], pgpass_file=str(locked / ".pgpass"))
+    with pytest.raises(ConfigError, match="is not writable"):
+        check_paths(config, environ={"HOME": str(tmp_path)})

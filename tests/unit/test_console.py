@@ -61,3 +61,24 @@ def test_the_environment_file_variable_is_spelled_the_same_everywhere():
     from databricks.labs.oauth_rotator import console, paths
 
     assert console.ENV_FILE_VARIABLE == paths.ENV_FILE_VARIABLE
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["--instance", "a", "--interval", "0"], {}, "--interval: expected minutes between 1 and 1440, got 0.0"),
+        (["--instance", "a", "--interval", "abc"], {}, "argument --interval: expected minutes, got 'abc'"),
+        (["--instance", "a", "--pg-port", "65536"], {}, "--pg-port: expected a port number 1-65535, got 65536"),
+        (["--instance", "a", "--pg-database", "dbname=x"], {}, "--pg-database: expected a database name"),
+        (["--pg-host", "a b "], {}, "--pg-host: must be non-empty"),
+        ([], {"DATABRICKS_PG_HOST": " h"}, "DATABRICKS_PG_HOST: must be non-empty"),
+        (["--instance", "a"], {"DATABRICKS_PG_USERNAME": "me\n"}, "DATABRICKS_PG_USERNAME: must be non-empty"),
+        (["--instance", "a", "--pg-username", "me\n"], {}, "--pg-username: must be non-empty"),
+        (["--instance", "a", "--pgpass-file", ""], {}, "--pgpass-file: not a path: ''"),
+        (["--instance", "a", "--log-file", "/nonexistent/log"], {}, "--log-file: cannot write /nonexistent/log"),
+    ],
+)
+def test_a_bad_flag_or_variable_is_named_as_the_user_typed_it(argv, environ, message):
+    with pytest.raises(ConfigError) as failure:
+        parse_invocation(argv, {"HOME": "/nowhere", **environ})
+    assert str(failure.value).startswith(message) and failure.value.exit_code == 2

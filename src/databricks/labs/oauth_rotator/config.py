@@ -1,18 +1,24 @@
 """The config: targets, profile, files and timing, as versioned dataclasses, checked strictly before use.
 
-Stdlib only, so command-line flags can be checked without importing the SDK; files are read and written by
-`config_store`.
+The one set of checks every front door runs before it asks for a credential (the console, the labs commands, the
+worker and the Python API): the settings, then the files a rotation will write. Stdlib only, so command-line flags
+can be checked without importing the SDK; files are read and written by `config_store`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shlex
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from databricks.labs.oauth_rotator import files, paths
 from databricks.labs.oauth_rotator.errors import ConfigError
 
 ENDPOINT_PATTERN = re.compile(r"^projects/[^/\s]+/branches/[^/\s]+/endpoints/[^/\s]+$")
@@ -114,18 +120,47 @@ _TARGET_KEYS: dict[str, tuple[type, ...]] = {
     "read_only": (bool,),
     "pooled": (bool,),
 }
+_PATH_KEYS = ("pgpass_file", "log_file", "pg_service_file")
 
 
-def _check_keys(raw: dict[str, Any], known: dict[str, tuple[type, ...]], where: str) -> None:
+class InvalidSetting(ConfigError):
+    """A `ConfigError` about one setting, keyed as the config spells it (`interval_minutes`, `targets[0].port`).
+
+    Every front door runs the same checks and then names the setting as its user typed it (`--interval`,
+    `rotation_interval`), so the checks cannot drift apart while each message still points at the right word.
+    """
+
+    def __init__(self, key: str, problem: str, *, fix: str | None = None) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem, fix=fix)
+        self.key = key
+        self.problem = problem
+
+    def named(self, names: Mapping[str, str]) -> InvalidSetting:
+        """The same error, its key replaced by the caller's name for it (unchanged when `names` has none)."""
+        name = names.get(self.key)
+        return self if name is None or name == self.key else InvalidSetting(name, self.problem, fix=self.fix)
+
+
+@contextmanager
+def named_as(names: Mapping[str, str] | None) -> Iterator[None]:
+    """Re-raise an `InvalidSetting` from the checks inside with the setting named as in `names`."""
+    try:
+        yield
+    except InvalidSetting as err:
+        raise err.named(names or {}) from None
+
+
+def _check_keys(raw: Mapping[str, Any], known: dict[str, tuple[type, ...]], where: str) -> None:
+    prefix = f"{where}." if where else ""
     for key, value in raw.items():
         if key not in known:
-            raise ConfigError(f"{where}: unknown key {key!r} (known keys: {', '.join(sorted(known))})")
+            raise InvalidSetting(where, f"unknown key {_show(key)} (known keys: {', '.join(sorted(known))})")
         if value is None:
             continue
         if isinstance(value, bool) and bool not in known[key]:
-            raise ConfigError(f"{where}{key}: expected {known[key][0].__name__}, got {value!r}")
+            raise InvalidSetting(prefix + key, f"expected {known[key][0].__name__}, got {value!r}")
         if not isinstance(value, known[key]):
-            raise ConfigError(f"{where}{key}: expected {known[key][0].__name__}, got {_show(value)}")
+            raise InvalidSetting(prefix + key, f"expected {known[key][0].__name__}, got {_show(value)}")
 
 
 def _show(value: Any) -> str:
@@ -137,14 +172,44 @@ def _check_text(value: str | None, where: str) -> None:
     if value is None:
         return
     if not value or value != value.strip() or any(c in value for c in "\n\r\0"):
-        raise ConfigError(f"{where}: must be non-empty, without surrounding spaces or line breaks: {_show(value)}")
+        raise InvalidSetting(
+            where, f"must be non-empty, without surrounding spaces, line breaks or NUL: {_show(value)}"
+        )
     if len(value) > 1024:
-        raise ConfigError(f"{where}: longer than 1024 characters")
+        raise InvalidSetting(where, "longer than 1024 characters")
+
+
+def _check_path_text(value: str | None, where: str) -> None:
+    if value is None:
+        return
+    if not value.strip() or value != value.strip() or any(c in value for c in "\n\r\0"):
+        raise InvalidSetting(where, f"not a path: {_show(value)}")
+    if len(value) > 1024:
+        raise InvalidSetting(where, "longer than 1024 characters")
 
 
 def _check_minutes(value: float | None, where: str, *, minimum: float) -> None:
     if value is not None and not minimum <= value <= MAX_MINUTES:
-        raise ConfigError(f"{where}: expected minutes between {minimum:g} and {MAX_MINUTES}, got {value!r}")
+        raise InvalidSetting(where, f"expected minutes between {minimum:g} and {MAX_MINUTES}, got {value!r}")
+
+
+def check_port(value: int | None, where: str = "port") -> None:
+    """A TCP port number, 1-65535."""
+    if value is not None and not 1 <= value <= 65535:
+        raise InvalidSetting(where, f"expected a port number 1-65535, got {value!r}")
+
+
+def check_database_name(value: str | None, where: str = "database") -> None:
+    """A database name (or `*`), not a connection string: psql would read `host=...` as connection settings."""
+    if value is None:
+        return
+    _check_text(value, where)
+    if "=" in value or value.startswith(("postgresql://", "postgres://")):
+        raise InvalidSetting(
+            where,
+            f"expected a database name, got a connection string: {_show(value)}",
+            fix="give just the name; host, port and user come from the config",
+        )
 
 
 def check_workspace_url(value: str | None, where: str = "workspace_url") -> None:
@@ -152,7 +217,7 @@ def check_workspace_url(value: str | None, where: str = "workspace_url") -> None
         return
     parsed = urlparse(value)
     if parsed.scheme not in {"https", "http"} or not parsed.hostname or any(c.isspace() for c in value):
-        raise ConfigError(f"{where}: not a workspace URL: {_show(value)} (expected https://<workspace host>)")
+        raise InvalidSetting(where, f"not a workspace URL: {_show(value)} (expected https://<workspace host>)")
 
 
 def check_command(value: str | None, where: str = "exec_after") -> None:
@@ -163,66 +228,176 @@ def check_command(value: str | None, where: str = "exec_after") -> None:
     try:
         words = shlex.split(value)
     except ValueError as err:
-        raise ConfigError(f"{where}: cannot split {_show(value)}: {err}") from err
+        raise InvalidSetting(where, f"cannot split {_show(value)}: {err}") from err
     if not words:
-        raise ConfigError(f"{where}: empty command")
+        raise InvalidSetting(where, "empty command")
 
 
-def validate_target(raw: dict[str, Any], where: str) -> None:
-    _check_keys(raw, _TARGET_KEYS, where + ".")
-    for key in ("name", "instance", "endpoint", "host", "database", "user"):
-        _check_text(raw.get(key), f"{where}.{key}")
-    for i, host in enumerate(raw.get("extra_hosts") or []):
-        if not isinstance(host, str):
-            raise ConfigError(f"{where}.extra_hosts[{i}]: expected str, got {_show(host)}")
-        _check_text(host, f"{where}.extra_hosts[{i}]")
-    if raw.get("instance") and raw.get("endpoint"):
-        raise ConfigError(f"{where}: give either instance or endpoint, not both")
-    if not (raw.get("instance") or raw.get("endpoint") or raw.get("host")):
-        raise ConfigError(f"{where}: needs an instance, an endpoint or a host")
-    endpoint = raw.get("endpoint")
-    if endpoint and not ENDPOINT_PATTERN.match(endpoint):
-        raise ConfigError(f"{where}.endpoint: expected projects/<p>/branches/<b>/endpoints/<e>, got {_show(endpoint)}")
-    port = raw.get("port")
-    if port is not None and not 1 <= port <= 65535:
-        raise ConfigError(f"{where}.port: expected a port number 1-65535, got {port!r}")
+def validate_target(raw: Mapping[str, Any], where: str, names: Mapping[str, str] | None = None) -> None:
+    """Check one target (a mapping of its keys); errors name `<where>.<key>`, or what `names` calls that."""
+    with named_as(names):
+        _check_keys(raw, _TARGET_KEYS, where)
+        for key in ("name", "instance", "endpoint", "host", "user"):
+            _check_text(raw.get(key), f"{where}.{key}")
+        check_database_name(raw.get("database"), f"{where}.database")
+        for i, host in enumerate(raw.get("extra_hosts") or []):
+            if not isinstance(host, str):
+                raise InvalidSetting(f"{where}.extra_hosts[{i}]", f"expected str, got {_show(host)}")
+            _check_text(host, f"{where}.extra_hosts[{i}]")
+        if raw.get("instance") and raw.get("endpoint"):
+            raise InvalidSetting(where, "give either instance or endpoint, not both")
+        if not (raw.get("instance") or raw.get("endpoint") or raw.get("host")):
+            raise InvalidSetting(where, "needs an instance, an endpoint or a host")
+        endpoint = raw.get("endpoint")
+        if endpoint and not ENDPOINT_PATTERN.match(endpoint):
+            raise InvalidSetting(
+                f"{where}.endpoint", f"expected projects/<p>/branches/<b>/endpoints/<e>, got {_show(endpoint)}"
+            )
+        check_port(raw.get("port"), f"{where}.port")
 
 
-def validate_raw(raw: Any) -> None:
+def check_settings(raw: Mapping[str, Any], names: Mapping[str, str] | None = None) -> None:
+    """Check the top-level settings present in `raw` (not `targets`), as `validate_raw` does.
+
+    For front doors that get settings one by one (flags, keyword arguments) and may not have targets yet.
+    """
+    with named_as(names):
+        _check_keys(raw, {k: v for k, v in _TOP_KEYS.items() if k not in {"version", "targets"}}, "")
+        for key in ("profile",):
+            _check_text(raw.get(key), key)
+        for key in _PATH_KEYS:
+            _check_path_text(raw.get(key), key)
+        check_command(raw.get("exec_after"))
+        timeout = raw.get("exec_after_timeout")
+        if timeout is not None and not 1 <= timeout <= 3600:
+            raise InvalidSetting("exec_after_timeout", f"expected seconds between 1 and 3600, got {timeout!r}")
+        check_workspace_url(raw.get("workspace_url"))
+        _check_minutes(raw.get("margin_minutes"), "margin_minutes", minimum=0)
+        _check_minutes(raw.get("interval_minutes"), "interval_minutes", minimum=1)
+
+
+def validate_raw(raw: Any, names: Mapping[str, str] | None = None) -> None:
     """Check a config as read from YAML, before blueprint's lenient unmarshal sees it."""
     if not isinstance(raw, dict):
         raise ConfigError(f"config: expected a mapping of keys, got {type(raw).__name__}")
-    _check_keys(raw, _TOP_KEYS, "")
-    version = raw.get("version", RotatorConfig.__version__)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ConfigError(f"version: expected a whole number (this oauth-rotator writes 1), got {_show(version)}")
-    if version > RotatorConfig.__version__:
-        raise ConfigError(
-            f"version: this config was written by a newer oauth-rotator (version {version}); "
-            f"this one reads up to version {RotatorConfig.__version__}",
-            fix="upgrade oauth-rotator",
-        )
-    for key in ("profile", "pgpass_file", "log_file", "pg_service_file"):
-        _check_text(raw.get(key), key)
-    check_command(raw.get("exec_after"))
-    timeout = raw.get("exec_after_timeout")
-    if timeout is not None and not 1 <= timeout <= 3600:
-        raise ConfigError(f"exec_after_timeout: expected seconds between 1 and 3600, got {timeout!r}")
-    check_workspace_url(raw.get("workspace_url"))
-    _check_minutes(raw.get("margin_minutes"), "margin_minutes", minimum=0)
-    _check_minutes(raw.get("interval_minutes"), "interval_minutes", minimum=1)
-    targets = raw.get("targets") or []
-    if not targets:
-        raise ConfigError("targets: no target configured (give an instance, an endpoint or a host)")
-    labels: set[str] = set()
-    for i, target in enumerate(targets):
-        if not isinstance(target, dict):
-            raise ConfigError(f"targets[{i}]: expected a mapping, got {_show(target)}")
-        validate_target(target, f"targets[{i}]")
-        label = TargetConfig(**target).label
-        if label in labels:
-            raise ConfigError(f"targets[{i}]: another target is also named {label!r}; give each a distinct name")
-        labels.add(label)
+    with named_as(names):
+        _check_keys(raw, _TOP_KEYS, "")
+        version = raw.get("version", RotatorConfig.__version__)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidSetting(
+                "version", f"expected a whole number (this oauth-rotator writes 1), got {_show(version)}"
+            )
+        if version > RotatorConfig.__version__:
+            raise InvalidSetting(
+                "version",
+                f"this config was written by a newer oauth-rotator (version {version}); "
+                f"this one reads up to version {RotatorConfig.__version__}",
+                fix="upgrade oauth-rotator",
+            )
+        check_settings({k: v for k, v in raw.items() if k not in {"version", "targets"}})
+        targets = raw.get("targets") or []
+        if not targets:
+            raise InvalidSetting("targets", "no target configured (give an instance, an endpoint or a host)")
+        labels: set[str] = set()
+        for i, target in enumerate(targets):
+            if not isinstance(target, dict):
+                raise InvalidSetting(f"targets[{i}]", f"expected a mapping, got {_show(target)}")
+            validate_target(target, f"targets[{i}]")
+            label = TargetConfig(**target).label
+            if label in labels:
+                raise InvalidSetting(
+                    f"targets[{i}]", f"another target is also named {label!r}; give each a distinct name"
+                )
+            labels.add(label)
+
+
+# ---- the files a rotation writes ---------------------------------------------------------------------------------
+
+
+def pgpass_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """The file libpq reads: the configured one, else `PGPASSFILE`, else the platform default."""
+    if config.pgpass_file:
+        return Path(os.path.expanduser(config.pgpass_file))
+    return files.default_pgpass_path(environ)
+
+
+def pg_service_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """The service file libpq reads first: the configured one, else `PGSERVICEFILE`, else `~/.pg_service.conf`."""
+    environ = os.environ if environ is None else environ
+    if config.pg_service_file:
+        return Path(os.path.expanduser(config.pg_service_file))
+    if environ.get("PGSERVICEFILE"):
+        return Path(environ["PGSERVICEFILE"])
+    return Path(environ.get("HOME") or Path.home()) / ".pg_service.conf"
+
+
+def log_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    return Path(os.path.expanduser(config.log_file)) if config.log_file else paths.default_log_file(environ)
+
+
+def check_file_path(path: Path, where: str) -> None:
+    """A file we create or replace: not a directory, in an existing directory we can write to.
+
+    The directory is that of the resolved path: a symlinked `.pgpass` is written next to the file it names.
+    """
+    if path.is_dir():
+        raise InvalidSetting(where, f"{path} is a directory, not a file")
+    folder = Path(os.path.realpath(path)).parent
+    if not folder.is_dir():
+        state = "is not a directory" if folder.exists() else "does not exist"
+        raise InvalidSetting(where, f"cannot write {path}: directory {folder} {state}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidSetting(where, f"cannot write {path}: directory {folder} is not writable")
+
+
+def check_folder_path(path: Path, where: str) -> None:
+    """A folder we create when it is missing: its nearest existing ancestor must be a writable directory."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing == path and path.is_dir():
+        return
+    if not existing.is_dir():
+        raise InvalidSetting(where, f"cannot create {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidSetting(where, f"cannot create {path}: directory {existing} is not writable")
+
+
+def check_paths(
+    config: RotatorConfig, names: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> None:
+    """Refuse, before any credential is requested, files that could never be written: exit 2, not 1 later.
+
+    Errors name the setting the path came from (`pgpass_file`, else `PGPASSFILE`; `DATABRICKS_LABS_STATE_DIR`),
+    or what `names` calls it.
+    """
+    environ = os.environ if environ is None else environ
+    with named_as(names):
+        for key in _PATH_KEYS:
+            _check_path_text(getattr(config, key), key)
+        check_file_path(pgpass_path_for(config, environ), _source("pgpass_file", "PGPASSFILE", config, environ))
+        check_file_path(log_path_for(config, environ), "log_file")
+        if config.pg_service:
+            where = _source("pg_service_file", "PGSERVICEFILE", config, environ)
+            check_file_path(pg_service_path_for(config, environ), where)
+        where = "DATABRICKS_LABS_STATE_DIR" if environ.get("DATABRICKS_LABS_STATE_DIR") else "state folder"
+        check_folder_path(paths.state_dir(environ), where)
+
+
+def _source(key: str, variable: str, config: RotatorConfig, environ: Mapping[str, str]) -> str:
+    return variable if getattr(config, key) is None and environ.get(variable) else key
+
+
+def check_config(
+    config: RotatorConfig, names: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> RotatorConfig:
+    """Every check a front door runs before it asks for a credential: the settings, then the files it writes.
+
+    Raises `ConfigError` (exit code 2) naming the setting as `names` spells it; returns `config`.
+    """
+    validate_raw(to_raw(config), names)
+    check_paths(config, names, environ)
+    return config
 
 
 def to_raw(config: RotatorConfig) -> dict[str, Any]:

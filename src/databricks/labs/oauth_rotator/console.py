@@ -32,18 +32,16 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
-def _positive_minutes(text: str) -> float:
+def _minutes(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected minutes, got {text!r}") from None
-    if not 1 <= value <= 24 * 60:
-        raise argparse.ArgumentTypeError(f"expected minutes between 1 and 1440, got {text!r}")
-    return value
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    # Digits only: int() would take " 5432 " and "+5432"; the range is checked with the config's checks.
+    if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
     return int(text)
 
@@ -58,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--once", action="store_true", help="rotate every target once and exit (default: run as a daemon)")
-    add("--interval", type=_positive_minutes, metavar="MINUTES", help="refresh at least this often (default 50)")
+    add("--interval", type=_minutes, metavar="MINUTES", help="refresh at least this often (default 50)")
     add("--workspace-url", metavar="URL", help="the workspace URL (default: DATABRICKS_HOST or the profile's host)")
     add("--profile", metavar="NAME", help="~/.databrickscfg profile (default: DATABRICKS_CONFIG_PROFILE)")
     add("--pg-host", metavar="HOST", help="Lakebase host, resolved to its instance or endpoint (DATABRICKS_PG_HOST)")
@@ -108,10 +106,31 @@ class Invocation:
         }
 
 
+FLAG_NAMES = {
+    "profile": "--profile",
+    "workspace_url": "--workspace-url",
+    "pgpass_file": "--pgpass-file",
+    "log_file": "--log-file",
+    "interval_minutes": "--interval",
+    "exec_after": "--exec-after",
+    "target.instance": "--instance",
+    "target.endpoint": "--endpoint",
+    "target.port": "--pg-port",
+    "target.database": "--pg-database",
+}
+"""The flag for each setting it overrides, so that an error names what the user typed."""
+
+
 def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocation:
-    """Flags and the original tool's environment variables, checked without importing the SDK."""
+    """Flags and the original tool's environment variables, checked without importing the SDK.
+
+    The checks are the config's own (`config.check_settings`, `validate_target`, `check_file_path`), which the
+    labs commands, the worker and the Python API run too; only the names in the messages are the flags'.
+    """
     args = build_parser().parse_args(argv)
-    from databricks.labs.oauth_rotator.config import check_command, check_workspace_url, validate_target
+    from pathlib import Path
+
+    from databricks.labs.oauth_rotator.config import check_file_path, check_settings, named_as, validate_target
 
     host = args.pg_host or environ.get("DATABRICKS_PG_HOST") or None
     has_target = bool(host or args.instance or args.endpoint)
@@ -127,6 +146,7 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocat
         "interval_minutes": args.interval,
         "exec_after": args.exec_after,
     }
+    settings = {k: v for k, v in overrides.items() if v is not None}
     if has_target:
         target = {
             "instance": args.instance,
@@ -136,16 +156,20 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocat
             "database": args.pg_database,
             "user": args.pg_username or environ.get("DATABRICKS_PG_USERNAME") or None,
         }
-        overrides["target"] = {k: v for k, v in target.items() if v is not None}
-        validate_target(overrides["target"], "target")
-    check_workspace_url(args.workspace_url, "--workspace-url")
-    check_command(args.exec_after, "--exec-after")
-    _check_parent_exists(args.pgpass_file, "--pgpass-file")
-    _check_parent_exists(args.log_file, "--log-file")
+        names = {
+            **FLAG_NAMES,
+            "target.host": "--pg-host" if args.pg_host else "DATABRICKS_PG_HOST",
+            "target.user": "--pg-username" if args.pg_username else "DATABRICKS_PG_USERNAME",
+        }
+        settings["target"] = {k: v for k, v in target.items() if v is not None}
+        validate_target(settings["target"], "target", names)
+    check_settings({k: v for k, v in settings.items() if k != "target"}, FLAG_NAMES)
+    for key in ("pgpass_file", "log_file"):
+        if key in settings:
+            with named_as(FLAG_NAMES):
+                check_file_path(Path(os.path.expanduser(settings[key])), key)
     config_path = _config_path(args.config, has_target, environ)
-    return Invocation(
-        config_path, {k: v for k, v in overrides.items() if v is not None}, args.once, args.verify, args.debug
-    )
+    return Invocation(config_path, settings, args.once, args.verify, args.debug)
 
 
 def _config_path(explicit: str | None, has_target: bool, environ: Mapping[str, str]) -> Path | None:
@@ -169,30 +193,14 @@ def _config_path(explicit: str | None, has_target: bool, environ: Mapping[str, s
     return None
 
 
-def _check_parent_exists(value: str | None, flag: str) -> None:
-    if value is None:
-        return
-    if not value.strip() or "\0" in value:
-        raise ConfigError(f"{flag}: not a path: {value!r}")
-    parent = os.path.dirname(os.path.expanduser(value)) or "."
-    if not os.path.isdir(parent):
-        raise ConfigError(f"{flag}: directory {parent} does not exist")
-
-
 def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
     """`--once`: one forced cycle in this process, under a deadline."""
     from logging import DEBUG, INFO
 
+    from databricks.labs.oauth_rotator.config import check_paths, log_path_for, pgpass_path_for
     from databricks.labs.oauth_rotator.config_store import effective_config
     from databricks.labs.oauth_rotator.logs import setup_logging
-    from databricks.labs.oauth_rotator.rotator import (
-        ONCE_DEADLINE_SECONDS,
-        build_cycle,
-        check_paths,
-        log_path_for,
-        pgpass_path_for,
-        run_with_deadline,
-    )
+    from databricks.labs.oauth_rotator.rotator import ONCE_DEADLINE_SECONDS, build_cycle, run_with_deadline
 
     config = effective_config(invocation.config_path, invocation.overrides)
     check_paths(config)

@@ -27,7 +27,7 @@ from typing import NoReturn
 from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator import files
-from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_database_name
 from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.installer import CLI_AUTH_VARIABLES
@@ -89,13 +89,7 @@ def database_for(target: TargetConfig, database: str | None) -> str:
 
 def check_database(database: str) -> str:
     """A database name, not a connection string: psql would read `host=...` in `--dbname` as connection settings."""
-    if "\0" in database:
-        raise ConfigError("--database: a database name cannot contain a NUL character")
-    if "=" in database or database.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            f"--database: expected a database name, got a connection string: {database!r}",
-            fix="give just the name; host, port and user come from the config",
-        )
+    check_database_name(database, "--database")  # the config's own check, so `database:` and the flag agree
     return database
 
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator import files, paths
-from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.config import (
+    RotatorConfig,
+    TargetConfig,
+    check_config,
+    check_paths,
+    pg_service_path_for,
+    pgpass_path_for,
+)
 from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.cycle import CycleReport, RotationCycle
 from databricks.labs.oauth_rotator.daemon import CycleResult, Daemon, install_stop_handlers
@@ -29,39 +35,15 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ONCE_DEADLINE_SECONDS = 25.0
-
-
-def pgpass_path_for(config: RotatorConfig) -> Path:
-    """The file libpq reads: the configured one, else `PGPASSFILE`, else the platform default."""
-    if config.pgpass_file:
-        return Path(os.path.expanduser(config.pgpass_file))
-    return files.default_pgpass_path()
-
-
-def pg_service_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
-    """The service file libpq reads first: the configured one, else `PGSERVICEFILE`, else `~/.pg_service.conf`."""
-    environ = os.environ if environ is None else environ
-    if config.pg_service_file:
-        return Path(os.path.expanduser(config.pg_service_file))
-    if environ.get("PGSERVICEFILE"):
-        return Path(environ["PGSERVICEFILE"])
-    return Path(environ.get("HOME") or Path.home()) / ".pg_service.conf"
-
-
-def log_path_for(config: RotatorConfig) -> Path:
-    return Path(os.path.expanduser(config.log_file)) if config.log_file else paths.default_log_file()
-
-
-def check_paths(config: RotatorConfig) -> None:
-    """Refuse, before any credential is requested, files that could never be written: exit 2, not 1 later."""
-    files_to_write = [("pgpass file", pgpass_path_for(config)), ("log file", log_path_for(config))]
-    if config.pg_service:
-        files_to_write.append(("pg_service file", pg_service_path_for(config)))
-    for what, path in files_to_write:
-        if path.is_dir():
-            raise ConfigError(f"the {what} {path} is a directory")
-        if not path.parent.is_dir():
-            raise ConfigError(f"the {what} {path} cannot be written: directory {path.parent} does not exist")
+ARGUMENT_NAMES = {
+    "interval_minutes": "rotation_interval",
+    "targets[0]": "target",
+    "targets[0].port": "pg_port",
+    "targets[0].database": "pg_database",
+    "targets[0].instance": "instance",
+    "targets[0].endpoint": "endpoint",
+}
+"""The `DatabricksOAuthRotator` argument for each config key that is not spelled the same, for error messages."""
 
 
 def default_state_store() -> StateStore:
@@ -223,15 +205,19 @@ class DatabricksOAuthRotator:
         workspace_client: WorkspaceClient | None = None,
         clock: Clock | None = None,
     ) -> None:
+        names: dict[str, str] = {}
         if config is None:
-            host = pg_host or os.environ.get("DATABRICKS_PG_HOST")
+            host = pg_host or os.environ.get("DATABRICKS_PG_HOST") or None
+            user = pg_username or os.environ.get("DATABRICKS_PG_USERNAME") or None
+            if not (host or instance or endpoint):
+                raise ConfigError("no target: give pg_host, instance or endpoint (or set DATABRICKS_PG_HOST)")
+            names = {
+                **ARGUMENT_NAMES,
+                "targets[0].host": "pg_host" if pg_host else "DATABRICKS_PG_HOST",
+                "targets[0].user": "pg_username" if pg_username else "DATABRICKS_PG_USERNAME",
+            }
             target = TargetConfig(
-                instance=instance,
-                endpoint=endpoint,
-                host=host,
-                port=pg_port,
-                database=pg_database,
-                user=pg_username or os.environ.get("DATABRICKS_PG_USERNAME"),
+                instance=instance, endpoint=endpoint, host=host, port=pg_port, database=pg_database, user=user
             )
             config = RotatorConfig(
                 targets=[target],
@@ -241,19 +227,29 @@ class DatabricksOAuthRotator:
                 log_file=log_file,
                 interval_minutes=rotation_interval,
             )
-        self.config = config.validate()
+        # Everything the console checks, before anything is requested or written (the state folder included).
+        self.config = check_config(config, names)
+        self._names = names
         self._clock = clock or SystemClock()
         self._state = default_state_store()
         self._cycle = build_cycle(self.config, clock=self._clock, workspace_client=workspace_client, state=self._state)
         self._daemon: Daemon | None = None
 
     def run_once(self) -> list[str]:
-        """Rotate every target now; returns the names rotated. Raises a `RotatorError` if any failed."""
+        """Rotate every target now; returns the names rotated. Raises a `RotatorError` if any failed.
+
+        Raises `ConfigError` (exit code 2), before any request, when a file it writes can no longer be written.
+        """
+        check_paths(self.config, self._names)  # a folder removed since __init__ must not cost a credential
         report = run_with_deadline(lambda: self._cycle.run(force=True), ONCE_DEADLINE_SECONDS)
         return raise_for_failures(report).rotated
 
     def run_daemon(self) -> int:
-        """Rotate whenever due until SIGTERM, SIGINT or `stop()`; returns the exit code."""
+        """Rotate whenever due until SIGTERM, SIGINT or `stop()`; returns the exit code.
+
+        Raises `ConfigError` (exit code 2), before any request, when a file it writes cannot be written.
+        """
+        check_paths(self.config, self._names)
         self._daemon = Daemon(InProcessCycleRunner(self._cycle), clock=self._clock, state=self._state)
         in_main_thread = threading.current_thread() is threading.main_thread()
         restore = install_stop_handlers(self._daemon.stop) if in_main_thread else None

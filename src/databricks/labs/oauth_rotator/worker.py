@@ -18,9 +18,10 @@ logger = logging.getLogger("databricks.labs.oauth_rotator")
 
 
 def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float | None]:
+    from databricks.labs.oauth_rotator.config import check_paths, log_path_for, pgpass_path_for
     from databricks.labs.oauth_rotator.config_store import effective_config
     from databricks.labs.oauth_rotator.logs import setup_logging
-    from databricks.labs.oauth_rotator.rotator import build_cycle, check_paths, log_path_for, pgpass_path_for
+    from databricks.labs.oauth_rotator.rotator import build_cycle
     from databricks.labs.oauth_rotator.verify import verify_all
 
     config_path = request.get("config")
