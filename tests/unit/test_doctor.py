@@ -16,6 +16,7 @@ from databricks.labs.oauth_rotator.doctor import FAIL, OK, WARN, Doctor, Finding
 from databricks.labs.oauth_rotator.service import MockServiceManager, ServiceSpec
 from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
+from databricks.labs.oauth_rotator.tokeninfo import token_fingerprint
 from tests.unit.service.conftest import RecordingRunner
 
 USER = "someone@example.com"
@@ -176,6 +177,34 @@ def test_a_line_that_shadows_ours_is_named(machine):
     machine.write_pgpass(b"# mine\n*:*:*:*:old-password\n" + pgpass.format_entry(ours) + b"\n")
     shadow = only(machine.doctor(), "shadowing", WARN)
     assert "line 2 matches first" in shadow.message and shadow.fix and "delete line 2" in shadow.fix
+
+
+def test_a_shadowed_line_is_reported_once_as_shadowed_not_also_as_missing(machine):
+    machine.configure(TargetConfig(instance=DEMO_INSTANCE))
+    ours = machine.rotated(DEMO_INSTANCE, "127.0.0.1", fingerprint=token_fingerprint(f"token-{DEMO_INSTANCE}"))
+    machine.write_pgpass(b"# mine\n127.0.0.1:5432:*:*:my-own-password\n" + pgpass.format_entry(ours) + b"\n")
+    findings = machine.doctor()
+    shadow = only(findings, "shadowing", WARN)
+    assert "line 2 matches first" in shadow.message
+    about_ours = [f for f in findings if f.check == f"credential {DEMO_INSTANCE}"]
+    assert all(f.level == OK for f in about_ours), [f.render() for f in about_ours]
+
+
+def test_a_target_with_one_line_shadowed_and_one_deleted_gets_one_finding_for_each(machine):
+    machine.configure(TargetConfig(instance=DEMO_INSTANCE, extra_hosts=["ro.example.com"]))
+    token = f"token-{DEMO_INSTANCE}"
+    ours = pgpass.PgpassEntry("127.0.0.1", "5432", "*", USER, token)
+    gone = pgpass.PgpassEntry("ro.example.com", "5432", "*", USER, token)
+    machine.rotated(
+        DEMO_INSTANCE,
+        "127.0.0.1",
+        keys=[list(ours.key), list(gone.key)],
+        fingerprint=token_fingerprint(token),
+    )
+    machine.write_pgpass(b"*:*:*:*:my-own-password\n" + pgpass.format_entry(ours) + b"\n")
+    findings = machine.doctor()
+    assert "line 1 matches first for 127.0.0.1" in only(findings, "shadowing", WARN).message
+    assert "missing" in only(findings, f"credential {DEMO_INSTANCE}", WARN).message
 
 
 def test_a_deleted_line_is_reported(machine):
