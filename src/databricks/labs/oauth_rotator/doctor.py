@@ -15,7 +15,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -206,14 +206,15 @@ class Doctor:
                 self._add(WARN, ".pgpass", f"{path} belongs to uid {info.st_uid}, not to you", f"chown you {path}")
         keys = [tuple(k) for t in status.targets.values() for k in t.keys if len(k) == 4]
         entries = [pgpass.PgpassEntry(k[0], k[1], k[2], k[3], password="") for k in keys]
-        for shadow in pgpass.shadowed(data, entries):
+        shadows = pgpass.shadowed(data, entries)
+        for shadow in shadows:
             self._add(
                 WARN,
                 "shadowing",
                 f"{path}: {shadow.describe()}, so libpq never reads oauth-rotator's line",
                 f"delete line {shadow.line} of {path}, or move it below oauth-rotator's lines",
             )
-        for name in status.lines_lost(data):
+        for name in _lines_lost(status, data, {shadow.key for shadow in shadows}):
             self._add(
                 WARN,
                 f"credential {name}",
@@ -326,6 +327,17 @@ class Doctor:
                 f"off for {user}: the service stops when your last session ends",
                 f"on a headless host, run `loginctl enable-linger {user}`",
             )
+
+
+def _lines_lost(status: Status, data: bytes, shadowed: set[pgpass.Key]) -> list[str]:
+    """The targets whose line is gone from `.pgpass`. A shadowed line of ours is there and reported as shadowed:
+    libpq's lookup finds the earlier line's password instead, which alone would make ours look missing."""
+    lost = []
+    for name, target in status.targets.items():
+        visible = [key for key in target.keys if tuple(key) not in shadowed]
+        if target.fingerprint and replace(target, keys=visible).lines_lost(data):
+            lost.append(name)
+    return lost
 
 
 def _message(err: RotatorError) -> str:
