@@ -11,6 +11,8 @@ import dataclasses
 import os
 import re
 import shlex
+import types
+import typing
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -92,34 +94,27 @@ class RotatorConfig:
         return self
 
 
-_TOP_KEYS: dict[str, tuple[type, ...]] = {
-    "version": (int,),
-    "profile": (str,),
-    "workspace_url": (str,),
-    "pgpass_file": (str,),
-    "log_file": (str,),
-    "margin_minutes": (int, float),
-    "interval_minutes": (int, float),
-    "service": (bool,),
-    "exec_after": (str,),
-    "exec_after_timeout": (int,),
-    "pg_service": (bool,),
-    "pg_service_file": (str,),
-    "notify": (bool,),
-    "targets": (list,),
-}
-_TARGET_KEYS: dict[str, tuple[type, ...]] = {
-    "name": (str,),
-    "instance": (str,),
-    "endpoint": (str,),
-    "host": (str,),
-    "extra_hosts": (list,),
-    "port": (int,),
-    "database": (str,),
-    "user": (str,),
-    "read_only": (bool,),
-    "pooled": (bool,),
-}
+def _key_types(cls: type) -> dict[str, tuple[type, ...]]:
+    """Each field of a config dataclass and the YAML types it accepts, read from its annotation.
+
+    The strict checks are derived from the dataclasses, so a new setting is declared once: `float` fields take
+    whole numbers too (YAML reads `10` as an int), `list[...]` fields take a list.
+    """
+    accepted: dict[str, tuple[type, ...]] = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        if name.startswith("__"):
+            continue
+        union = typing.get_origin(hint) in {typing.Union, types.UnionType}
+        kinds = [typing.get_origin(arg) or arg for arg in (typing.get_args(hint) if union else (hint,))]
+        kinds = [kind for kind in kinds if kind is not type(None)]
+        if float in kinds:
+            kinds.insert(0, int)
+        accepted[name] = tuple(dict.fromkeys(kinds))
+    return accepted
+
+
+_TARGET_KEYS = _key_types(TargetConfig)
+_TOP_KEYS = {"version": (int,), **_key_types(RotatorConfig)}
 _PATH_KEYS = ("pgpass_file", "log_file", "pg_service_file")
 
 
