@@ -44,7 +44,7 @@ STARTUP_SCRIPT = (
 )
 """The start-up floor: what the doors import before they ask the workspace anything (the SDK, blueprint), run at
 the same time as the doors, so that a loaded machine (two cores shared by many) slows the floor as it slows them.
-About 3 s on an idle machine, which makes the bound about 30 s, as the docs say."""
+About 2-3 s on a quiet machine, which makes the bound about 32 s (the docs say about 30)."""
 INFO_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - INFO - ")
 GIVE_UP_SECONDS = 110.0
 """A door still alive then has failed; it is killed, so that the test itself ends."""

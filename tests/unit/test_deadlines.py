@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -20,6 +21,8 @@ from databricks.labs.oauth_rotator.deadlines import (
     run_with_deadline,
 )
 from databricks.labs.oauth_rotator.errors import CredentialError
+from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
+from databricks.labs.oauth_rotator.workspace import build_workspace_client
 
 USAGE = Path(__file__).resolve().parents[2] / "docs" / "usage.md"
 
@@ -34,6 +37,8 @@ from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.cycle import RotationCycle
 from databricks.labs.oauth_rotator.deadlines import run_with_deadline
 from databricks.labs.oauth_rotator.errors import CredentialError
+from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
+from databricks.labs.oauth_rotator.workspace import build_workspace_client
 from databricks.labs.oauth_rotator.schedule import RefreshPolicy, SystemClock
 from databricks.labs.oauth_rotator.state import StateStore
 
@@ -144,3 +149,22 @@ def test_the_usage_page_states_the_bounds_the_code_keeps():
         f"longer than {CYCLE_TIMEOUT_SECONDS:.0f} s",
     ):
         assert promise in text
+
+
+def test_the_workspace_client_never_refreshes_on_the_sdks_shared_executor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_workspace: FakeWorkspace
+) -> None:
+    """The SDK's async token refresh runs on a ThreadPoolExecutor it shares: a refresh blocked there would keep a
+    finished front door alive, as the cycle's own executor did."""
+    config_file = tmp_path / "databrickscfg"
+    config_file.write_text(
+        f"[fake]\nhost = {fake_workspace.host}\nclient_id = {fake_workspace.client_id}\n"
+        f"client_secret = {fake_workspace.client_secret}\n",
+        encoding="utf-8",
+    )
+    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(config_file))
+    ws = build_workspace_client(profile="fake", host=None)
+    assert ws.config.disable_async_token_refresh is True
+    assert ws.current_user.me().user_name == fake_workspace.user_name
