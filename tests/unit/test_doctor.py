@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class Machine:
             ServiceSpec.create(self.config_path, profile="prod", home=root, cli_path="", source_environ={})
         )
         self.platform = "linux"
+        self.sdk_overrides: dict[str, Any] = {}
 
     def configure(self, *targets: TargetConfig, profile: str | None = "prod") -> RotatorConfig:
         config = RotatorConfig(targets=list(targets), profile=profile, pgpass_file=str(self.pgpass))
@@ -64,7 +66,7 @@ class Machine:
 
     def doctor(self, *, deadline: float = 20.0) -> list[Finding]:
         def client(_config: RotatorConfig) -> WorkspaceClient:
-            return WorkspaceClient(config=self.workspace.sdk_config())
+            return WorkspaceClient(config=self.workspace.sdk_config(**self.sdk_overrides))
 
         return Doctor(
             self.config_path,
@@ -135,6 +137,27 @@ def test_a_hanging_workspace_fails_within_the_deadline(machine):
     machine.workspace.delay_seconds = 5
     machine.workspace.delay_path_prefix = "/api/2.0/preview/scim"
     assert "did not finish within 1 s" in only(machine.doctor(deadline=1), "login", FAIL).message
+
+
+def test_the_targets_are_checked_at_once_within_the_one_deadline(machine):
+    machine.workspace.add_instance("first")
+    machine.workspace.add_instance("second")
+    machine.configure(TargetConfig(instance="first"), TargetConfig(instance="second"))
+    machine.workspace.hang_next(100, path_prefix="/api/2.0/database/instances/")
+    started = time.monotonic()
+    findings = machine.doctor(deadline=2)
+    assert time.monotonic() - started < 4  # one after the other, or a deadline each, would take 4 s at least
+    assert only(findings, "login", OK)
+    for name in ("first", "second"):
+        assert f"target {name} did not finish within" in only(findings, f"target {name}", FAIL).message
+
+
+def test_a_network_failure_on_a_target_is_a_finding(machine):
+    machine.configure(TargetConfig(instance=DEMO_INSTANCE))
+    machine.sdk_overrides = {"retry_timeout_seconds": 1}
+    machine.workspace.reset_next(100, path_prefix="/api/2.0/database/instances/")
+    target = only(machine.doctor(), f"target {DEMO_INSTANCE}", FAIL)
+    assert target.message.startswith("TimeoutError: "), target
 
 
 def test_a_target_that_is_gone_or_stopped_is_reported(machine):

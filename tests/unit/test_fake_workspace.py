@@ -427,3 +427,30 @@ def test_issued_secrets_cover_everything_handed_out(fake_workspace: FakeWorkspac
     token, _ = _credential(WorkspaceClient(config=sdk_config))
     secrets = fake_workspace.issued_secrets()
     assert {fake_workspace.client_secret, "dapi-leak-check", token, sdk_config.oauth_token().access_token} <= secrets
+
+
+def test_hang_reads_the_request_and_never_answers(fake_workspace: FakeWorkspace) -> None:
+    fake_workspace.hang_next(1, path_prefix="/oidc/")
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(f"{fake_workspace.host}/oidc/v1/token", timeout=1)
+    assert time.monotonic() - started >= 1
+    assert fake_workspace.calls["POST /oidc/v1/token"] == 1
+    assert requests.post(f"{fake_workspace.host}/oidc/v1/token", timeout=5).status_code == 400  # only the next one
+
+
+def test_trickle_sends_the_answer_a_byte_at_a_time_so_no_read_timeout_fires(fake_workspace: FakeWorkspace) -> None:
+    whole = requests.get(f"{fake_workspace.host}/api/2.0/clusters/list", timeout=5)
+    fake_workspace.trickle_next(1, path_prefix="/api/2.0/clusters/", seconds_per_byte=0.01)
+    started = time.monotonic()
+    trickled = requests.get(f"{fake_workspace.host}/api/2.0/clusters/list", timeout=0.5)  # far below the total
+    assert (trickled.status_code, trickled.content) == (whole.status_code, whole.content)
+    assert time.monotonic() - started >= 0.01 * len(whole.content)
+
+
+def test_reset_reads_the_request_and_resets_the_connection(fake_workspace: FakeWorkspace) -> None:
+    fake_workspace.reset_next(1, path_prefix="/oidc/")
+    with pytest.raises(requests.ConnectionError) as caught:
+        requests.post(f"{fake_workspace.host}/oidc/v1/token", timeout=5)
+    assert "ConnectionResetError" in repr(caught.value)
+    assert fake_workspace.calls["POST /oidc/v1/token"] == 1

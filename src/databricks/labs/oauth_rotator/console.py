@@ -199,8 +199,9 @@ def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
 
     from databricks.labs.oauth_rotator.config import check_paths, log_path_for, pgpass_path_for
     from databricks.labs.oauth_rotator.config_store import effective_config
+    from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
     from databricks.labs.oauth_rotator.logs import setup_logging
-    from databricks.labs.oauth_rotator.rotator import ONCE_DEADLINE_SECONDS, build_cycle, run_with_deadline
+    from databricks.labs.oauth_rotator.rotator import build_cycle
 
     config = effective_config(invocation.config_path, invocation.overrides)
     check_paths(config)

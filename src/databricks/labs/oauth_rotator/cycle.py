@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +13,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.labs.oauth_rotator import files, pgpass, pgservice
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.credentials import Credential
+from databricks.labs.oauth_rotator.deadlines import map_on_daemon_threads
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.logs import one_line
 from databricks.labs.oauth_rotator.notify import Notifier
@@ -28,6 +28,7 @@ from databricks.labs.oauth_rotator.workspace import auth_error, current_user_nam
 logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_FETCHES = 16
+"""Credential requests in flight at once, each on a daemon thread (a blocked one must not keep a process alive)."""
 HOST_ROLES = ("", "-ro", "-pooled", "-ro-pooled")
 
 
@@ -137,8 +138,12 @@ class RotationCycle:
             raise  # an unusable profile or auth setup ends the cycle: no target can succeed, a person must fix it
         except RotatorError as err:
             return [_Outcome(t, error=err) for t in targets]
-        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_FETCHES, len(targets))) as pool:
-            return list(pool.map(lambda t: self._fetch_one(ws, t, t.user or default_user or ""), targets))
+        return map_on_daemon_threads(
+            lambda t: self._fetch_one(ws, t, t.user or default_user or ""),
+            targets,
+            limit=MAX_CONCURRENT_FETCHES,
+            name="oauth-rotator-fetch",
+        )
 
     def _fetch_one(self, ws: WorkspaceClient, target: TargetConfig, user: str) -> _Outcome:
         try:

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from databricks.labs.oauth_rotator.deadlines import CYCLE_TIMEOUT_SECONDS
 from databricks.labs.oauth_rotator.schedule import MAX_SLEEP_SECONDS, Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore
 
 logger = logging.getLogger(__name__)
 
 WORKER_MODULE = "databricks.labs.oauth_rotator.worker"
-CYCLE_TIMEOUT_SECONDS = 90.0
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,11 @@ from databricks.labs.oauth_rotator import files, pgpass
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.config_store import load_config
 from databricks.labs.oauth_rotator.credentials import WorkspaceToken, classify_sdk_error
-from databricks.labs.oauth_rotator.errors import RotatorError
-from databricks.labs.oauth_rotator.rotator import pgpass_path_for, run_with_deadline
+from databricks.labs.oauth_rotator.cycle import MAX_CONCURRENT_FETCHES
+from databricks.labs.oauth_rotator.deadlines import DOCTOR_DEADLINE_SECONDS, map_on_daemon_threads, run_with_deadline
+from databricks.labs.oauth_rotator.errors import CredentialError, RotatorError
+from databricks.labs.oauth_rotator.logs import one_line
+from databricks.labs.oauth_rotator.rotator import pgpass_path_for
 from databricks.labs.oauth_rotator.service import CommandRunner, ServiceManager, default_runner, for_platform
 from databricks.labs.oauth_rotator.state import StateStore, Status
 from databricks.labs.oauth_rotator.status import human_duration
@@ -38,7 +41,6 @@ from databricks.labs.oauth_rotator.workspace import current_user_name
 logger = logging.getLogger(__name__)
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
-DEADLINE_SECONDS = 30.0
 # The 2020 minor releases that lifted libpq's 320-byte limit on a .pgpass line; 13.0 and later never had it.
 LONG_LINE_FIXED = {(9, 5): 23, (9, 6): 19, (10, 0): 14, (11, 0): 9, (12, 0): 4}
 _PSQL_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?")
@@ -87,7 +89,7 @@ class Doctor:
         runner: CommandRunner = default_runner,
         platform: str = sys.platform,
         now: Callable[[], float] = time.time,
-        deadline: float = DEADLINE_SECONDS,
+        deadline: float = DOCTOR_DEADLINE_SECONDS,
     ) -> None:
         self._config_path = config_path
         self._workspace_client = workspace_client_factory
@@ -104,10 +106,7 @@ class Doctor:
         self.findings = []
         config = self._check_config()
         if config is not None:
-            ws = self._check_login(config)
-            if ws is not None:
-                for target in config.targets:
-                    self._check_target(ws, target)
+            self._check_workspace(config)
         status = self._state.load()
         self._check_pgpass(config, status)
         self._check_credentials(status)
@@ -129,6 +128,23 @@ class Doctor:
         self._add(OK, "config", f"{self._config_path}: {len(config.targets)} target(s), {profile}")
         return config
 
+    def _check_workspace(self, config: RotatorConfig) -> None:
+        """The login, then every target at once, all within one deadline: a workspace that never answers (or
+        answers a byte a second) costs the deadline once, not once per check. Each target's check gives up when
+        the deadline passes, so waiting for them all ends then too."""
+        ends_at = time.monotonic() + self._deadline
+        ws = self._check_login(config)
+        if ws is None:
+            return
+        self.findings.extend(
+            map_on_daemon_threads(
+                lambda target: self._check_target(ws, target, ends_at),
+                config.targets,
+                limit=MAX_CONCURRENT_FETCHES,
+                name="oauth-rotator-doctor",
+            )
+        )
+
     def _check_login(self, config: RotatorConfig) -> WorkspaceClient | None:
         def who_am_i() -> tuple[WorkspaceClient, str]:
             ws = self._workspace_client(config)
@@ -142,18 +158,18 @@ class Doctor:
         self._add(OK, "login", f"authenticated as {me} at {ws.config.host}")
         return ws
 
-    def _check_target(self, ws: WorkspaceClient, target: TargetConfig) -> None:
+    def _check_target(self, ws: WorkspaceClient, target: TargetConfig, ends_at: float) -> Finding:
         check = f"target {target.label}"
+        seconds = max(0.0, ends_at - time.monotonic())
         try:
-            level, message = run_with_deadline(lambda: self._describe(ws, target), self._deadline, what=check)
+            level, message = run_with_deadline(lambda: self._describe(ws, target), seconds, what=check)
         except RotatorError as err:
-            self._add(FAIL, check, _message(err), err.fix)
-            return
+            return Finding(FAIL, check, _message(err), err.fix)
         fix = None
         if level != OK:
             named = target.instance or target.endpoint
             fix = "start it in the workspace" if named else "set `instance` or `endpoint` for this target"
-        self._add(level, check, message, fix)
+        return Finding(level, check, message, fix)
 
     def _describe(self, ws: WorkspaceClient, target: TargetConfig) -> tuple[str, str]:
         try:
@@ -173,6 +189,8 @@ class Doctor:
         except DatabricksError as err:
             what = f"instance {target.instance}" if target.instance else f"endpoint {target.endpoint}"
             raise classify_sdk_error(err, what if target.instance or target.endpoint else str(target.host)) from err
+        except OSError as err:  # the network, or the SDK's retries running out (TimeoutError)
+            raise CredentialError(f"{type(err).__name__}: {one_line(str(err))}") from err
         if isinstance(source, WorkspaceToken):
             return WARN, (
                 f"{target.host} matches no Lakebase instance or endpoint here: its password is the workspace token, "

@@ -29,16 +29,10 @@ from databricks.sdk import WorkspaceClient
 from databricks.labs.oauth_rotator import files
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_database_name
 from databricks.labs.oauth_rotator.credentials import Credential
+from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.installer import CLI_AUTH_VARIABLES
-from databricks.labs.oauth_rotator.rotator import (
-    ONCE_DEADLINE_SECONDS,
-    default_state_store,
-    fresh_credential,
-    pgpass_path_for,
-    pick_target,
-    run_with_deadline,
-)
+from databricks.labs.oauth_rotator.rotator import default_state_store, fresh_credential, pgpass_path_for, pick_target
 from databricks.labs.oauth_rotator.state import StateStore, Status
 from databricks.labs.oauth_rotator.targets import resolve_source
 from databricks.labs.oauth_rotator.verify import DEFAULT_DATABASE

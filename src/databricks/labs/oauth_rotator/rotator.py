@@ -7,7 +7,6 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
 
@@ -23,7 +22,12 @@ from databricks.labs.oauth_rotator.config import (
 from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.cycle import CycleReport, RotationCycle
 from databricks.labs.oauth_rotator.daemon import CycleResult, Daemon, install_stop_handlers
-from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
+from databricks.labs.oauth_rotator.deadlines import (
+    IN_PROCESS_CYCLE_DEADLINE_SECONDS,
+    ONCE_DEADLINE_SECONDS,
+    run_with_deadline,
+)
+from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
 from databricks.labs.oauth_rotator.hooks import DEFAULT_TIMEOUT_SECONDS, PostRotationHook
 from databricks.labs.oauth_rotator.notify import Notifier
 from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy, SystemClock
@@ -33,8 +37,6 @@ from databricks.labs.oauth_rotator.workspace import build_workspace_client, curr
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-ONCE_DEADLINE_SECONDS = 25.0
 ARGUMENT_NAMES = {
     "interval_minutes": "rotation_interval",
     "targets[0]": "target",
@@ -123,31 +125,10 @@ def fresh_credential(
     return target, run_with_deadline(mint, ONCE_DEADLINE_SECONDS, what="credential")
 
 
-def run_with_deadline(work: Callable[[], T], seconds: float, *, what: str = "rotation") -> T:
-    """Run `work` on a worker thread and give up after `seconds`: the SDK's OIDC token request has no timeout."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = work()
-        # Everything, KeyboardInterrupt included, is handed to the calling thread, which re-raises it.
-        except BaseException as err:  # pylint: disable=broad-exception-caught
-            outcome["error"] = err
-
-    worker = threading.Thread(target=target, name=f"oauth-rotator-{what}", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise CredentialError(f"{what} did not finish within {seconds:.0f} s (is the workspace reachable?)")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 class InProcessCycleRunner:
     """Runs cycles in this process, each under a deadline: for the Python API and for tests."""
 
-    def __init__(self, cycle: RotationCycle, *, deadline: float = 60.0) -> None:
+    def __init__(self, cycle: RotationCycle, *, deadline: float = IN_PROCESS_CYCLE_DEADLINE_SECONDS) -> None:
         self._cycle = cycle
         self._deadline = deadline
 

@@ -15,14 +15,12 @@ from databricks.sdk.errors import DatabricksError
 
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.credentials import classify_sdk_error
+from databricks.labs.oauth_rotator.deadlines import HTTP_TIMEOUT_SECONDS, RETRY_TIMEOUT_SECONDS
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, NeedsPersonError, RotatorError
 from databricks.labs.oauth_rotator.logs import one_line, redact
 from databricks.labs.oauth_rotator.paths import PRODUCT
 
 logger = logging.getLogger(__name__)
-
-HTTP_TIMEOUT_SECONDS = 10.0
-RETRY_TIMEOUT_SECONDS = 20
 
 
 def build_workspace_client(
@@ -44,6 +42,10 @@ def build_workspace_client(
         kwargs["profile"] = profile
     if host:
         kwargs["host"] = host
+    if hasattr(Config, "disable_async_token_refresh"):
+        # Its refresh runs on a shared ThreadPoolExecutor, whose threads the interpreter joins at exit: a refresh
+        # blocked on the identity provider would keep a finished front door alive. Refresh when needed instead.
+        kwargs["disable_async_token_refresh"] = True
     try:
         config = Config(
             **kwargs,

@@ -2,7 +2,8 @@
 
 The real ``databricks-sdk`` authenticates against it (OAuth M2M or a PAT) and calls the Lakebase APIs
 (``w.database`` for Provisioned instances, ``w.postgres`` for Autoscaling endpoints). Fault knobs make the
-next N matching requests fail in a chosen way, so tests can exercise retries, bad answers and outages.
+next N matching requests fail in a chosen way, so tests can exercise retries, bad answers and outages, down to
+the socket: an answer that never comes, one that trickles in a byte a second, a connection reset.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import logging
 import math
 import re
 import secrets
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -75,16 +78,21 @@ class _Response:
     status: int
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
+    seconds_per_byte: float = 0.0
+    """Above 0, the whole answer, status line first, is sent one byte at a time at this pace."""
+    reset: bool = False
+    """Send nothing: reset the connection (TCP RST)."""
 
 
 @dataclass
 class _Fault:
-    kind: str  # fail | malformed | empty_token | expired_token | wrong_user
+    kind: str  # fail | malformed | hang | trickle | reset | empty_token | expired_token | wrong_user
     remaining: int
     path_prefix: str
     status: int = 200
     body: str | None = None
     retry_after: int | None = None
+    seconds_per_byte: float = 0.0
 
 
 def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> _Response:
@@ -145,7 +153,7 @@ class _Catalog:
         return resources
 
 
-class FakeWorkspace:
+class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method per state change and fault knob
     """A fake workspace on ``http://127.0.0.1:PORT``; use as a context manager or ``start()``/``stop()``.
 
     Knobs a test may set at any time: ``user_name``; ``ttl_seconds`` (database credentials; a ``w.postgres``
@@ -348,6 +356,22 @@ class FakeWorkspace:
         """The next ``count`` requests under ``path_prefix`` get 200 with a body that is not valid JSON."""
         self._add_fault(_Fault("malformed", count, path_prefix))
 
+    def hang_next(self, count: int, *, path_prefix: str = "/api/") -> None:
+        """The next ``count`` requests under ``path_prefix`` are read and never answered: the connection stays open
+        and silent until the workspace stops (an identity provider that accepts the connection and then hangs)."""
+        self._add_fault(_Fault("hang", count, path_prefix))
+
+    def trickle_next(self, count: int, *, path_prefix: str = "/api/", seconds_per_byte: float = 1.0) -> None:
+        """The next ``count`` answers under ``path_prefix`` are sent one byte every ``seconds_per_byte``, status
+        line first: no read timeout ever fires, and an answer takes many minutes (until the workspace stops)."""
+        if seconds_per_byte <= 0:
+            raise ValueError("seconds_per_byte must be positive")
+        self._add_fault(_Fault("trickle", count, path_prefix, seconds_per_byte=seconds_per_byte))
+
+    def reset_next(self, count: int, *, path_prefix: str = "/api/") -> None:
+        """The next ``count`` requests under ``path_prefix`` are read, then the connection is reset (TCP RST)."""
+        self._add_fault(_Fault("reset", count, path_prefix))
+
     def empty_token_next(self, count: int) -> None:
         """The next ``count`` credential responses carry ``"token": ""`` (``on_credential`` is not called)."""
         self._add_fault(_Fault("empty_token", count, "/api/"))
@@ -392,13 +416,19 @@ class FakeWorkspace:
                 return None
         if stopping.is_set():
             return None
-        fault = self._take_fault(request.path, ("fail", "malformed"))
-        if fault is not None:
+        fault = self._take_fault(request.path, ("fail", "malformed", "hang", "trickle", "reset"))
+        if fault is not None and fault.kind == "hang":
+            stopping.wait()
+            return None
+        if fault is not None and fault.kind == "reset":
+            return _Response(0, b"", reset=True)
+        if fault is not None and fault.kind != "trickle":
             return self._fault_response(request.path, fault)
         try:
-            return self._route(request)
+            response = self._route(request)
         except ValueError as e:
-            return _api_error(400, f"malformed request: {e}")
+            response = _api_error(400, f"malformed request: {e}")
+        return replace(response, seconds_per_byte=fault.seconds_per_byte) if fault is not None else response
 
     @staticmethod
     def _fault_response(path: str, fault: _Fault) -> _Response:
@@ -632,6 +662,12 @@ class _Handler(BaseHTTPRequestHandler):
         if response is None:
             self.close_connection = True
             return
+        if response.reset:
+            self._reset()
+            return
+        if response.seconds_per_byte:
+            self._trickle(response, self.server.listener.stopping)
+            return
         try:
             self.send_response(response.status)
             for name, value in response.headers.items():
@@ -641,6 +677,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
             logger.debug(f"fake workspace: client left before the answer to {self.command} {url.path}")
+
+    def _reset(self) -> None:
+        # Closing with a zero linger time sends RST instead of FIN; the server's own shutdown() would send FIN first.
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def _trickle(self, response: _Response, stopping: threading.Event) -> None:
+        self.close_connection = True
+        reason = self.responses.get(response.status, ("",))[0]
+        lines = [f"{self.protocol_version} {response.status} {reason}"]
+        lines += [f"{name}: {value}" for name, value in response.headers.items()]
+        lines.append(f"Content-Length: {len(response.body)}")
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+        try:
+            for offset in range(len(raw)):
+                self.wfile.write(raw[offset : offset + 1])
+                if stopping.wait(response.seconds_per_byte):
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            logger.debug(f"fake workspace: client left during a trickled answer to {self.command} {self.path}")
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
