@@ -3,15 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_BINDIR ?= $(shell pg_config --bindir 2>/dev/null)
+# The oldest databricks-sdk pyproject.toml allows (its `>=` bound); .venv has the newest it allows.
+SDK_OLDEST ?= $(shell sed -n 's/^ *"databricks-sdk>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+VENV_OLDEST := .venv-sdk-oldest
+PY_OLDEST := $(VENV_OLDEST)/bin/python
+SDK_VERSION = -c "from databricks.sdk.version import __version__; print('databricks-sdk', __version__)"
 
-.PHONY: dev lint fmt test unit integration demo bench soak clean
+.PHONY: dev lint fmt test unit integration integration-sdk-oldest demo bench soak reliability-report clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
 
+# Naming databricks-sdk with --upgrade moves an existing .venv to the newest SDK allowed, as a fresh one gets.
 dev: $(PY)
-	$(PY) -m pip install --quiet --editable . --group dev
+	$(PY) -m pip install --quiet --upgrade --editable . --group dev databricks-sdk
+	@$(PY) $(SDK_VERSION)
+
+$(PY_OLDEST):
+	$(PYTHON) -m venv $(VENV_OLDEST)
+	$(PY_OLDEST) -m pip install --quiet --upgrade "pip>=25.1"
 
 lint:
 	$(VENV)/bin/ruff format --check --diff
@@ -31,9 +42,19 @@ unit:
 integration:
 	$(PY) -m pytest --durations 20 tests/integration
 
-# The README's test command: lint, types, unit and integration tests (real PostgreSQL, fake workspace).
+# The integration tests (and the SDK signature checks) in a second venv with the same editable install and the
+# oldest supported SDK.
+integration-sdk-oldest: $(PY_OLDEST)
+	$(PY_OLDEST) -m pip install --quiet --editable . --group test "databricks-sdk==$(SDK_OLDEST)"
+	@$(PY_OLDEST) $(SDK_VERSION)
+	$(PY_OLDEST) -m pytest -n 2 --durations 10 tests/integration tests/unit/test_sdk_compat.py
+
+# The README's test command: lint, types, every test on the newest supported SDK (real PostgreSQL, fake
+# workspace), then the integration tests again on the oldest.
 test: lint
+	@$(PY) $(SDK_VERSION)
 	$(PY) -m pytest -n 2 --durations 25 tests
+	$(MAKE) integration-sdk-oldest
 
 # A rotation against an embedded fake workspace and a throwaway PostgreSQL, then a psql login with it.
 demo:
@@ -43,8 +64,13 @@ bench:
 	$(PY) -m pip install --quiet --editable '.[bench]'
 	$(PY) bench/run.py
 
+# The reliability suite, writing its figures to tests/reliability/figures.json and docs/reliability.md (other
+# runs leave both alone). The soak writes its own row.
+reliability-report:
+	$(PY) -m pytest -n 2 --durations 10 tests/reliability --reliability-report
+
 soak:
-	$(PY) -m pytest tests/reliability/test_soak.py --soak -s
+	$(PY) -m pytest tests/reliability/test_soak.py --soak -s --reliability-report
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
+	rm -rf $(VENV) $(VENV_OLDEST) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

@@ -69,6 +69,10 @@ elif args[:2] == ["auth", "token"]:
 else:
     sys.exit(1)
 """
+        # Padded past 1 MiB, as the Go CLI is: older SDKs (0.150.0, for one) take a smaller `databricks` for the
+        # legacy Python CLI and refuse it.
+        + "#" * (1024 * 1024)
+        + "\n"
     )
     cli.chmod(0o755)
     (home.root / ".databrickscfg").write_text(f"[u2m]\nhost = {home.workspace.host}\nauth_type = databricks-cli\n")

@@ -3,8 +3,9 @@
 * `home`: a `UserHome` (HOME, state and config dirs, M2M auth for the fake workspace, a `.pgpass` holding the
   user's own lines) whose credentials reach the test server the way Lakebase treats them (`rig.Lakebase`).
   `home.daemon(...)` starts the scheduler; `home.watch()` and `home.judge()` check the file and log in.
-* `figures`: `figures.record(...)` keeps a scenario's measurements; they land in `figures.json` with the test's
-  outcome, and `docs/reliability.md` is re-rendered from it when the session ends.
+* `figures`: `figures.record(...)` keeps a scenario's measurements. Only with `--reliability-report` (`make
+  reliability-report`, `make soak`) do they land in `figures.json` with the test's outcome, and is
+  `docs/reliability.md` re-rendered from it when the session ends: an ordinary run leaves the tree as it was.
 * `secrets_collector` (session, autouse): every token and client secret issued during the session, scanned for in
   every file the product wrote, every captured output and every `ps auxww` sample when the session ends.
 * `--soak` runs `test_soak.py` (else it is skipped), for `--soak-minutes` (default 30).
@@ -39,9 +40,6 @@ from tests.reliability.rig import (
 )
 
 _FIGURES = pytest.StashKey[list[figures_module.Figure]]()
-_RECORD = os.environ.get("OAUTH_ROTATOR_FIGURES", "on") != "off"
-"""`OAUTH_ROTATOR_FIGURES=off` leaves figures.json and the document alone (runs against a deliberately broken
-product, experiments)."""
 _TESTS_RUN = [0]
 """Scenarios this process ran (under xdist, one worker's share), for the leak scan's figures."""
 _RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
@@ -51,6 +49,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("reliability")
     group.addoption("--soak", action="store_true", default=False, help="run the soak test (tests/reliability)")
     group.addoption("--soak-minutes", type=float, default=30.0, help="how long the soak runs (default 30)")
+    group.addoption(
+        "--reliability-report",
+        action="store_true",
+        default=False,
+        help="write the figures to tests/reliability/figures.json and docs/reliability.md (make reliability-report)",
+    )
+
+
+def _reporting(config: pytest.Config) -> bool:
+    """Whether this run writes its figures into the tree: only when asked, so that tests leave it clean."""
+    return bool(config.getoption("--reliability-report", default=False))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,7 +96,7 @@ def pytest_runtest_makereport(
     if report.when == "call":
         _TESTS_RUN[0] += 1
     recorded = item.stash.get(_FIGURES, [])
-    if report.when != "call" or not recorded or not _RECORD:
+    if report.when != "call" or not recorded or not _reporting(item.config):
         return report
     if hasattr(report, "wasxfail"):
         result = "xfailed (known product gap)" if report.skipped else "XPASS: the gap is fixed, drop the xfail"
@@ -100,7 +109,7 @@ def pytest_runtest_makereport(
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if _RECORD:
+    if _reporting(session.config):
         figures_module.render_doc()
 
 
@@ -140,7 +149,7 @@ def secrets_collector(request: pytest.FixtureRequest) -> Iterator[SecretsCollect
     counts = {k: v for k, v in result.items() if isinstance(v, int)}
     counts["tests"] = _TESTS_RUN[0]
     scope = "soak" if request.config.getoption("--soak", default=False) else "suite"
-    if _RECORD:
+    if _reporting(request.config):
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         figures_module.merge_secrets_scan(_RUN_ID, worker, counts, scope=scope)
     assert result["hits"] == 0, f"secrets leaked: {result['where']}"

@@ -1,9 +1,10 @@
 """The figures the reliability suite measures, kept in `figures.json` and rendered into `docs/reliability.md`.
 
-Each test records what it injected, the goal and what it measured; `pytest_runtest_makereport` adds the outcome
-and merges the entry into `figures.json` under a lock (xdist workers finish in any order). At the end of a
-session the table in `docs/reliability.md` (between the two marker comments) is rewritten from the JSON, so
-every figure in the document comes from a real run. `python -m tests.reliability.figures` re-renders by hand.
+Each test records what it injected, the goal and what it measured. In a run with `--reliability-report` (`make
+reliability-report`), `pytest_runtest_makereport` adds the outcome and merges the entry into `figures.json` under a
+lock (xdist workers finish in any order), and at the end of the session the table in `docs/reliability.md` (between
+the two marker comments) is rewritten from the JSON, so every figure in the document comes from a real run. Any
+other run writes neither file. `python -m tests.reliability.figures` re-renders the document by hand.
 """
 
 from __future__ import annotations

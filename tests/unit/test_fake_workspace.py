@@ -1,4 +1,4 @@
-"""The fake workspace, driven through the real databricks-sdk 0.162.0 (no PostgreSQL needed).
+"""The fake workspace, driven through the installed databricks-sdk (no PostgreSQL needed).
 
 What the SDK does with faults (``_base_client.py``, ``retries.py``), as these tests pin down:
 * 429 and 503 are retried, sleeping ``Retry-After`` (1 s when absent) plus up to 1 s of jitter, until

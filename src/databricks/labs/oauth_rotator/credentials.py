@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from importlib import metadata
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
@@ -178,9 +180,14 @@ class ProvisionedInstance(CredentialSource):
         return {role: host for role, host in roles.items() if host}
 
     def _mint(self) -> tuple[str | None, Any]:
-        issued = self._ws.database.generate_database_credential(
-            instance_names=[self.instance], request_id=str(uuid.uuid4())
+        mint = self._ws.database.generate_database_credential
+        arguments = sdk_arguments(
+            mint,
+            "w.database.generate_database_credential",
+            required={"instance_names": [self.instance]},
+            optional={"request_id": str(uuid.uuid4())},
         )
+        issued = mint(**arguments)
         return issued.token, issued.expiration_time
 
 
@@ -219,7 +226,12 @@ class AutoscalingEndpoint(CredentialSource):
         return {role: host for role, host in roles.items() if host}
 
     def _mint(self) -> tuple[str | None, Any]:
-        issued = self._ws.postgres.generate_database_credential(endpoint=self.endpoint)
+        mint = self._ws.postgres.generate_database_credential
+        # Never `group_name` (0.120.0 and 0.167.0 have it, 0.150.0-0.162.0 do not): without it the credential
+        # is for the caller's own identity, the role the `.pgpass` line names.
+        issued = mint(
+            **sdk_arguments(mint, "w.postgres.generate_database_credential", required={"endpoint": self.endpoint})
+        )
         return issued.token, issued.expire_time
 
 
@@ -241,6 +253,61 @@ class WorkspaceToken(CredentialSource):
         header = self._ws.config.authenticate().get("Authorization", "")
         scheme, _, token = header.partition(" ")
         return (token if scheme.lower() == "bearer" else None), None
+
+
+def accepted_keywords(method: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword arguments `method` takes, read from its signature; None when it takes any (`**kwargs`).
+
+    The SDK's Lakebase methods gain and lose parameters between releases (`group_name` on
+    `w.postgres.generate_database_credential` is in 0.120.0, gone in 0.150.0-0.162.0, back in 0.167.0), so what
+    we send is checked against the installed SDK's own signature, never against its version number.
+    """
+    parameters = inspect.signature(method).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    by_keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(p.name for p in parameters if p.kind in by_keyword)
+
+
+def sdk_arguments(
+    method: Callable[..., Any],
+    what: str,
+    *,
+    required: Mapping[str, Any],
+    optional: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments to call the SDK's `method` with: all of `required`, and what it takes of `optional`.
+
+    An SDK whose `method` lacks a required argument cannot mint for us: a person must install a supported one.
+    """
+    accepted = accepted_keywords(method)
+    wanted = {**required, **(optional or {})}
+    if accepted is None:
+        return wanted
+    missing = [name for name in required if name not in accepted]
+    if missing:
+        raise NeedsPersonError(
+            f"{what} of databricks-sdk {_installed_sdk()} takes no `{missing[0]}` argument",
+            fix=f"install a supported databricks-sdk ({_supported_sdk()})",
+        )
+    return {name: value for name, value in wanted.items() if name in accepted}
+
+
+def _installed_sdk() -> str:
+    try:
+        return metadata.version("databricks-sdk")
+    except metadata.PackageNotFoundError:
+        return "(version unknown)"
+
+
+def _supported_sdk() -> str:
+    """The databricks-sdk requirement this package declares, e.g. `databricks-sdk<0.168,>=0.120.0`."""
+    try:
+        requirements = metadata.requires("databricks-labs-oauth-rotator") or []
+    except metadata.PackageNotFoundError:
+        requirements = []
+    declared = [r for r in requirements if re.match(r"databricks-sdk\b(?!-)", r)]
+    return declared[0] if declared else "see pyproject.toml"
 
 
 def classify_sdk_error(err: DatabricksError, what: str) -> RotatorError:

@@ -60,6 +60,13 @@ _ERROR_CODES = {
 }
 """``error_code`` per status; none of these is in the SDK's ``ERROR_CODE_MAPPING`` except the 400/404/429
 ones (subclasses of the status's class), so the SDK raises the class its ``STATUS_CODE_MAPPING`` gives."""
+_CREDENTIAL_FIELDS = {
+    "database": frozenset({"instance_names", "request_id", "claims"}),
+    "postgres": frozenset({"endpoint", "claims", "expire_time", "ttl", "group_name"}),
+}
+"""The request fields of each credential API, over every supported SDK (``group_name``: 0.120.0 and 0.167.0 send it
+when asked, 0.150.0-0.162.0 cannot). Stricter than it needs to be on purpose: an unknown field is a 400, so a field
+that an SDK or the product sends by mistake fails a test rather than passing unnoticed."""
 _ENDPOINT_NAME = re.compile(r"projects/([^/]+)/branches/([^/]+)/endpoints/([^/]+)")
 _RouteHandler = Callable[["_Request", "re.Match[str]", str], "_Response"]
 
@@ -515,7 +522,10 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
 
     def _database_credential(self, request: _Request, _match: re.Match[str], user: str) -> _Response:
         body = json.loads(request.body or b"{}")
-        names = body.get("instance_names") if isinstance(body, dict) else None
+        problem = _body_problem(body, "database")
+        if problem is not None:
+            return _api_error(400, problem)
+        names = body.get("instance_names")
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             return _api_error(400, "instance_names must be a non-empty list of instance names")
         unknown = [n for n in names if self._catalog.instance(n) is None]
@@ -525,7 +535,10 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
 
     def _postgres_credential(self, request: _Request, _match: re.Match[str], user: str) -> _Response:
         body = json.loads(request.body or b"{}")
-        endpoint = body.get("endpoint") if isinstance(body, dict) else None
+        problem = _body_problem(body, "postgres")
+        if problem is not None:
+            return _api_error(400, problem)
+        endpoint = body.get("endpoint")
         if not isinstance(endpoint, str) or not endpoint:
             return _api_error(400, "endpoint is required")
         ttl = _requested_ttl(body)
@@ -533,7 +546,9 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
             return _api_error(400, "ttl/expire_time must be between 300 and 3600 seconds from now")
         if self._catalog.endpoint(endpoint) is None:
             return _api_error(404, f"Endpoint '{endpoint}' does not exist.")
-        return self._issue(user, "postgres", endpoint, ttl)
+        group = body.get("group_name")
+        # As Lakebase does: a credential for the group's Postgres role instead of the caller's own.
+        return self._issue(group if isinstance(group, str) and group else user, "postgres", endpoint, ttl)
 
     def _issue(self, user: str, kind: CredentialKind, target: str, requested_ttl: int | None) -> _Response:
         fault = self._take_fault("/api/", ("empty_token", "expired_token", "wrong_user"))
@@ -557,6 +572,14 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
         if not self.omit_expiry:
             payload["expiration_time" if kind == "database" else "expire_time"] = rfc3339(expires_at)
         return _json(200, payload)
+
+
+def _body_problem(body: Any, kind: CredentialKind) -> str | None:
+    """Why a credential request body is refused before its values are read: not an object, or an unknown field."""
+    if not isinstance(body, dict):
+        return "the request body must be a JSON object"
+    unknown = sorted(name for name in body if name not in _CREDENTIAL_FIELDS[kind])
+    return f"unknown field {unknown[0]!r} in the credential request" if unknown else None
 
 
 def _basic_auth(header: str) -> tuple[str, str]:
