@@ -42,7 +42,8 @@ SYSTEMD_UNIT = "databricks-oauth-rotator.service"
 """`service.systemd.UNIT_NAME`, spelled out here so that `status` need not import the service package (a unit test
 keeps the two, and the unit file's path, equal)."""
 SYSTEMCTL_TIMEOUT_SECONDS = 10.0
-_SHOWN_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"  # as SystemdServiceManager asks
+SHOWN_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"
+"""What `systemctl --user show` is asked for, as `SystemdServiceManager.status()` asks (a test keeps them equal)."""
 
 
 def human_duration(seconds: float) -> str:
@@ -162,7 +163,7 @@ def _systemd_state(environ: Mapping[str, str], debug: TextIO | None) -> str:
         return "not installed"  # without asking systemctl: status must answer at once
     import subprocess
 
-    argv = ["systemctl", "--user", "show", SYSTEMD_UNIT, f"--property={_SHOWN_PROPERTIES}"]
+    argv = ["systemctl", "--user", "show", SYSTEMD_UNIT, f"--property={SHOWN_PROPERTIES}"]
     try:
         result = subprocess.run(
             argv,
@@ -181,11 +182,16 @@ def _systemd_state(environ: Mapping[str, str], debug: TextIO | None) -> str:
         command = " ".join(argv)
         _debug(debug, f"cannot read the service state: `{command}` failed with exit code {result.returncode}: {output}")
         return "unknown"
-    shown = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    return describe_shown(result.stdout)
+
+
+def describe_shown(shown: str) -> str:
+    """The state of an installed unit from what `systemctl --user show` printed (`Key=Value` lines)."""
+    values = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
     return _describe_installed(
-        shown.get("ActiveState") == "active",
-        _int_or_none(shown.get("MainPID")),
-        _int_or_none(shown.get("ExecMainStatus")),
+        values.get("ActiveState") == "active",
+        _int_or_none(values.get("MainPID")),
+        _int_or_none(values.get("ExecMainStatus")),
     )
 
 
