@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -370,7 +371,7 @@ def test_the_service_state_reads_as_the_systemd_manager_reads_it(tmp_path, shown
     unit.parent.mkdir(parents=True)
     unit.touch()
 
-    def runner(argv: object) -> subprocess.CompletedProcess[str]:
+    def runner(argv: Sequence[str], /) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(argv, 0, stdout=shown, stderr="")
 
     manager = systemd.SystemdServiceManager(runner, home=tmp_path, environ={})
