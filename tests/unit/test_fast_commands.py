@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,10 @@ NOT_FOR_STATUS = (
     "databricks.labs.oauth_rotator.logs",
     "databricks.labs.oauth_rotator.files",
     "databricks.labs.oauth_rotator.config",
+    *("pkgutil", "typing", "weakref", "importlib.util"),
 )
-"""What `status` no longer imports: the log machinery, the Status dataclasses, the service managers, paths."""
+"""What `status` no longer imports: the log machinery, the Status dataclasses, the service managers, paths, and
+pkgutil with typing (which the `databricks` namespace packages' `__init__.py` would import)."""
 NOT_FOR_HELP = (
     "logging",
     "dataclasses",
@@ -61,19 +64,20 @@ NOT_FOR_HELP = (
     "databricks.labs.oauth_rotator.logs",
     "databricks.labs.oauth_rotator.paths",
 )
-STATUS_ENTRY = (
-    "import sys\n"
-    "from databricks.labs.oauth_rotator.console_service import status_main\n"
-    "sys.argv[0] = 'databricks-oauth-status'\n"
-    "status_main()\n"
-)
-"""What pip's `databricks-oauth-status` script runs (pyproject.toml's entry point)."""
-ROTATOR_ENTRY = (
-    "import sys\n"
-    "from databricks.labs.oauth_rotator.console import rotator_main\n"
-    "sys.argv[0] = 'databricks-oauth-rotator'\n"
-    "rotator_main()\n"
-)
+WITHOUT_PKGUTIL = ("pkgutil", "typing")
+"""Not imported by the console scripts (`python -m` imports pkgutil itself, through runpy)."""
+
+
+def console_script(name: str) -> str:
+    """What pip's script `name` runs: the installed distribution's entry point, imported and called."""
+    (entry,) = (e for e in metadata.distribution(DISTRIBUTION).entry_points if e.name == name)
+    assert entry.group == "console_scripts"
+    return f"import sys\nfrom {entry.module} import {entry.attr}\nsys.argv[0] = {name!r}\nsys.exit({entry.attr}())\n"
+
+
+DISTRIBUTION = "databricks-labs-oauth-rotator"
+STATUS_ENTRY = console_script("databricks-oauth-status")
+ROTATOR_ENTRY = console_script("databricks-oauth-rotator")
 FAKE_SYSTEMCTL = """#!/bin/sh
 # `systemctl --user show UNIT --property=...` as a user manager with the unit running answers it.
 echo "$@" >> "$0.calls"
@@ -172,16 +176,15 @@ def test_console_status_reads_the_file_without_logging_dataclasses_or_the_servic
     assert loaded(modules, NOT_FOR_STATUS) == []
 
 
-def test_labs_status_imports_neither_typing_nor_pkgutil(tmp_path):
-    """As the Databricks CLI runs it: by path, with a JSON payload; the namespace packages are set up without
-    pkgutil (which imports typing, collections, weakref and importlib.util)."""
+def test_labs_status_reads_the_file_without_logging_dataclasses_or_pkgutil(tmp_path):
+    """As the Databricks CLI runs it: by path, with a JSON payload."""
     write_status(tmp_path)
     payload = json.dumps({"command": "status", "flags": {"log_level": "warn"}, "output_type": ""})
     modules, out = imported([str(CLI), payload], labs_environment(tmp_path), cwd=tmp_path)
     assert [row["target"] for row in json.loads(out)] == ["never", "reports", "sales"]
     assert "databricks.labs.oauth_rotator.status" in modules
     assert loaded(modules, HEAVY) == []
-    assert loaded(modules, (*NOT_FOR_STATUS, "pkgutil", "typing", "importlib.util", "weakref")) == []
+    assert loaded(modules, NOT_FOR_STATUS) == []
 
 
 @linux_only
@@ -214,21 +217,21 @@ def test_status_asks_systemctl_only_when_there_is_a_unit_and_still_without_the_s
 
 
 @pytest.mark.parametrize(
-    ("argv", "expected"),
+    ("argv", "expected", "not_imported"),
     [
-        (["-c", ROTATOR_ENTRY, "--help"], "usage: databricks-oauth-rotator"),
-        (["-c", ROTATOR_ENTRY, "--version"], "databricks-oauth-rotator 0.1"),
-        (["-m", "databricks.labs.oauth_rotator", "--help"], "usage: "),
-        (["-m", "databricks.labs.oauth_rotator", "--version"], " 0.1"),
+        (["-c", ROTATOR_ENTRY, "--help"], "usage: databricks-oauth-rotator", (*NOT_FOR_HELP, *WITHOUT_PKGUTIL)),
+        (["-c", ROTATOR_ENTRY, "--version"], "databricks-oauth-rotator 0.1", (*NOT_FOR_HELP, *WITHOUT_PKGUTIL)),
+        (["-m", "databricks.labs.oauth_rotator", "--help"], "usage: ", NOT_FOR_HELP),
+        (["-m", "databricks.labs.oauth_rotator", "--version"], " 0.1", NOT_FOR_HELP),
     ],
     ids=["--help", "--version", "-m --help", "-m --version"],
 )
-def test_help_and_version_import_argparse_and_little_else(tmp_path, argv, expected):
+def test_help_and_version_import_argparse_and_little_else(tmp_path, argv, expected, not_imported):
     modules, out = imported(argv, environment(tmp_path), cwd=tmp_path)
     assert expected in out
     assert "databricks.labs.oauth_rotator.console" in modules
     assert loaded(modules, HEAVY) == []
-    assert loaded(modules, NOT_FOR_HELP) == []
+    assert loaded(modules, not_imported) == []
 
 
 @pytest.mark.timeout(180)
@@ -384,23 +387,36 @@ def test_the_light_path_spells_names_as_their_modules_do():
     assert status.SYSTEMD_UNIT == systemd.UNIT_NAME
 
 
-def test_namespace_packages_get_the_path_pkgutil_would_give_them(tmp_path):
-    """cli.py, run by path for a light command, sets up `databricks` and `databricks.labs` itself."""
+@pytest.mark.parametrize("labs", [True, False], ids=["labs checkout", "installed"])
+def test_namespace_packages_get_the_path_pkgutil_would_give_them(tmp_path, labs):
+    """The console scripts and the labs `status` set up `databricks` and `databricks.labs` themselves."""
     show = "import databricks.labs, json; print(json.dumps([databricks.__path__, databricks.labs.__path__]))"
-    env = labs_environment(tmp_path)
+    env = labs_environment(tmp_path) if labs else environment(tmp_path)
     by_pkgutil = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True)
     ours = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('entrypoint', {str(CLI)!r})\n"
-        "entrypoint = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(entrypoint)\n"
-        "assert 'databricks' not in sys.modules\n"
-        "entrypoint._import_namespace_packages_without_pkgutil()\n"
+        "import sys\n"
+        "from databricks_oauth_rotator.scripts import namespace_packages\n"
+        "namespace_packages()\n"
+        "assert 'pkgutil' not in sys.modules\n"
         "import pkgutil\n"  # only now, to prove it played no part above
+        "import databricks.labs.oauth_rotator.console\n"
         f"{show}\n"
     )
     by_us = subprocess.run([sys.executable, "-c", ours], env=env, capture_output=True, text=True, check=True)
-    assert json.loads(by_us.stdout) == json.loads(by_pkgutil.stdout)
+    paths = json.loads(by_us.stdout)
+    assert paths == json.loads(by_pkgutil.stdout)
+    assert str(ROOT / "src" / "databricks" / "labs") in paths[1]
+
+
+def test_the_compatibility_package_imports_the_api_on_first_use():
+    probe = (
+        "import sys, databricks_oauth_rotator\n"
+        "assert 'databricks.labs.oauth_rotator' not in sys.modules\n"
+        "from databricks_oauth_rotator import DatabricksOAuthRotator, __version__\n"
+        "from databricks.labs.oauth_rotator import rotator, __about__\n"
+        "assert DatabricksOAuthRotator is rotator.DatabricksOAuthRotator and __version__ == __about__.__version__\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
 
 
 # ---- --help, and the scheduler's fingerprint -------------------------------------------------------------------

@@ -370,7 +370,9 @@ def main() -> "NoReturn":
         print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(2)
     if payload.command in LIGHT_COMMANDS:
-        _import_namespace_packages_without_pkgutil()
+        from databricks_oauth_rotator.scripts import namespace_packages
+
+        namespace_packages()  # `databricks` and `databricks.labs` without pkgutil, as the console scripts do
         sys.exit(_run_light(payload))
     from databricks.labs.oauth_rotator.errors import RotatorError
 
@@ -382,31 +384,6 @@ def main() -> "NoReturn":
         print(f"{PROG} {payload.command}: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     sys.exit(0)
-
-
-def _import_namespace_packages_without_pkgutil() -> None:
-    """`databricks` and `databricks.labs` as the namespace packages they are, without running their `__init__.py`.
-
-    Each of those calls `pkgutil.extend_path`, and importing pkgutil (typing, collections, weakref, importlib.util)
-    takes about as long as starting Python: more than all the rest of `status`. The light commands, and only they,
-    set the two packages up here with the `__path__` that `extend_path` would give them (this package's own
-    folder, then every `databricks/` and `databricks/labs/` folder on sys.path). They run in a process of their
-    own and never import blueprint or the SDK.
-    """
-    labs_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parent = None
-    for name, own_dir in (("databricks", os.path.dirname(labs_dir)), ("databricks.labs", labs_dir)):
-        module = sys.modules.get(name)
-        if module is None:
-            parts = name.split(".")
-            found = (os.path.join(entry, *parts) for entry in sys.path if isinstance(entry, str) and entry)
-            module = type(sys)(name)
-            module.__path__ = list(dict.fromkeys([own_dir, *(path for path in found if os.path.isdir(path))]))
-            module.__package__ = name
-            sys.modules[name] = module
-            if parent is not None:
-                setattr(parent, parts[-1], module)
-        parent = module
 
 
 def _forget_script_directory() -> None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
 
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `--help` and `status` do without typing
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
+    from typing import Any, NoReturn, TextIO
 
 # pathlib, logging, dataclasses and the config validators are imported where they are used: `--help` and
 # a usage error should answer in a few tens of milliseconds.

@@ -12,21 +12,22 @@ import argparse
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, NoReturn
 
 from databricks.labs.oauth_rotator.console import HelpFormatter, guarded, parse_invocation
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.status import collect_status, render_table, status_file
 
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `databricks-oauth-status` does without typing
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
-    from typing import TextIO
+    from typing import NoReturn, TextIO
 
     from databricks.labs.oauth_rotator.config import RotatorConfig
     from databricks.labs.oauth_rotator.service import ServiceManager, ServiceSpec
 
     ManagerFactory = Callable[[], ServiceManager]
+
 LINES_STAY = "oauth-rotator's .pgpass lines stay (their credentials expire within the hour)."
 NO_PROFILE_NOTICE = (
     "The config names no profile, so the service logs in the way `databricks` does without one (the DEFAULT "
