@@ -7,8 +7,8 @@ exception and exit 0, and the CLI would report success.
 
 No `from __future__ import annotations` here: blueprint converts a flag by its parameter's annotation object
 (`bool`, `int`), and postponed annotations would be strings. Other annotations are quoted instead, and this
-module imports only `json`, `os`, `sys` and `errors` when it loads: `status` must not pay for `typing`,
-`logging`, `dataclasses` or `pathlib` (the commands import what they use).
+module imports only `json`, `os` and `sys` when it loads: `status` must not pay for `typing`, `logging`,
+`dataclasses`, `pathlib` or pkgutil (the commands import what they use).
 """
 
 import json
