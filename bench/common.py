@@ -229,6 +229,16 @@ def child_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
     return env
 
 
+def with_bytecode(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without `PYTHONDONTWRITEBYTECODE`: compiled modules are cached (`__pycache__`, ignored by git) and read
+    back, as they are in an install, for subject and floor alike.
+
+    With it (some machines set it), every run of a command compiles this package's modules from source again,
+    which an install does once; the standard library and site-packages have their bytecode either way.
+    """
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 @contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     """Set environment variables of this process for a block (in-process benchmarks), then restore them."""

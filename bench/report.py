@@ -75,7 +75,9 @@ def details(results: Mapping[str, Any]) -> list[str]:
         for name, found in startup.get("imports", {}).items():
             heaviest = ", ".join(f"`{m}` {ms:g} ms" for m, ms in found.get("heaviest_ms", [])[:3])
             sdk = "imports the SDK" if found.get("sdk_imported") else "no SDK"
-            notes.append(f"`{name}`: {found.get('modules')} modules, {sdk}; heaviest top-level imports: {heaviest}.")
+            beyond = f" ({found['beyond_floor']} more than the floor)" if "beyond_floor" in found else ""
+            text = f"`{name}`: {found.get('modules')} modules{beyond}, {sdk}"
+            notes.append(f"{text}; heaviest imports the floor does not make: {heaviest}." if heaviest else f"{text}.")
     daemon = results.get("daemon")
     if daemon and "rotations" in daemon:
         notes.append(

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator.errors import FileWriteError, LockTimeoutError
-from databricks.labs.oauth_rotator.files import FileLock, atomic_write, default_pgpass_path, update_file
+from databricks.labs.oauth_rotator.files import FileLock, atomic_write, update_file
+from databricks.labs.oauth_rotator.paths import default_pgpass_path
 
 NOBODY = 65534
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -2,16 +2,17 @@
 
 The public API is imported lazily: `import databricks.labs.oauth_rotator` must stay cheap, because the
 status command and the background scheduler import this package and should not pay for the Databricks
-SDK (about two seconds and 80 MB) until a credential is actually needed.
+SDK (about two seconds and 80 MB) until a credential is actually needed. It imports nothing but `__about__`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from databricks.labs.oauth_rotator.__about__ import __version__
 
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: every command imports this package, and typing is not free
 if TYPE_CHECKING:
+    from typing import Any
+
     from databricks.labs.oauth_rotator.credentials import Credential
     from databricks.labs.oauth_rotator.rotator import DatabricksOAuthRotator
 

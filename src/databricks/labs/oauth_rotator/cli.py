@@ -6,31 +6,28 @@ Databricks SDK (about two seconds). Each command turns its failure into an exit 
 exception and exit 0, and the CLI would report success.
 
 No `from __future__ import annotations` here: blueprint converts a flag by its parameter's annotation object
-(`bool`, `int`), and postponed annotations would be strings.
+(`bool`, `int`), and postponed annotations would be strings. Other annotations are quoted instead, and this
+module imports only `json`, `os` and `sys` when it loads: `status` must not pay for `typing`, `logging`,
+`dataclasses`, `pathlib` or pkgutil (the commands import what they use).
 """
 
-import functools
 import json
-import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
 
-from databricks.labs.oauth_rotator.errors import RotatorError
-from databricks.labs.oauth_rotator.logs import PACKAGE_LOGGER, redact
-from databricks.labs.oauth_rotator.paths import default_config_file
-
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`, which would import typing
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from typing import Any, NoReturn
+
     from databricks.labs.blueprint.cli import App
 
     from databricks.labs.oauth_rotator.config import RotatorConfig
 
-logger = logging.getLogger(PACKAGE_LOGGER)
-
 PROG = "oauth-rotator"
+PACKAGE_LOGGER = "databricks.labs.oauth_rotator"
+"""`logs.PACKAGE_LOGGER` (a unit test keeps the two equal): importing `logs` would import `logging`."""
 FLAGS: dict[str, dict[str, str]] = {
     "configure": {},
     "rotate": {"verify": "false"},
@@ -59,12 +56,26 @@ class PayloadError(ValueError):
     """The argument is not a payload this entrypoint understands: bad usage, exit code 2."""
 
 
-@dataclass(frozen=True)
 class Payload:
-    command: str
-    flags: dict[str, str]
-    """Every flag of the command, defaults filled in for the ones the CLI sent empty."""
-    log_level: str
+    """The checked payload. A plain class, not a dataclass: `status` should not pay for importing `dataclasses`."""
+
+    __slots__ = ("command", "flags", "log_level")
+
+    def __init__(self, command: str, flags: dict[str, str], log_level: str) -> None:
+        self.command = command
+        self.flags = flags
+        """Every flag of the command, defaults filled in for the ones the CLI sent empty."""
+        self.log_level = log_level
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Payload):
+            return NotImplemented
+        return (self.command, self.flags, self.log_level) == (other.command, other.flags, other.log_level)
+
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as a dataclass with a dict field would be
+
+    def __repr__(self) -> str:
+        return f"Payload({self.command!r}, {self.flags!r}, {self.log_level!r})"
 
     def to_json(self) -> str:
         """The payload as blueprint's `App` reads it (it requires `log_level`)."""
@@ -75,7 +86,7 @@ class Payload:
         return self.log_level in {"debug", "trace"}
 
 
-def parse_payload(args: Sequence[str]) -> Payload:
+def parse_payload(args: "Sequence[str]") -> Payload:
     """Check `{"command": ..., "flags": {...strings...}, "output_type": ""}` and the command's flag values."""
     if len(args) != 1:
         raise PayloadError(
@@ -138,6 +149,7 @@ def configure() -> int:
     from databricks.labs.blueprint.tui import Prompts
 
     from databricks.labs.oauth_rotator.installer import configure as run_installer
+    from databricks.labs.oauth_rotator.paths import default_config_file
 
     run_installer(Prompts(), config_path=default_config_file())
     return 0
@@ -189,15 +201,20 @@ def restart() -> int:
 
 def status() -> int:
     """Show each database's host, user, expiry, last rotation and error, and the service state"""
+    return _print_status(debug=_debug())
+
+
+def _print_status(*, debug: bool) -> int:
     from databricks.labs.oauth_rotator.status import collect_status
 
     # One JSON value on stdout and nothing else: the CLI parses it for the table.
-    print(json.dumps(collect_status()))
+    print(json.dumps(collect_status(debug=debug)))
     return 0
 
 
 def logs(lines: int = 50) -> int:
     """Show the last lines of the rotator's log"""
+    from databricks.labs.oauth_rotator.paths import default_config_file
     from databricks.labs.oauth_rotator.status import configured_log_file, print_log_tail
 
     return print_log_tail(configured_log_file(default_config_file()), lines, out=sys.stdout, err=sys.stderr)
@@ -207,6 +224,7 @@ def doctor() -> int:
     """Check the login, the targets, .pgpass, PGPASSWORD, libpq and the service; say how to fix each problem"""
     from databricks.labs.oauth_rotator.doctor import Doctor, print_findings
     from databricks.labs.oauth_rotator.installer import workspace_client
+    from databricks.labs.oauth_rotator.paths import default_config_file
     from databricks.labs.oauth_rotator.state import StateStore
     from databricks.labs.oauth_rotator.status import status_file
 
@@ -237,7 +255,7 @@ def env(target: str = "", database: str = "", with_password: bool = False) -> in
     return 0
 
 
-COMMANDS: tuple[Callable[..., int], ...] = (
+COMMANDS: "tuple[Callable[..., int], ...]" = (
     configure,
     rotate,
     run,
@@ -252,10 +270,11 @@ COMMANDS: tuple[Callable[..., int], ...] = (
 )
 
 
-def _saved_config(*, pin: bool) -> tuple[Path, "RotatorConfig"]:
+def _saved_config(*, pin: bool) -> "tuple[Path, RotatorConfig]":
     """The saved config (exit 2 with what to run when there is none); `pin` makes its profile decide the login."""
     from databricks.labs.oauth_rotator.config_store import load_config
     from databricks.labs.oauth_rotator.installer import pin_profile
+    from databricks.labs.oauth_rotator.paths import default_config_file
 
     path = default_config_file()
     config = load_config(path)
@@ -265,16 +284,23 @@ def _saved_config(*, pin: bool) -> tuple[Path, "RotatorConfig"]:
 
 
 def _debug() -> bool:
+    import logging
+
     # blueprint's App sets the `databricks` logger from the payload's log_level (debug and trace: DEBUG).
     return logging.getLogger("databricks").getEffectiveLevel() <= logging.DEBUG
 
 
-def _exits(command: Callable[..., int]) -> Callable[..., None]:
+def _exits(command: "Callable[..., int]") -> "Callable[..., None]":
     """`command` for blueprint's App: failures become one line on stderr and a non-zero exit, never exit 0."""
+    import functools
+    import logging
+
     name = command.__name__.replace("_", "-")
 
     @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> None:
+    def wrapper(**kwargs: "Any") -> None:
+        from databricks.labs.oauth_rotator.errors import RotatorError
+
         # The CLI's default log level (warn) would hide what the command did.
         if _debug() or name in LOGS_ARE_OUTPUT:
             logging.getLogger(PACKAGE_LOGGER).setLevel(logging.DEBUG if _debug() else logging.INFO)
@@ -287,7 +313,7 @@ def _exits(command: Callable[..., int]) -> Callable[..., None]:
         except EOFError:
             raise _fail(name, "no answer: standard input is closed", 1) from None
         except Exception as err:  # pylint: disable=broad-exception-caught  # App would log it and exit 0
-            logger.debug(f"{name} failed", exc_info=True)
+            logging.getLogger(PACKAGE_LOGGER).debug(f"{name} failed", exc_info=True)
             raise _fail(name, f"{type(err).__name__}: {err}", 1) from None
         if exit_code:
             raise SystemExit(exit_code)
@@ -296,6 +322,8 @@ def _exits(command: Callable[..., int]) -> Callable[..., None]:
 
 
 def _fail(name: str, message: str, exit_code: int) -> SystemExit:
+    from databricks.labs.oauth_rotator.redaction import redact
+
     print(f"{PROG} {name}: error: {redact(' '.join(message.split()))}", file=sys.stderr)
     return SystemExit(exit_code)
 
@@ -314,18 +342,26 @@ def build_app() -> "App":
 
 
 def _run_light(payload: Payload) -> int:
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger(PACKAGE_LOGGER).setLevel(logging.DEBUG if payload.debug else logging.WARNING)
+    from databricks.labs.oauth_rotator.errors import RotatorError
+
     try:
         if payload.command == "status":
-            return status()
+            return _print_status(debug=payload.debug)  # says what it has to say on stderr itself, without logging
+        _log_to_stderr(debug=payload.debug)
         return logs(int(payload.flags["lines"]))
     except RotatorError as err:
         print(f"{PROG} {payload.command}: error: {err}", file=sys.stderr)
         return err.exit_code
 
 
-def main() -> NoReturn:
+def _log_to_stderr(*, debug: bool) -> None:
+    import logging
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger(PACKAGE_LOGGER).setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def main() -> "NoReturn":
     """Read the payload from `sys.argv[1]`, run the command, exit with its code."""
     _forget_script_directory()
     try:
@@ -334,7 +370,12 @@ def main() -> NoReturn:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(2)
     if payload.command in LIGHT_COMMANDS:
+        from databricks_oauth_rotator.scripts import namespace_packages
+
+        namespace_packages()  # `databricks` and `databricks.labs` without pkgutil, as the console scripts do
         sys.exit(_run_light(payload))
+    from databricks.labs.oauth_rotator.errors import RotatorError
+
     try:
         app = build_app()
         sys.argv[1:] = [payload.to_json()]  # the checked payload, as App reads it

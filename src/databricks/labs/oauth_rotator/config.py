@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from databricks.labs.oauth_rotator import files, paths
+from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.errors import ConfigError
 
 ENDPOINT_PATTERN = re.compile(r"^projects/[^/\s]+/branches/[^/\s]+/endpoints/[^/\s]+$")
@@ -313,7 +313,7 @@ def pgpass_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = N
     """The file libpq reads: the configured one, else `PGPASSFILE`, else the platform default."""
     if config.pgpass_file:
         return Path(os.path.expanduser(config.pgpass_file))
-    return files.default_pgpass_path(environ)
+    return paths.default_pgpass_path(environ)
 
 
 def pg_service_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:

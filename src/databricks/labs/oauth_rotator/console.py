@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
 
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `--help` and `status` do without typing
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
+    from typing import Any, NoReturn, TextIO
 
 # pathlib, logging, dataclasses and the config validators are imported where they are used: `--help` and
 # a usage error should answer in a few tens of milliseconds.
@@ -30,6 +31,36 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ConfigError(message)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help formatter, as wide as the terminal, found without `shutil` (and with it zlib, bz2, lzma).
+
+    argparse makes a formatter for every `add_argument`, not only for `--help`: with the stock one, every
+    command line we parse (the daemon's, `databricks-oauth-status`'s) would import shutil.
+    """
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        # argparse takes `shutil.get_terminal_size().columns - 2`; this is the same number.
+        width = terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def terminal_columns(environ: Mapping[str, str] | None = None) -> int:
+    """`shutil.get_terminal_size().columns`: COLUMNS, else the width of the terminal on stdout, else 80."""
+    environ = os.environ if environ is None else environ
+    try:
+        columns = int(environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+            columns = 80
+    return columns
 
 
 def _minutes(text: str) -> float:
@@ -49,6 +80,7 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
+        formatter_class=HelpFormatter,
         description="Keep ~/.pgpass supplied with fresh Databricks Lakebase OAuth credentials.",
         epilog="Environment: DATABRICKS_HOST, DATABRICKS_CONFIG_PROFILE, DATABRICKS_CLIENT_ID, "
         "DATABRICKS_CLIENT_SECRET (and every other SDK auth variable), DATABRICKS_PG_HOST, DATABRICKS_PG_USERNAME, "

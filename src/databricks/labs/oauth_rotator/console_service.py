@@ -1,7 +1,9 @@
 """The background service from the console (`databricks-oauth-install`, `-status`, `-restart`, `-uninstall`), and
 the service operations the labs commands share with them.
 
-Only `install` reads the config through blueprint; status, restart and uninstall stay import-light.
+Only `install` reads the config through blueprint; status, restart and uninstall stay import-light: this module
+imports the service package, `files`, `pgpass` and `state` only in the functions that use them, so that
+`databricks-oauth-status` loads no more than `status.py` does.
 """
 
 from __future__ import annotations
@@ -10,23 +12,22 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from databricks.labs.oauth_rotator import files, pgpass
-from databricks.labs.oauth_rotator.console import guarded, parse_invocation
+from databricks.labs.oauth_rotator.console import HelpFormatter, guarded, parse_invocation
 from databricks.labs.oauth_rotator.errors import ConfigError
-from databricks.labs.oauth_rotator.paths import default_config_file
-from databricks.labs.oauth_rotator.service import ServiceError, ServiceManager, ServiceSpec, for_platform
-from databricks.labs.oauth_rotator.state import StateStore
 from databricks.labs.oauth_rotator.status import collect_status, render_table, status_file
 
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `databricks-oauth-status` does without typing
 if TYPE_CHECKING:
-    from databricks.labs.oauth_rotator.config import RotatorConfig
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
+    from typing import NoReturn, TextIO
 
-ManagerFactory = Callable[[], ServiceManager]
+    from databricks.labs.oauth_rotator.config import RotatorConfig
+    from databricks.labs.oauth_rotator.service import ServiceManager, ServiceSpec
+
+    ManagerFactory = Callable[[], ServiceManager]
+
 LINES_STAY = "oauth-rotator's .pgpass lines stay (their credentials expire within the hour)."
 NO_PROFILE_NOTICE = (
     "The config names no profile, so the service logs in the way `databricks` does without one (the DEFAULT "
@@ -38,6 +39,10 @@ NO_PROFILE_NOTICE = (
 
 def service_spec(config: RotatorConfig, config_path: Path, environ: Mapping[str, str] | None = None) -> ServiceSpec:
     """What the service runs: this interpreter, the saved config and its profile name, never a secret."""
+    from pathlib import Path
+
+    from databricks.labs.oauth_rotator.service import ServiceSpec
+
     return ServiceSpec.create(
         Path(os.path.abspath(config_path)),
         profile=config.profile,
@@ -54,6 +59,8 @@ def install_service(
 
 
 def restart_service(manager: ServiceManager) -> str:
+    from databricks.labs.oauth_rotator.service import ServiceError
+
     try:
         installed = manager.status().installed
     except ServiceError:
@@ -80,10 +87,15 @@ def uninstall_service(
 
 def purge_pgpass_lines(environ: Mapping[str, str] | None = None) -> str:
     """Remove the `.pgpass` lines `status.json` records as ours (every other byte stays), then the status file."""
+    from pathlib import Path
+
+    from databricks.labs.oauth_rotator import files, paths, pgpass
+    from databricks.labs.oauth_rotator.state import StateStore
+
     store = StateStore(status_file(environ))
     status = store.load()
     keys = sorted({(k[0], k[1], k[2], k[3]) for t in status.targets.values() for k in t.keys if len(k) == 4})
-    path = Path(status.pgpass_file) if status.pgpass_file else files.default_pgpass_path(environ)
+    path = Path(status.pgpass_file) if status.pgpass_file else paths.default_pgpass_path(environ)
     removed = 0
 
     def transform(old: bytes) -> bytes:
@@ -100,6 +112,9 @@ def purge_pgpass_lines(environ: Mapping[str, str] | None = None) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *, prog: str, description: str) -> None:
+        super().__init__(prog=prog, description=description, formatter_class=HelpFormatter)
+
     def error(self, message: str) -> NoReturn:
         raise ConfigError(message)
 
@@ -108,7 +123,10 @@ def install_command(
     argv: Sequence[str], *, environ: Mapping[str, str], manager_factory: ManagerFactory, out: TextIO
 ) -> int:
     """`databricks-oauth-install [target flags]`: write the config from the flags, install and start the service."""
+    from dataclasses import replace
+
     from databricks.labs.oauth_rotator.config_store import effective_config, save_config
+    from databricks.labs.oauth_rotator.paths import default_config_file
 
     invocation = parse_invocation(argv, environ)
     default = default_config_file(environ)
@@ -121,9 +139,18 @@ def install_command(
 
 
 def status_command(
-    argv: Sequence[str], *, environ: Mapping[str, str], manager_factory: ManagerFactory, out: TextIO, err: TextIO
+    argv: Sequence[str],
+    *,
+    environ: Mapping[str, str],
+    manager_factory: ManagerFactory | None = None,
+    out: TextIO,
+    err: TextIO,
 ) -> int:
-    """`databricks-oauth-status [--json]`: the labs `status` rows, as a table or as JSON."""
+    """`databricks-oauth-status [--json]`: the labs `status` rows, as a table or as JSON.
+
+    Without a `manager_factory`, the service state is found as `status.service_state` finds it (on Linux without
+    importing the service package).
+    """
     parser = _Parser(prog="databricks-oauth-status", description="Show what oauth-rotator rotated and when.")
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     args = parser.parse_args(argv)
@@ -154,6 +181,8 @@ def _argv(argv: Sequence[str] | None) -> list[str]:
 
 def install_main(argv: Sequence[str] | None = None) -> NoReturn:
     """`databricks-oauth-install`."""
+    from databricks.labs.oauth_rotator.service import for_platform
+
     sys.exit(
         guarded(lambda: install_command(_argv(argv), environ=os.environ, manager_factory=for_platform, out=sys.stdout))
     )
@@ -161,22 +190,20 @@ def install_main(argv: Sequence[str] | None = None) -> NoReturn:
 
 def status_main(argv: Sequence[str] | None = None) -> NoReturn:
     """`databricks-oauth-status`."""
-    sys.exit(
-        guarded(
-            lambda: status_command(
-                _argv(argv), environ=os.environ, manager_factory=for_platform, out=sys.stdout, err=sys.stderr
-            )
-        )
-    )
+    sys.exit(guarded(lambda: status_command(_argv(argv), environ=os.environ, out=sys.stdout, err=sys.stderr)))
 
 
 def restart_main(argv: Sequence[str] | None = None) -> NoReturn:
     """`databricks-oauth-restart`."""
+    from databricks.labs.oauth_rotator.service import for_platform
+
     sys.exit(guarded(lambda: restart_command(_argv(argv), manager_factory=for_platform, out=sys.stdout)))
 
 
 def uninstall_main(argv: Sequence[str] | None = None) -> NoReturn:
     """`databricks-oauth-uninstall`."""
+    from databricks.labs.oauth_rotator.service import for_platform
+
     sys.exit(
         guarded(
             lambda: uninstall_command(_argv(argv), environ=os.environ, manager_factory=for_platform, out=sys.stdout)

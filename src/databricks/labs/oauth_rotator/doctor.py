@@ -23,7 +23,7 @@ from typing import TextIO
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
 
-from databricks.labs.oauth_rotator import files, pgpass
+from databricks.labs.oauth_rotator import paths, pgpass
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.config_store import load_config
 from databricks.labs.oauth_rotator.credentials import WorkspaceToken, classify_sdk_error
@@ -199,7 +199,7 @@ class Doctor:
         return OK, f"{target.host} is served by {source.description}"
 
     def _check_pgpass(self, config: RotatorConfig | None, status: Status) -> None:
-        path = pgpass_path_for(config) if config else files.default_pgpass_path(self._environ)
+        path = pgpass_path_for(config) if config else paths.default_pgpass_path(self._environ)
         try:
             info = path.stat()
             data = path.read_bytes()

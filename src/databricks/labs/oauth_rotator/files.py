@@ -15,7 +15,7 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -33,18 +33,6 @@ _FIXES = {
     errno.EROFS: "set PGPASSFILE to a file on a writable file system",
     errno.ENOSPC: "free some space on that disk",
 }
-
-
-def default_pgpass_path(environ: Mapping[str, str] | None = None, *, platform: str = sys.platform) -> Path:
-    """The password file libpq reads: PGPASSFILE, else `%APPDATA%\\postgresql\\pgpass.conf` on Windows,
-    else `$HOME/.pgpass` (the passwd home directory when HOME is unset or empty, as libpq does)."""
-    environ = os.environ if environ is None else environ
-    if environ.get("PGPASSFILE"):
-        return Path(environ["PGPASSFILE"])
-    if platform == "win32":
-        appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
-        return Path(appdata) / "postgresql" / "pgpass.conf"
-    return Path(environ.get("HOME") or _passwd_home()) / ".pgpass"
 
 
 class FileLock:
@@ -138,12 +126,6 @@ def _update_once(real: Path, transform: Callable[[bytes], bytes], mode: int) -> 
     ):
         return new != old
     return None
-
-
-def _passwd_home() -> str:
-    import pwd  # POSIX only
-
-    return pwd.getpwuid(os.geteuid()).pw_dir
 
 
 def _check_mode(mode: int) -> None:

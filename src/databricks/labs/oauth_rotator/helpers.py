@@ -26,7 +26,7 @@ from typing import NoReturn
 
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator import files
+from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_database_name
 from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
@@ -287,5 +287,5 @@ def _pgpassfile_to_export(config: RotatorConfig, environ: Mapping[str, str]) -> 
     if not config.pgpass_file:
         return None  # oauth-rotator writes the file libpq reads (PGPASSFILE, else the default)
     written = pgpass_path_for(config)
-    read = files.default_pgpass_path(environ)
+    read = paths.default_pgpass_path(environ)
     return written if os.path.abspath(written) != os.path.abspath(read) else None

@@ -20,7 +20,7 @@ from databricks.labs.blueprint.tui import Prompts
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
 
-from databricks.labs.oauth_rotator import files, paths
+from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.config_store import load_config, save_config
 from databricks.labs.oauth_rotator.errors import ConfigError
@@ -222,7 +222,7 @@ class Installer:
         return self._prompts.question("PostgreSQL user name", default=default).strip()
 
     def _ask_pgpass(self, current: RotatorConfig | None) -> str:
-        default = (current.pgpass_file if current else None) or str(files.default_pgpass_path(self._environ))
+        default = (current.pgpass_file if current else None) or str(paths.default_pgpass_path(self._environ))
         answer = self._prompts.question(
             "Password file to keep up to date",
             default=default,

@@ -1,33 +1,21 @@
 """Logging for the rotator: the original tool's format, a rotating 0600 file, and a filter that redacts secrets.
 
-Stdlib only. Logging is configured by entry points, never as an import side effect.
+Stdlib only. Logging is configured by entry points, never as an import side effect. `redact` lives in
+`redaction.py`, so that commands which only print (status) clean their text without importing `logging`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from databricks.labs.oauth_rotator.redaction import redact
+
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 PACKAGE_LOGGER = "databricks.labs.oauth_rotator"
-
-_SECRETS = [
-    re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"),  # JWTs: every Databricks OAuth token and Lakebase credential
-    re.compile(r"(?i)(bearer\s+)\S+"),
-    re.compile(r"(?i)((?:password|secret|token)[\"']?\s*[=:]\s*[\"']?)[^\s\"',&]+"),
-    re.compile(r"\bdap[i][0-9a-f]{32}(-\d+)?"),  # personal access tokens
-]
-
-
-def redact(text: str) -> str:
-    """`text` with anything shaped like a token, secret or password replaced by `<redacted>`."""
-    for pattern in _SECRETS:
-        text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + "<redacted>", text)
-    return text
 
 
 def one_line(text: str, *, limit: int = 500) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,3 +43,21 @@ def default_log_file(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     home = environ.get("HOME") or str(Path.home())
     return Path(home) / ".databricks_oauth_rotator.log"
+
+
+def default_pgpass_path(environ: Mapping[str, str] | None = None, *, platform: str = sys.platform) -> Path:
+    """The password file libpq reads: PGPASSFILE, else `%APPDATA%\\postgresql\\pgpass.conf` on Windows,
+    else `$HOME/.pgpass` (the passwd home directory when HOME is unset or empty, as libpq does)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("PGPASSFILE"):
+        return Path(environ["PGPASSFILE"])
+    if platform == "win32":
+        appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+        return Path(appdata) / "postgresql" / "pgpass.conf"
+    return Path(environ.get("HOME") or _passwd_home()) / ".pgpass"
+
+
+def _passwd_home() -> str:
+    import pwd  # POSIX only
+
+    return pwd.getpwuid(os.geteuid()).pw_dir

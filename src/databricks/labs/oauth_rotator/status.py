@@ -1,29 +1,30 @@
 """What `status` and `logs` show: per-target rows from `status.json`, the service's state, the log's tail.
 
-Stdlib only (plus PyYAML when present, to find a configured log file): these commands answer in a fraction of
-a second because they never import the Databricks SDK or blueprint, which cost about two seconds and 80 MB.
+`status` is answered about as fast as Python starts: it imports `json`, `os`, `sys`, `time` and `redaction` (`re`)
+and nothing else, neither the Databricks SDK nor blueprint (about two seconds and 80 MB) nor `logging`,
+`dataclasses`, `pathlib`, `datetime` or the service managers. `status.json` is read as plain JSON, not through
+`state.Status`; on Linux the service state comes from the unit file's existence and, only when there is one,
+`systemctl --user show`. `logs` may import more (PyYAML, to find a configured log file).
 """
 
 from __future__ import annotations
 
-import logging
+import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
 
-from databricks.labs.oauth_rotator import paths
-from databricks.labs.oauth_rotator.errors import RotatorError
-from databricks.labs.oauth_rotator.logs import redact
-from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
-
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing alone costs a fifth of Python's start-up
 if TYPE_CHECKING:
-    from databricks.labs.oauth_rotator.service import ServiceManager, ServiceStatus
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+    from typing import Any, TextIO
 
-logger = logging.getLogger(__name__)
+    from databricks.labs.oauth_rotator.service import ServiceManager, ServiceStatus
+    from databricks.labs.oauth_rotator.state import Status
+
+    PlainTarget = Mapping[str, Any]
+    """One target of `status.json` as JSON decodes it (the fields of `state.TargetState`)."""
 
 COLUMNS = {
     "target": "TARGET",
@@ -37,6 +38,12 @@ COLUMNS = {
 """The row keys `status` prints, and the table headers (labs.yml's `table_template` uses the same)."""
 NONE = "-"
 MAX_LOG_LINES = 100_000
+SYSTEMD_UNIT = "databricks-oauth-rotator.service"
+"""`service.systemd.UNIT_NAME`, spelled out here so that `status` need not import the service package (a unit test
+keeps the two, and the unit file's path, equal)."""
+SYSTEMCTL_TIMEOUT_SECONDS = 10.0
+SHOWN_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"
+"""What `systemctl --user show` is asked for, as `SystemdServiceManager.status()` asks (a test keeps them equal)."""
 
 
 def human_duration(seconds: float) -> str:
@@ -60,23 +67,64 @@ def expires_in(expires_at: float | None, now: float) -> str:
 
 def local_time(epoch: float | None) -> str:
     """A wall-clock time as the log writes it (`2025-01-22 14:30:00`, local time), or `never`."""
-    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch is not None else "never"
+    if epoch is None:
+        return "never"
+    # Rounded to microseconds first, as `datetime.fromtimestamp` does (this module does without `datetime`).
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(round(epoch, 6)))
 
 
-def error_text(target: TargetState) -> str:
+def error_text(target: PlainTarget) -> str:
     """The last error on one line, with what to do about it when a person must act; `-` when the last try worked."""
-    if not target.last_error:
+    text = _text(target.get("last_error"))
+    if not text:
         return NONE
-    text = target.last_error
-    if target.needs_person and target.fix and target.fix not in text:
-        text = f"{text}; {target.fix}"
-    if target.failures > 1:
-        text = f"{text} ({target.failures} attempts)"
+    fix = _text(target.get("fix"))
+    if target.get("needs_person") and fix and fix not in text:
+        text = f"{text}; {fix}"
+    failures = target.get("failures")
+    if isinstance(failures, int) and failures > 1:
+        text = f"{text} ({failures} attempts)"
+    from databricks.labs.oauth_rotator.redaction import redact
+
     # One cell of a tab-separated table: no tabs or line breaks; and never a secret, whatever an API echoed.
     return redact(" ".join(text.split()))
 
 
+# ---- the service state -----------------------------------------------------------------------------------------
+
+
+def service_state(
+    manager_factory: Callable[[], ServiceManager] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    debug: TextIO | None = None,
+) -> str:
+    """`running (pid 42)`, `stopped (exit 1)`, `not installed`, or `unknown` when the OS cannot be asked.
+
+    Without a `manager_factory`, on Linux, the systemd user unit is looked at directly (`environ`: HOME,
+    XDG_CONFIG_HOME); elsewhere, and with a factory, through the service manager. Why the OS could not be asked
+    goes to `debug`, when given.
+    """
+    if manager_factory is None and sys.platform.startswith("linux"):
+        return _systemd_state(os.environ if environ is None else environ, debug)
+    manager = _manager(manager_factory)
+    if manager is None:  # no service support on this OS
+        return "unknown"
+    if not manager.definition_path.exists():
+        return "not installed"  # without asking systemctl/launchctl: status must answer at once
+    from databricks.labs.oauth_rotator.errors import RotatorError
+
+    try:
+        found = manager.status()
+    except (RotatorError, OSError) as err:  # a definition, but no user manager to ask (a container, `su`)
+        _debug(debug, f"cannot read the service state: {err}")
+        return "unknown"
+    return _describe(found)
+
+
 def _manager(factory: Callable[[], ServiceManager] | None) -> ServiceManager | None:
+    from databricks.labs.oauth_rotator.errors import RotatorError
+
     if factory is None:
         from databricks.labs.oauth_rotator.service import for_platform
 
@@ -87,49 +135,117 @@ def _manager(factory: Callable[[], ServiceManager] | None) -> ServiceManager | N
         return None
 
 
-def service_state(manager_factory: Callable[[], ServiceManager] | None = None) -> str:
-    """`running (pid 42)`, `stopped (exit 1)`, `not installed`, or `unknown` when the OS cannot be asked."""
-    manager = _manager(manager_factory)
-    if manager is None:  # no service support on this OS
-        return "unknown"
-    if not manager.definition_path.exists():
-        return "not installed"  # without asking systemctl/launchctl: status must answer at once
-    try:
-        found = manager.status()
-    except (RotatorError, OSError) as err:  # a definition, but no user manager to ask (a container, `su`)
-        logger.debug(f"cannot read the service state: {err}")
-        return "unknown"
-    return _describe(found)
-
-
 def _describe(found: ServiceStatus) -> str:
     if not found.installed:
         return "not installed"
-    if found.running:
-        return f"running (pid {found.pid})" if found.pid else "running"
-    if found.last_exit_code:
-        return f"stopped (exit {found.last_exit_code})"
+    return _describe_installed(found.running, found.pid, found.last_exit_code)
+
+
+def _describe_installed(running: bool, pid: int | None, last_exit_code: int | None) -> str:
+    if running:
+        return f"running (pid {pid})" if pid else "running"
+    if last_exit_code:
+        return f"stopped (exit {last_exit_code})"
     return "stopped"
 
 
-def status_rows(status: Status, service: str, now: float) -> list[dict[str, str]]:
-    """One row per target, sorted by name, with the `COLUMNS` keys (plus `expires_at`, ISO 8601 UTC)."""
-    rows = []
-    for name in sorted(status.targets):
-        target = status.targets[name]
-        rows.append(
-            {
-                "target": name,
-                "host": ", ".join(target.hosts) or NONE,
-                "user": target.user or NONE,
-                "expires_in": expires_in(target.expires_at, now),
-                "last_rotation": local_time(target.last_success),
-                "last_error": error_text(target),
-                "service": service,
-                "expires_at": _iso_utc(target.expires_at),
-            }
+def systemd_unit_path(environ: Mapping[str, str]) -> str:
+    """Where `service.systemd.SystemdServiceManager` writes the unit: `$XDG_CONFIG_HOME/systemd/user/...`."""
+    config_home = environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(config_home):  # the XDG spec says to ignore a relative XDG_CONFIG_HOME
+        config_home = os.path.join(_home(environ), ".config")
+    return os.path.join(config_home, "systemd", "user", SYSTEMD_UNIT)
+
+
+def _systemd_state(environ: Mapping[str, str], debug: TextIO | None) -> str:
+    """What `SystemdServiceManager.status()` would say, with no import of the service package."""
+    if not os.path.exists(systemd_unit_path(environ)):
+        return "not installed"  # without asking systemctl: status must answer at once
+    import subprocess
+
+    argv = ["systemctl", "--user", "show", SYSTEMD_UNIT, f"--property={SHOWN_PROPERTIES}"]
+    try:
+        result = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,  # never wait for a prompt (polkit, a pager)
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=SYSTEMCTL_TIMEOUT_SECONDS,
+            check=False,
         )
-    return rows
+    except (OSError, subprocess.TimeoutExpired) as err:  # no systemctl, or no answer
+        _debug(debug, f"cannot read the service state: {err}")
+        return "unknown"
+    if result.returncode != 0:  # a unit file, but no user manager to ask (a container, `su`)
+        output = "\n".join(text.strip() for text in (result.stderr, result.stdout) if text.strip()) or "(no output)"
+        command = " ".join(argv)
+        _debug(debug, f"cannot read the service state: `{command}` failed with exit code {result.returncode}: {output}")
+        return "unknown"
+    return describe_shown(result.stdout)
+
+
+def describe_shown(shown: str) -> str:
+    """The state of an installed unit from what `systemctl --user show` printed (`Key=Value` lines)."""
+    values = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+    return _describe_installed(
+        values.get("ActiveState") == "active",
+        _int_or_none(values.get("MainPID")),
+        _int_or_none(values.get("ExecMainStatus")),
+    )
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _debug(stream: TextIO | None, message: str) -> None:
+    if stream is not None:
+        print(f"DEBUG {__name__}: {message}", file=stream)
+
+
+# ---- rows ------------------------------------------------------------------------------------------------------
+
+
+def status_rows(status: Status | dict[str, PlainTarget], service: str, now: float) -> list[dict[str, str]]:
+    """One row per target, sorted by name, with the `COLUMNS` keys (plus `expires_at`, ISO 8601 UTC).
+
+    `status` is a `state.Status`, or the `targets` of `status.json` as plain data (what `read_targets` returns).
+    """
+    targets = status if isinstance(status, dict) else {name: vars(t) for name, t in status.targets.items()}
+    return [_row(name, targets[name], service, now) for name in sorted(targets)]
+
+
+def _row(name: str, target: PlainTarget, service: str, now: float) -> dict[str, str]:
+    expires_at = _number(target.get("expires_at"))
+    return {
+        "target": name,
+        "host": ", ".join(_texts(target.get("hosts"))) or NONE,
+        "user": _text(target.get("user")) or NONE,
+        "expires_in": expires_in(expires_at, now),
+        "last_rotation": local_time(_number(target.get("last_success"))),
+        "last_error": error_text(target),
+        "service": service,
+        "expires_at": _iso_utc(expires_at),
+    }
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: object) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def _number(value: object) -> float | None:
+    """A time or count from the file; anything else (a hand-edited file) reads as absent, never as a crash."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if -1e11 < value < 1e11 else None  # within what `time.localtime` takes on every OS
 
 
 def _iso_utc(epoch: float | None) -> str:
@@ -144,8 +260,50 @@ def render_table(rows: list[dict[str, str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table)
 
 
+# ---- status.json -----------------------------------------------------------------------------------------------
+
+
 def status_file(environ: Mapping[str, str] | None = None) -> Path:
+    from databricks.labs.oauth_rotator import paths
+
     return paths.state_dir(environ) / "status.json"
+
+
+def status_file_name(environ: Mapping[str, str] | None = None) -> str:
+    """`status_file()` as a string, found without `pathlib` (a unit test keeps the two equal)."""
+    environ = os.environ if environ is None else environ
+    state_dir = environ.get("DATABRICKS_LABS_STATE_DIR") or os.path.join(
+        _home(environ), ".databricks", "labs", "oauth-rotator", "state"
+    )
+    return os.path.join(state_dir, "status.json")
+
+
+def _home(environ: Mapping[str, str]) -> str:
+    return environ.get("HOME") or os.path.expanduser("~")
+
+
+def read_targets(path: str, *, err: TextIO) -> dict[str, PlainTarget]:
+    """The targets of `status.json` as plain data, by name; none when it is missing, empty or unreadable.
+
+    As `state.StateStore.load` reads it: an unreadable or corrupt file holds nothing we cannot rebuild, so it reads
+    as empty, with a warning on `err`.
+    """
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+        raw = json.loads(data) if data.strip() else {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        print(f"Ignoring unreadable status file {path}: {error}", file=err)
+        return {}
+    if not isinstance(raw, dict):
+        print(f"Ignoring unreadable status file {path}: not a JSON object", file=err)
+        return {}
+    targets = raw.get("targets") or {}
+    if not isinstance(targets, dict):
+        return {}
+    return {name: target for name, target in targets.items() if isinstance(target, dict)}
 
 
 def collect_status(
@@ -154,12 +312,16 @@ def collect_status(
     manager_factory: Callable[[], ServiceManager] | None = None,
     now: float | None = None,
     err: TextIO | None = None,
+    debug: bool = False,
 ) -> list[dict[str, str]]:
-    """The rows of `status`; with no status file yet, none, and a hint on `err` (stderr)."""
+    """The rows of `status`; with no status file yet, none, and a hint on `err` (stderr).
+
+    `debug` also says on `err` why the service state is `unknown`.
+    """
     err = err if err is not None else sys.stderr
-    path = status_file(environ)
-    service = service_state(manager_factory)
-    if not path.exists():
+    path = status_file_name(environ)
+    service = service_state(manager_factory, environ=environ, debug=err if debug else None)
+    if not os.path.exists(path):
         print(
             f"No rotation has run yet ({path} does not exist; background service: {service}). "
             "Run `databricks labs oauth-rotator rotate` now, or `databricks labs oauth-rotator install` "
@@ -167,7 +329,10 @@ def collect_status(
             file=err,
         )
         return []
-    return status_rows(StateStore(path).load(), service, time.time() if now is None else now)
+    return status_rows(read_targets(path, err=err), service, time.time() if now is None else now)
+
+
+# ---- logs ------------------------------------------------------------------------------------------------------
 
 
 def configured_log_file(config_path: Path, environ: Mapping[str, str] | None = None) -> Path:
@@ -175,6 +340,10 @@ def configured_log_file(config_path: Path, environ: Mapping[str, str] | None = N
 
     A config that cannot be read gives the default: reporting a broken config is the job of `doctor`.
     """
+    from pathlib import Path
+
+    from databricks.labs.oauth_rotator import paths
+
     default = paths.default_log_file(environ)
     try:
         import yaml
