@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ class CycleReport:
     failed: dict[str, RotatorError] = field(default_factory=dict)
     changed: bool = False
     next_due: float | None = None
+    fetch_seconds: float = 0.0
+    """How long fetching the due targets' credentials took (elapsed, not wall-clock, time)."""
+    write_seconds: float = 0.0
+    """How long the write phase took: `.pgpass`, `pg_service.conf` and status.json, for all of them at once."""
 
     @property
     def exit_code(self) -> int:
@@ -120,10 +125,13 @@ class RotationCycle:
         if adopted:
             status = self._adopt(adopted)
         if due:
+            started = time.perf_counter()
             outcomes = self._fetch(due)
+            fetched = time.perf_counter()
             report.changed = self._write(outcomes, status)
             self._write_services(outcomes)
             status = self._record(outcomes)
+            report.fetch_seconds, report.write_seconds = fetched - started, time.perf_counter() - fetched
             for outcome in outcomes:
                 if outcome.credential is not None:
                     report.rotated.append(outcome.target.label)
