@@ -114,3 +114,20 @@ def test_a_kept_line_ending_in_a_bare_cr_does_not_glue_ours_onto_the_next() -> N
     data = b"*:*:*:*:wild\nh:5432:*:u:old\r"
     assert merge(data, [ours]) == b"h:5432:*:u:new\n*:*:*:*:wild\n"
     assert lookup(merge(data, [ours]), "h", "5432", "db", "u") == "new"
+
+
+def split_key_by_regex(raw: bytes) -> object:
+    """`_split_key` as it was, with the regex alone."""
+    match = None if raw.startswith(b"#") or b"\0" in raw else pgpass._KEY.match(raw)
+    if match is None:
+        return None
+    fields = match.groups()
+    key = tuple(pgpass._decode(pgpass._ESCAPED.sub(rb"\1", value)) for value in fields)
+    return key, tuple(value == b"*" for value in fields), match.end()
+
+
+@SETTINGS
+@given(lines() | st.binary(max_size=40))
+def test_splitting_a_line_without_backslashes_agrees_with_the_regex(raw: bytes) -> None:
+    assert pgpass._split_key(raw) == split_key_by_regex(raw)
+    assert pgpass._split_key(raw.replace(b"\\", b"")) == split_key_by_regex(raw.replace(b"\\", b""))

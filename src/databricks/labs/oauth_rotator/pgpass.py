@@ -263,14 +263,23 @@ def _file_ending(lines: Sequence[bytes]) -> bytes:
 def _split_key(raw: bytes) -> tuple[Key, tuple[bool, bool, bool, bool], int] | None:
     """The de-escaped key fields of an entry line (split on unescaped colons), their wildcard flags, and
     where the password starts; None for comments, damaged and malformed lines."""
-    match = None if raw.startswith(b"#") or b"\0" in raw else _KEY.match(raw)
-    if match is None:
+    if raw.startswith(b"#") or b"\0" in raw:
         return None
-    host, port, database, user = (
-        _decode(_ESCAPED.sub(rb"\1", value) if b"\\" in value else value) for value in match.groups()
-    )
-    flags = match.group(1) == b"*", match.group(2) == b"*", match.group(3) == b"*", match.group(4) == b"*"
-    return (host, port, database, user), flags, match.end()
+    if b"\\" not in raw:  # most lines: the regex's byte-by-byte alternation is ten times slower than a split
+        parts = raw.split(b":", 4)
+        if len(parts) < 5:
+            return None
+        fields = parts[0], parts[1], parts[2], parts[3]
+        start = len(fields[0]) + len(fields[1]) + len(fields[2]) + len(fields[3]) + 4
+    else:
+        match = _KEY.match(raw)
+        if match is None:
+            return None
+        fields = match.group(1), match.group(2), match.group(3), match.group(4)
+        start = match.end()
+    host, port, database, user = (_decode(_ESCAPED.sub(rb"\1", v) if b"\\" in v else v) for v in fields)
+    flags = fields[0] == b"*", fields[1] == b"*", fields[2] == b"*", fields[3] == b"*"
+    return (host, port, database, user), flags, start
 
 
 def _parse_line(number: int, raw: bytes) -> PgpassLine:
@@ -453,22 +462,16 @@ def _encode_key(key: Key) -> _Encoded:
     return _encode(key[0]), _encode(key[1]), _encode(key[2]), _encode(key[3])
 
 
-def _colon_fields(text: bytes) -> tuple[list[bytes], list[int]]:
-    """The raw runs of a line between unescaped colons (each ended by a colon, so the password's run is not
-    among them), and where the text after each of those colons starts. A key field is one or more
-    consecutive runs joined by their colons."""
+def _colon_fields(text: bytes) -> list[bytes]:
+    """The raw runs of a line between unescaped colons, each one ended by a colon (so the password's last run is
+    not among them). A key field is one or more consecutive runs, joined by their colons."""
     if b"\\" not in text:
-        runs = text.split(b":")[:-1]
-    else:
-        runs, pos = [], 0
-        while (match := _TO_COLON.match(text, pos)) is not None:
-            runs.append(text[pos : match.end() - 1])
-            pos = match.end()
-    starts, pos = [], 0
-    for run in runs:
-        pos += len(run) + 1
-        starts.append(pos)
-    return runs, starts
+        return text.split(b":")[:-1]
+    runs, pos = [], 0
+    while (match := _TO_COLON.match(text, pos)) is not None:
+        runs.append(text[pos : match.end() - 1])
+        pos = match.end()
+    return runs
 
 
 class _FirstLines:
@@ -509,9 +512,9 @@ class _FirstLines:
         """Line `number` (its text without the line ending; comments are for the caller to skip)."""
         if self.done:
             return
-        runs, starts = _colon_fields(text)
-        plain = [_ESCAPED.sub(rb"\1", run) if b"\\" in run else run for run in runs]
-        self._cut(_Cut(number, text, runs, plain, starts), 0, 0, 0, ())
+        runs = _colon_fields(text)
+        plain = [_ESCAPED.sub(rb"\1", run) if b"\\" in run else run for run in runs] if b"\\" in text else runs
+        self._cut(_Cut(number, text, runs, plain), 0, 0, 0, ())
 
     def first_lines(self) -> dict[_Encoded, int]:
         """The number of the first line that matched, for each key that one did."""
@@ -530,7 +533,7 @@ class _FirstLines:
         of the fields so far that are a bare `*` and that are empty."""
         f = len(fields)
         if f == 4:
-            self._match(line, line.starts[run - 1], stars, empty, fields)
+            self._match(line, sum(len(r) for r in line.runs[:run]) + run, stars, empty, fields)
             return
         if run >= len(line.runs):
             return
@@ -579,7 +582,6 @@ class _Cut:
     text: bytes
     runs: list[bytes]
     plain: list[bytes]
-    starts: list[int]
 
 
 @dataclass
