@@ -31,6 +31,8 @@ class TargetState:
     """First 16 hex digits of the SHA-256 of the credential in `.pgpass`, to notice that a line went missing."""
     issued_at: float | None = None
     expires_at: float | None = None
+    """The expiry of that credential: ours as the API gave it, or (kept instead of ours, because it outlives ours:
+    another rotator's, a pasted one) its JWT `exp`. `due_at` follows it either way."""
     due_at: float | None = None
     last_success: float | None = None
     last_attempt: float | None = None
