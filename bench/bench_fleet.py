@@ -1,11 +1,19 @@
-"""Benchmark 4: one rotation cycle for 1, 10, 100 and 500 targets, each response of the workspace 50 ms late.
+"""Benchmark 4: one rotation cycle for 1, 10, 50, 100 and 500 targets, each response of the workspace 50 ms late.
 
 In process: `rotator.build_cycle(config_store.load_config(path)).run(force=True)`, timed from reading the config
 to the end of the cycle, for a config listing `instance: inst-<i>` per target (no host, no user: the cycle asks
 who it is once and looks up each instance's host). The fake workspace runs in its own process and holds 500
 instances (`add_instance("inst-<i>", read_write_dns="h<i>.example.com")`), with `delay_seconds=0.05` on every
-route. The floor, interleaved with each cycle: one SDK credential call in this process with the same delay
-(a new client, its OAuth discovery and token, one `generate_database_credential`).
+route.
+
+The floor is the concurrency floor of that same cycle: the requests it made (counted by the workspace, run by run)
+times the delay, divided by the cycle's concurrency (`cycle.MAX_CONCURRENT_FETCHES`): what the cycle would take
+if nothing but the workspace's delay cost time and every request overlapped with as many others as the cycle
+allows. Goal for 500 targets: at most 1.3 times that floor.
+
+The write phase (`CycleReport.write_seconds`: `.pgpass` with its lookups, `pg_service.conf`, status.json, from the
+end of fetching to the end of the cycle) is reported for each size; for 500 targets against the one for 50, from
+the same run, with the goal that ten times the targets cost at most 12 times as long.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import functools
 import statistics
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +40,29 @@ from bench.common import (
     measure_interleaved,
     scratch,
     standalone,
-    timed,
 )
 
 NAME = "fleet"
-SIZES = (1, 10, 100, 500)
+SIZES = (1, 10, 50, 100, 500)
 SMOKE_SIZES = (1, 10)
 DELAY_SECONDS = 0.05
-FLOOR_LABEL = "one SDK credential call, same delay"
+FLOOR_LABEL = f"requests {TIMES} delay \u00f7 concurrency"
+FLOOR_GOAL = 1.3
+"""The goal for 500 targets: at most this many times the concurrency floor."""
+FLOOR_GOAL_SIZE = 500
+WRITE_GOAL = 12.0
+"""The goal for the write phase: ten times the targets (500 against 50) take at most this many times as long."""
 SUBLINEAR_FACTOR = 4
 """The goal for growth: a cycle for N targets takes at most N / 4 times as long as a cycle for one."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured cycle."""
+
+    seconds: float
+    write_seconds: float
+    requests: int
 
 
 def write_config(path: Path, targets: int, *, host: str, pgpass_file: Path) -> Path:
@@ -51,71 +73,70 @@ def write_config(path: Path, targets: int, *, host: str, pgpass_file: Path) -> P
     return path
 
 
-def one_cycle(config_file: Path, targets: int) -> float:
-    """Wall seconds of one forced cycle, from reading the config; every target must have rotated."""
+def one_cycle(config_file: Path, targets: int, server: WorkspaceServer) -> Run:
+    """One forced cycle, timed from reading the config; every target must have rotated."""
+    import time
+
     from databricks.labs.oauth_rotator import config_store, rotator
 
-    outcome: dict[str, Any] = {}
-
-    def cycle() -> None:
-        outcome["report"] = rotator.build_cycle(config_store.load_config(config_file)).run(force=True)
-
-    seconds = timed(cycle)
-    report = outcome["report"]
+    before = server.requests()
+    started = time.perf_counter()
+    report = rotator.build_cycle(config_store.load_config(config_file)).run(force=True)
+    seconds = time.perf_counter() - started
+    requests = server.requests() - before
     if report.failed or len(report.rotated) != targets:
         failed = "; ".join(f"{k}: {v}" for k, v in list(report.failed.items())[:3])
         raise BenchError(f"{targets} targets: {len(report.rotated)} rotated, {len(report.failed)} failed: {failed}")
-    return seconds
+    return Run(seconds, report.write_seconds, requests)
+
+
+def concurrency() -> int:
+    from databricks.labs.oauth_rotator.cycle import MAX_CONCURRENT_FETCHES
+
+    return MAX_CONCURRENT_FETCHES
 
 
 def run(options: Options) -> dict[str, Any]:
-    from bench.floor_sdk_call import credential_call
-
     sizes = SMOKE_SIZES if options.smoke else SIZES
-    walls: dict[int, list[float]] = {}
-    floors: dict[int, list[float]] = {}
-    requests: dict[int, int] = {}
+    runs: dict[int, list[Run]] = {}
     with scratch(options, NAME) as tmp, WorkspaceServer(instances=max(sizes), delay=DELAY_SECONDS) as server:
         home = tmp / "home"
         home.mkdir()
         settings = {"HOME": str(home), "DATABRICKS_LABS_STATE_DIR": str(home / "state"), **server.auth_env()}
-        auth = server.auth_env()
-        host, client_id, secret = (
-            auth["DATABRICKS_HOST"],
-            auth["DATABRICKS_CLIENT_ID"],
-            auth["DATABRICKS_CLIENT_SECRET"],
-        )
-
-        def floor_call() -> None:
-            credential_call(host, client_id, secret, instance_name(0))
-
         with environment(settings):
             for n in sizes:
                 config_file = write_config(tmp / f"config-{n}.yml", n, host=server.host, pgpass_file=tmp / "pgpass")
-                before = server.requests()
-                one_cycle(config_file, n)
-                requests[n] = server.requests() - before
-                runs = measure_interleaved(
-                    {
-                        "cycle": functools.partial(one_cycle, config_file, n),
-                        "floor": functools.partial(timed, floor_call),
-                    },
+                measured = measure_interleaved(
+                    {"cycle": functools.partial(one_cycle, config_file, n, server)},
                     runs=options.runs,
                     warmup=options.warmup,
                 )
-                walls[n], floors[n] = runs["cycle"], runs["floor"]
-    return summarize(sizes, walls, floors, requests)
+                runs[n] = measured["cycle"]
+    return summarize(sizes, runs, concurrency())
 
 
-def summarize(
-    sizes: Sequence[int], walls: dict[int, list[float]], floors: dict[int, list[float]], requests: dict[int, int]
-) -> dict[str, Any]:
+def floor_seconds(run_: Run, workers: int) -> float:
+    return run_.requests * DELAY_SECONDS / workers
+
+
+def summarize(sizes: Sequence[int], runs: dict[int, list[Run]], workers: int) -> dict[str, Any]:
     figures = []
+    walls = {n: [r.seconds for r in runs[n]] for n in sizes}
     one = statistics.median(walls[sizes[0]])
     growth = {}
     for n in sizes:
         case = f"{n} target{'s' if n > 1 else ''}"
-        figures.append(figure(case, "cycle wall time", "s", walls[n], floor=FLOOR_LABEL, floor_values=floors[n]))
+        figures.append(
+            figure(
+                case,
+                "cycle wall time",
+                "s",
+                walls[n],
+                floor=FLOOR_LABEL,
+                floor_values=[floor_seconds(r, workers) for r in runs[n]],
+                goal_ratio=FLOOR_GOAL if n == FLOOR_GOAL_SIZE else None,
+            )
+        )
         figures.append(figure(case, "time per target", "ms", [w * 1000 / n for w in walls[n]]))
         growth[n] = statistics.median(walls[n]) / one
         if n > 1:
@@ -128,15 +149,36 @@ def summarize(
                     goal_value=n / SUBLINEAR_FACTOR,
                 )
             )
+    small, large = write_pair(sizes)
+    figures.append(
+        figure(
+            f"{large} targets",
+            "write phase",
+            "ms",
+            [r.write_seconds * 1000 for r in runs[large]],
+            floor=f"write phase for {small} target{'s' if small > 1 else ''}",
+            floor_values=[r.write_seconds * 1000 for r in runs[small]],
+            goal_ratio=WRITE_GOAL,
+        )
+    )
     return {
         "title": f"one cycle for many targets, every response {DELAY_SECONDS * 1000:.0f} ms late",
         "floor": FLOOR_LABEL,
         "delay_seconds": DELAY_SECONDS,
+        "concurrency": workers,
         "sizes": list(sizes),
-        "requests_per_cycle": {str(n): requests[n] for n in sizes},
+        "requests_per_cycle": {str(n): runs[n][0].requests for n in sizes},
+        "write_phase_ms": {str(n): round(statistics.median(r.write_seconds for r in runs[n]) * 1000, 3) for n in sizes},
         "growth": {str(n): round(g, 3) for n, g in growth.items()},
         "figures": figures,
     }
+
+
+def write_pair(sizes: Sequence[int]) -> tuple[int, int]:
+    """The sizes whose write phases are compared: 50 and 500 targets (the two largest in a smoke run)."""
+    if 50 in sizes and 500 in sizes:
+        return 50, 500
+    return sizes[-2], sizes[-1]
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ def draw_fleet(axes: Any, fleet: Mapping[str, Any]) -> None:
     above = [f["max"] - m for m, f in zip(medians, walls, strict=True)]
     axes.errorbar(sizes, medians, yerr=[below, above], marker="o", capsize=3, label=f"one cycle (median, min{DASH}max)")
     axes.plot(sizes, [medians[0] * n for n in sizes], linestyle=":", color="grey", label="linear from 1 target")
-    axes.plot(sizes, [f["floor_median"] for f in walls], linestyle="--", label="floor: one SDK call, same delay")
+    axes.plot(sizes, [f["floor_median"] for f in walls], linestyle="--", label=f"floor: {fleet.get('floor', '?')}")
     for n, median in zip(sizes, medians, strict=True):
         axes.annotate(
             f"{number(median * 1000 / n)} ms/target",

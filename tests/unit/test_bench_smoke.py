@@ -25,7 +25,7 @@ SECTIONS = {
     "startup": {"labs status", "console status", "--help", "--version"},
     "daemon": {"resident daemon, 20 s", "one rotation cycle (worker)"},
     "fleet": {"1 target", "10 targets"},
-    "pgpass": {"1 foreign line", "100 foreign lines"},
+    "pgpass": {"1 foreign line", "100 foreign lines", "5 entries", "50 entries"},
 }
 FIGURE_KEYS = {"case", "metric", "unit", "runs", "min", "median", "max", "floor", "ratio", "goal", "met"}
 # Measures that may be zero: an idle process can use no CPU tick (10 ms) in 20 seconds.
@@ -101,6 +101,9 @@ def test_run_smoke_writes_every_benchmark_and_the_report(tmp_path: Path) -> None
     assert results["once"]["requests_per_run"]["rotator"] == results["once"]["requests_per_run"]["floor"]
     assert not any(found["sdk_imported"] for found in results["startup"]["imports"].values())
     assert results["daemon"]["rotations"] >= 1
+    fleet = results["fleet"]
+    assert fleet["requests_per_cycle"]["10"] > fleet["requests_per_cycle"]["1"] > 0
+    assert [row["floor"] for row in fleet["figures"] if row["metric"] == "write phase"] == ["write phase for 1 target"]
     assert "--once" in table
     text = doc.read_text()
     assert "Smoke run" in text

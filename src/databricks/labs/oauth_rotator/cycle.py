@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.status import human_duration
 from databricks.labs.oauth_rotator.targets import resolve_source
-from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry
+from databricks.labs.oauth_rotator.tokeninfo import jwt_claims, jwt_expiry, token_fingerprint
 from databricks.labs.oauth_rotator.verify import DEFAULT_DATABASE
 from databricks.labs.oauth_rotator.workspace import auth_error, current_user_name
 
@@ -42,6 +43,10 @@ class CycleReport:
     failed: dict[str, RotatorError] = field(default_factory=dict)
     changed: bool = False
     next_due: float | None = None
+    fetch_seconds: float = 0.0
+    """How long fetching the due targets' credentials took (elapsed, not wall-clock, time)."""
+    write_seconds: float = 0.0
+    """How long the write phase took: `.pgpass`, `pg_service.conf` and status.json, for all of them at once."""
 
     @property
     def exit_code(self) -> int:
@@ -53,6 +58,18 @@ class _Outcome:
     target: TargetConfig
     credential: Credential | None = None
     error: RotatorError | None = None
+    kept: dict[pgpass.Key, str] = field(default_factory=dict, repr=False)
+    """The lines where a longer-lived credential already in `.pgpass` stayed instead of ours: key, password."""
+
+
+@dataclass(frozen=True)
+class _OnFile:
+    """A credential already on a target's lines that outlives ours: what status.json records for it."""
+
+    fingerprint: str
+    expires_at: float
+    issued_at: float
+    due_at: float
 
 
 class RotationCycle:
@@ -84,18 +101,38 @@ class RotationCycle:
         """A forced cycle is someone asking now: it says every failure, not only the ones that changed."""
 
     def run(self, *, force: bool = False) -> CycleReport:
-        """Refresh the targets that are due (all of them with `force`); one failing target never stops the rest."""
+        """Refresh the targets that are due (all of them with `force`); one failing target never stops the rest.
+
+        A target whose lines all hold someone else's credential that outlives ours (another rotator's, a pasted
+        one) is not due: no credential is minted, and status.json follows that one's expiry instead.
+        """
         self._make_private()
         status = self._state.load()
         current = _read(self._pgpass_path)
-        due = [t for t in self._config.targets if force or self._is_due(t, status, current)]
+        on_file = pgpass.lookup_many(current, [k for t in status.targets.values() for k in t.pgpass_keys()])
+        due: list[TargetConfig] = []
+        adopted: dict[str, _OnFile] = {}
+        for target in self._config.targets:
+            known = status.targets.get(target.label)
+            if not force and not self._is_due(known, current, on_file):
+                continue
+            found = None if force or known is None else self._outliving(known, on_file)
+            if found is not None:
+                adopted[target.label] = found
+            else:
+                due.append(target)
         report = CycleReport()
         self._interactive = force
+        if adopted:
+            status = self._adopt(adopted)
         if due:
+            started = time.perf_counter()
             outcomes = self._fetch(due)
-            report.changed = self._write(outcomes)
+            fetched = time.perf_counter()
+            report.changed = self._write(outcomes, status)
             self._write_services(outcomes)
             status = self._record(outcomes)
+            report.fetch_seconds, report.write_seconds = fetched - started, time.perf_counter() - fetched
             for outcome in outcomes:
                 if outcome.credential is not None:
                     report.rotated.append(outcome.target.label)
@@ -120,15 +157,63 @@ class RotationCycle:
         except RotatorError as err:
             logger.warning(f"{self._pgpass_path} is readable by others and could not be made private: {err}")
 
-    def _is_due(self, target: TargetConfig, status: Status, current: bytes) -> bool:
-        known = status.targets.get(target.label)
+    def _is_due(self, known: TargetState | None, current: bytes, on_file: Mapping[pgpass.Key, str | None]) -> bool:
         if known is None or known.expires_at is None or known.due_at is None:
             return True
         action_at = known.next_action_at()
         if action_at is not None and self._clock.time() >= action_at:
             return True
         # A line deleted or edited by the user (or a lost file) is restored now, not at the next refresh.
-        return known.lines_lost(current)
+        return known.lines_lost(current, on_file)
+
+    def _outliving(self, known: TargetState, on_file: Mapping[pgpass.Key, str | None]) -> _OnFile | None:
+        """The credential on every line of a due target when it is not ours, outlives ours, and is itself not due
+        yet (the one that expires first when the lines differ); else None, and the target is minted for."""
+        if known.failures or known.expires_at is None:
+            return None  # a failing target is retried as scheduled: its next success records what is on file
+        found = []
+        for key in known.pgpass_keys():
+            password = on_file.get(key)
+            if not password or known.is_recorded(password):
+                return None
+            expiry = known.expiry_of(password)
+            if expiry is None or expiry <= known.expires_at:
+                return None
+            found.append((expiry, password))
+        if not found:
+            return None
+        lifetime = known.expires_at - known.issued_at if known.issued_at is not None else None
+        adopted = self._on_file(*min(found), lifetime=lifetime)
+        return adopted if adopted.due_at > self._clock.time() else None
+
+    def _on_file(self, expires_at: float, password: str, *, lifetime: float | None) -> _OnFile:
+        """What to record for someone else's credential kept on our lines. It is due when it has as little life
+        left as ours has when ours is due (`lifetime`: ours), so that the credential minted then outlives it."""
+        now = self._clock.time()
+        issued = _jwt_issued_at(password)
+        issued_at = issued if issued is not None and issued <= now else now
+        if lifetime is None or lifetime <= 0:
+            lifetime = expires_at - issued_at
+        left_at_refresh = lifetime - self._policy.due_at(0.0, lifetime)
+        return _OnFile(token_fingerprint(password), expires_at, issued_at, expires_at - left_at_refresh)
+
+    def _adopt(self, adopted: Mapping[str, _OnFile]) -> Status:
+        """Record the longer-lived credentials found on due targets' lines, so that their schedule follows them."""
+        now = self._clock.time()
+        labels = [t.label for t in self._config.targets]
+
+        def change(status: Status) -> None:
+            status.updated_at = now
+            for label, found in adopted.items():
+                previous = status.targets.get(label) or TargetState(name=label)
+                status.targets[label] = _with_credential(previous, found)
+                logger.info(
+                    f"{label}: the credential already in .pgpass outlives ours (expires in "
+                    f"{human_duration(found.expires_at - now)}): none minted; next refresh in "
+                    f"{human_duration(found.due_at - now)}"
+                )
+
+        return self._state.update(change, keep=labels)
 
     def _fetch(self, targets: Sequence[TargetConfig]) -> list[_Outcome]:
         try:
@@ -170,20 +255,35 @@ class RotationCycle:
             )
             return _Outcome(target, error=CredentialError(message))
 
-    def _write(self, outcomes: list[_Outcome]) -> bool:
-        entries: list[pgpass.PgpassEntry] = []
+    def _write(self, outcomes: list[_Outcome], status: Status) -> bool:
+        planned: list[_Planned] = []
         for outcome in outcomes:
             if outcome.credential is not None:
-                entries.extend(_entry(outcome.target, outcome.credential, host) for host in _hosts(outcome))
-        if not entries:
+                known = status.targets.get(outcome.target.label)
+                expires_at = outcome.credential.expires_at.timestamp()
+                for host in _hosts(outcome):
+                    planned.append(_Planned(_entry(outcome.target, outcome.credential, host), expires_at, known))
+        if not planned:
             return False
+        kept: dict[pgpass.Key, str] = {}
+
+        def transform(old: bytes) -> bytes:
+            kept.clear()  # under the file's lock: what is in the file now, whatever an earlier attempt read
+            kept.update(_not_older(old, planned))
+            return pgpass.merge(old, [p.entry for p in planned if p.entry.key not in kept])
+
         try:
-            return files.update_file(self._pgpass_path, lambda old: pgpass.merge(old, _not_older(old, entries)))
+            changed = files.update_file(self._pgpass_path, transform)
         except RotatorError as err:
             for outcome in outcomes:
                 if outcome.credential is not None:
                     outcome.credential, outcome.error = None, err
             return False
+        for outcome in outcomes:
+            if outcome.credential is not None:
+                keys = [_entry(outcome.target, outcome.credential, h).key for h in _hosts(outcome)]
+                outcome.kept = {key: kept[key] for key in keys if key in kept}
+        return changed
 
     def _write_services(self, outcomes: list[_Outcome]) -> None:
         """`pg_service.conf` sections for the targets rotated now; those of other configured targets stay."""
@@ -238,6 +338,16 @@ class RotationCycle:
             state.last_success, state.last_error, state.fix = now, None, None
             state.needs_person, state.failures, state.next_attempt = False, 0, None
             state.notified = None
+            if outcome.kept and all(tuple(key) in outcome.kept for key in state.keys):
+                # None of ours was written: status.json describes the credential that is in the file.
+                state.last_success = previous.last_success
+                kept = min((_expiry_on_file(pw, previous), pw) for pw in outcome.kept.values())
+                found = self._on_file(kept[0], kept[1], lifetime=expires - issued)
+                logger.info(
+                    f"Kept the longer-lived credential already in .pgpass for {outcome.target.label} (expires in "
+                    f"{human_duration(found.expires_at - now)}); next refresh in {human_duration(found.due_at - now)}"
+                )
+                return _with_credential(state, found)
             logger.info(
                 f"Rotated {outcome.target.label} ({credential.source}): {len(hosts)} .pgpass line(s) for "
                 f"{credential.user} on {', '.join(hosts)}; expires in {human_duration(expires - now)}"
@@ -301,18 +411,51 @@ def _hosts(outcome: _Outcome) -> list[str]:
     return [*hosts, *(outcome.target.extra_hosts or [])]
 
 
-def _not_older(current: bytes, entries: list[pgpass.PgpassEntry]) -> list[pgpass.PgpassEntry]:
-    """Drop entries whose line in the file already holds a credential that lives longer (a concurrent rotator's)."""
-    kept = []
-    for entry in entries:
-        existing = pgpass.lookup(current, *entry.key)
-        existing_expiry = jwt_expiry(existing) if existing else None
-        ours = jwt_expiry(entry.password)
-        if existing_expiry is not None and ours is not None and existing_expiry > ours:
-            logger.info(f"Keeping the newer credential already in .pgpass for {entry.host} ({entry.user})")
-            continue
-        kept.append(entry)
+@dataclass(frozen=True)
+class _Planned:
+    """A line to write: the entry, when its credential expires (as the API said), what status.json knew."""
+
+    entry: pgpass.PgpassEntry
+    expires_at: float
+    known: TargetState | None
+
+
+def _expiry_on_file(password: str, known: TargetState | None) -> float:
+    """When a credential found on our line expires: the recorded one by its recorded expiry, any other by its
+    JWT `exp`; 0 when that cannot be told (such a credential never outlives ours)."""
+    expiry = known.expiry_of(password) if known is not None else jwt_expiry(password)
+    return expiry if expiry is not None else 0.0
+
+
+def _not_older(current: bytes, planned: Sequence[_Planned]) -> dict[pgpass.Key, str]:
+    """The lines that already hold a credential living longer than ours (a concurrent rotator's, a pasted one),
+    which are left as they are: key, password. One pass over the file for all entries."""
+    on_file = pgpass.lookup_many(current, [p.entry.key for p in planned])
+    kept = {}
+    for line in planned:
+        existing = on_file[line.entry.key]
+        if existing and _expiry_on_file(existing, line.known) > line.expires_at:
+            logger.info(f"Keeping the newer credential already in .pgpass for {line.entry.host} ({line.entry.user})")
+            kept[line.entry.key] = existing
     return kept
+
+
+def _jwt_issued_at(token: str) -> float | None:
+    issued = jwt_claims(token).get("iat")
+    return float(issued) if isinstance(issued, (int, float)) and not isinstance(issued, bool) else None
+
+
+def _with_credential(state: TargetState, found: _OnFile) -> TargetState:
+    """`state` describing the credential found on its lines instead of one of ours."""
+    return TargetState(
+        **{
+            **state.__dict__,
+            "fingerprint": found.fingerprint,
+            "issued_at": found.issued_at,
+            "expires_at": found.expires_at,
+            "due_at": found.due_at,
+        }
+    )
 
 
 def _read(path: Path) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ class TargetState:
     """First 16 hex digits of the SHA-256 of the credential in `.pgpass`, to notice that a line went missing."""
     issued_at: float | None = None
     expires_at: float | None = None
+    """The expiry of that credential: ours as the API gave it, or (kept instead of ours, because it outlives ours:
+    another rotator's, a pasted one) its JWT `exp`. `due_at` follows it either way."""
     due_at: float | None = None
     last_success: float | None = None
     last_attempt: float | None = None
@@ -48,23 +50,41 @@ class TargetState:
             return self.next_attempt
         return self.due_at
 
-    def lines_lost(self, current: bytes) -> bool:
+    def pgpass_keys(self) -> list[PgpassKey]:
+        """The `.pgpass` keys of this target's lines (malformed entries of a hand-edited file skipped)."""
+        return [(k[0], k[1], k[2], k[3]) for k in self.keys if len(k) == 4]
+
+    def is_recorded(self, password: str) -> bool:
+        """Whether this is the credential recorded here (by its fingerprint)."""
+        from databricks.labs.oauth_rotator.tokeninfo import token_fingerprint
+
+        return self.fingerprint is not None and token_fingerprint(password) == self.fingerprint
+
+    def expiry_of(self, password: str) -> float | None:
+        """When a credential found on one of this target's lines expires, for scheduling: the one recorded here by
+        the expiry recorded with it, any other by its JWT `exp` claim (None when it has none)."""
+        from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry
+
+        return self.expires_at if self.is_recorded(password) else jwt_expiry(password)
+
+    def lines_lost(self, current: bytes, on_file: Mapping[PgpassKey, str | None] | None = None) -> bool:
         """Whether `.pgpass` (as `current`) lacks the credential we wrote: deleted, edited, or the file is gone.
 
         A line holding a credential that lives longer than ours (written by a concurrent rotator) is not lost.
+        `on_file` is what `pgpass.lookup_many` found for (at least) this target's keys, when already known.
         """
-        from databricks.labs.oauth_rotator import pgpass
-        from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry, token_fingerprint
+        keys = self.pgpass_keys()
+        if on_file is None:
+            from databricks.labs.oauth_rotator import pgpass
 
-        for key in self.keys:
-            if len(key) != 4:
-                continue
-            password = pgpass.lookup(current, key[0], key[1], key[2], key[3])
+            on_file = pgpass.lookup_many(current, keys)
+        for key in keys:
+            password = on_file.get(key)
             if password is None:
                 return True
-            if token_fingerprint(password) == self.fingerprint:
+            if self.is_recorded(password):
                 continue
-            expiry = jwt_expiry(password)
+            expiry = self.expiry_of(password)
             if expiry is None or self.expires_at is None or expiry <= self.expires_at:
                 return True
         return False
@@ -82,8 +102,12 @@ class Status:
     targets: dict[str, TargetState] = field(default_factory=dict)
 
     def lines_lost(self, current: bytes) -> list[str]:
-        """The targets whose credential is no longer in `.pgpass` (read as `current`)."""
-        return [name for name, target in self.targets.items() if target.fingerprint and target.lines_lost(current)]
+        """The targets whose credential is no longer in `.pgpass` (read as `current`): one pass over the file."""
+        from databricks.labs.oauth_rotator import pgpass
+
+        watched = {name: target for name, target in self.targets.items() if target.fingerprint}
+        on_file = pgpass.lookup_many(current, [key for target in watched.values() for key in target.pgpass_keys()])
+        return [name for name, target in watched.items() if target.lines_lost(current, on_file)]
 
     def next_due(self) -> float | None:
         times = [t for t in (s.next_action_at() for s in self.targets.values()) if t is not None]

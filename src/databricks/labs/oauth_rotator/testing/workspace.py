@@ -663,6 +663,9 @@ class _Listener:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
+    """socketserver's default listen backlog is 5: 16 clients connecting at once overflow it, and the kernel drops
+    their SYNs, which the clients resend only after a second (TCP's initial retransmission timeout)."""
 
     def __init__(self, address: tuple[str, int], listener: _Listener) -> None:
         self.listener = listener
