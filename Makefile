@@ -58,7 +58,7 @@ test: lint
 
 # A rotation against an embedded fake workspace and a throwaway PostgreSQL, then a psql login with it.
 demo:
-	$(PY) -m databricks.labs.oauth_rotator.testing.demo
+	$(PY) -m tests.rigs.demo
 
 bench:
 	$(PY) -m pip install --quiet --editable '.[bench]'

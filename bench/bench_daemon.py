@@ -9,7 +9,7 @@
   first cycle) is excluded. The floor is a Python process that waits on an Event in the same 60-second steps,
   sampled the same way at the same time. Goals: resident size between rotations ≤ 2 times the floor's (the ratio
   of the medians; the daemon's samples are flat) and at most 30 MiB in any sample; idle CPU ≤ 1 s per hour.
-* One cycle: `python -m databricks.labs.oauth_rotator.worker` with the daemon's own request on stdin (as
+* One cycle: `python -m databricks.labs.oauth_rotator.commands.worker` with the daemon's own request on stdin (as
   `--instance ... --pg-host ... --pg-username ...` makes it, forced), measured with `os.wait4`, against the SDK
   credential call in a bare process.
 """
@@ -58,7 +58,7 @@ IDLE_CPU_GOAL_SECONDS_PER_HOUR = 1.0
 SAMPLE_SECONDS = 0.5
 IDLE_FLOOR_LABEL = "idle python (Event.wait loop)"
 IDLE_FLOOR_CODE = "import threading\nstop = threading.Event()\nwhile not stop.wait(60):\n    pass\n"
-WORKER_MODULE = "databricks.labs.oauth_rotator.worker"
+WORKER_MODULE = "databricks.labs.oauth_rotator.commands.worker"
 SERVICE_COMMAND = [sys.executable, "-m", SERVICE_MODULE, "run"]
 """What every service definition runs (`ServiceSpec.argv`), without its `--config`."""
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,7 +79,7 @@ def target_flags(pgpass_file: Path, user: str) -> list[str]:
 
 def run_cycles(options: Options) -> dict[str, Any]:
     """CPU, wall time and peak RSS of one forced cycle in a worker process, against the bare SDK call."""
-    from databricks.labs.oauth_rotator.console import parse_invocation
+    from databricks.labs.oauth_rotator.commands.rotator_script import parse_invocation
 
     with scratch(options, "cycle") as tmp, WorkspaceServer(instances=1) as server:
         home = tmp / "home"

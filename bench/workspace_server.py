@@ -14,8 +14,9 @@ from pathlib import Path
 if __package__ in {None, ""}:  # `python bench/workspace_server.py` puts bench/, not the repository, on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.rigs.workspace import FakeWorkspace
+
 from bench.common import instance_host, instance_name
-from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import pytest
 from databricks.sdk.config import Config
 
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 
 
 @pytest.fixture(scope="session")

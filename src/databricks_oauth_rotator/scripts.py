@@ -78,7 +78,7 @@ def _finder(entry: str) -> Any:
 def rotator_main() -> NoReturn:
     """`databricks-oauth-rotator`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console import rotator_main as main
+    from databricks.labs.oauth_rotator.commands.rotator_script import rotator_main as main
 
     main()
 
@@ -86,7 +86,7 @@ def rotator_main() -> NoReturn:
 def install_main() -> NoReturn:
     """`databricks-oauth-install`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console_service import install_main as main
+    from databricks.labs.oauth_rotator.commands.service_scripts import install_main as main
 
     main()
 
@@ -94,7 +94,7 @@ def install_main() -> NoReturn:
 def status_main() -> NoReturn:
     """`databricks-oauth-status`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console_service import status_main as main
+    from databricks.labs.oauth_rotator.commands.service_scripts import status_main as main
 
     main()
 
@@ -102,7 +102,7 @@ def status_main() -> NoReturn:
 def restart_main() -> NoReturn:
     """`databricks-oauth-restart`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console_service import restart_main as main
+    from databricks.labs.oauth_rotator.commands.service_scripts import restart_main as main
 
     main()
 
@@ -110,6 +110,6 @@ def restart_main() -> NoReturn:
 def uninstall_main() -> NoReturn:
     """`databricks-oauth-uninstall`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console_service import uninstall_main as main
+    from databricks.labs.oauth_rotator.commands.service_scripts import uninstall_main as main
 
     main()

@@ -12,19 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator import cli, pgpass
-from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import load_config, save_config
-from databricks.labs.oauth_rotator.console_service import (
-    install_command,
-    restart_command,
-    status_command,
-    uninstall_command,
-)
-from databricks.labs.oauth_rotator.errors import ConfigError, NeedsPersonError
-from databricks.labs.oauth_rotator.service import MockServiceManager, ServiceError, ServiceStatus
-from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
-from databricks.labs.oauth_rotator.status import (
+from databricks.labs.oauth_rotator.app.status import (
     COLUMNS,
     collect_status,
     configured_log_file,
@@ -33,9 +21,22 @@ from databricks.labs.oauth_rotator.status import (
     service_state,
     status_rows,
 )
+from databricks.labs.oauth_rotator.commands import labs_cli
+from databricks.labs.oauth_rotator.commands.service_scripts import (
+    install_command,
+    restart_command,
+    status_command,
+    uninstall_command,
+)
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.errors import ConfigError, NeedsPersonError
+from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
+from databricks.labs.oauth_rotator.service import MockServiceManager, ServiceError, ServiceStatus
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRYPOINT = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "cli.py"
+ENTRYPOINT = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_cli.py"
 NOW = 1_767_225_600.0
 HEAVY = ("databricks.sdk", "databricks.labs.blueprint")
 
@@ -100,11 +101,12 @@ def write_status(home: Path) -> None:
 
 
 def test_a_payload_is_read_with_defaults_for_the_flags_left_empty():
-    parsed = cli.parse_payload([payload("uninstall", purge="")])
-    assert parsed == cli.Payload("uninstall", {"purge": "false"}, "warn")
-    assert cli.parse_payload([payload("logs", "debug", lines="7")]) == cli.Payload("logs", {"lines": "7"}, "debug")
-    assert cli.parse_payload(['{"command": "rotate"}']).flags == {"verify": "false"}  # log_level defaults to warn
-    assert cli.parse_payload([payload("rotate", verify="TRUE")]).flags == {"verify": "true"}
+    parsed = labs_cli.parse_payload([payload("uninstall", purge="")])
+    assert parsed == labs_cli.Payload("uninstall", {"purge": "false"}, "warn")
+    expected = labs_cli.Payload("logs", {"lines": "7"}, "debug")
+    assert labs_cli.parse_payload([payload("logs", "debug", lines="7")]) == expected
+    assert labs_cli.parse_payload(['{"command": "rotate"}']).flags == {"verify": "false"}  # log_level defaults to warn
+    assert labs_cli.parse_payload([payload("rotate", verify="TRUE")]).flags == {"verify": "true"}
 
 
 @pytest.mark.parametrize(
@@ -125,8 +127,8 @@ def test_a_payload_is_read_with_defaults_for_the_flags_left_empty():
     ],
 )
 def test_a_bad_payload_is_refused_with_its_reason(args, message):
-    with pytest.raises(cli.PayloadError, match=message.replace("[", r"\[")):
-        cli.parse_payload(args)
+    with pytest.raises(labs_cli.PayloadError, match=message.replace("[", r"\[")):
+        labs_cli.parse_payload(args)
 
 
 @pytest.mark.parametrize(
@@ -143,16 +145,16 @@ def test_a_bad_payload_exits_2_with_one_line_and_no_traceback(tmp_path, arg):
 
 
 def test_every_command_is_registered_under_its_labs_name_with_its_help():
-    registered = cli.build_app()._mapping  # pylint: disable=protected-access
-    assert set(registered) == set(cli.FLAGS)
+    registered = labs_cli.build_app()._mapping  # pylint: disable=protected-access
+    assert set(registered) == set(labs_cli.FLAGS)
     for name, command in registered.items():
         assert command.is_unauthenticated  # blueprint must never build a WorkspaceClient from the environment
         assert command.description.strip()
-        assert set(inspect.signature(command.fn).parameters) == {f.replace("-", "_") for f in cli.FLAGS[name]}
+        assert set(inspect.signature(command.fn).parameters) == {f.replace("-", "_") for f in labs_cli.FLAGS[name]}
 
 
 def test_flags_reach_the_commands_with_their_types():
-    registered = cli.build_app()._mapping  # pylint: disable=protected-access
+    registered = labs_cli.build_app()._mapping  # pylint: disable=protected-access
     assert registered["rotate"].get_argument_type("verify") == "bool"
     assert registered["uninstall"].get_argument_type("purge") == "bool"
     assert registered["logs"].get_argument_type("lines") == "int"
@@ -163,7 +165,7 @@ def test_a_command_error_is_one_line_and_its_exit_code(capsys):
         raise ConfigError("no such config file", fix="run `databricks labs oauth-rotator configure`")
 
     with pytest.raises(SystemExit) as exited:
-        cli._exits(failing)()  # pylint: disable=protected-access
+        labs_cli._exits(failing)()  # pylint: disable=protected-access
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err == "oauth-rotator failing: error: no such config file; run `databricks labs oauth-rotator configure`\n"
@@ -186,13 +188,13 @@ def test_no_failure_becomes_exit_0(outcome, code, capsys):
         return outcome
 
     with pytest.raises(SystemExit) as exited:
-        cli._exits(command)()  # pylint: disable=protected-access
+        labs_cli._exits(command)()  # pylint: disable=protected-access
     assert exited.value.code == code
     assert "Traceback" not in capsys.readouterr().err
 
 
 def test_success_returns_normally():
-    assert cli._exits(lambda: 0)() is None  # pylint: disable=protected-access
+    assert labs_cli._exits(lambda: 0)() is None  # pylint: disable=protected-access
 
 
 def test_rotate_without_a_config_says_to_configure_and_exits_2(tmp_path):
@@ -281,7 +283,7 @@ def test_status_and_logs_never_import_the_sdk_or_blueprint(tmp_path, command):
     )
     assert result.returncode == 0, result.stderr
     loaded = json.loads(dump.read_text())
-    assert "databricks.labs.oauth_rotator.status" in loaded  # the probe saw the command run
+    assert "databricks.labs.oauth_rotator.app.status" in loaded  # the probe saw the command run
     assert [m for m in loaded if m.startswith(HEAVY)] == []
 
 

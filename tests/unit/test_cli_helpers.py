@@ -16,12 +16,7 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator import cli
-from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import save_config
-from databricks.labs.oauth_rotator.credentials import Credential
-from databricks.labs.oauth_rotator.errors import ConfigError
-from databricks.labs.oauth_rotator.helpers import (
+from databricks.labs.oauth_rotator.app.connect import (
     Connection,
     ProgramError,
     database_for,
@@ -32,12 +27,17 @@ from databricks.labs.oauth_rotator.helpers import (
     psql_argv,
     psql_environ,
 )
-from databricks.labs.oauth_rotator.rotator import fresh_credential
-from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
+from databricks.labs.oauth_rotator.app.rotate import fresh_credential
+from databricks.labs.oauth_rotator.commands import labs_cli
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.files.config_store import save_config
+from databricks.labs.oauth_rotator.lakebase.credentials import Credential
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
+from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRYPOINT = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "cli.py"
+ENTRYPOINT = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_cli.py"
 USER = "someone@example.com"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLXRoYXQtbXVzdC1ub3QtbGVhaw"
 HOST = "instance-1234.database.cloud.databricks.com"
@@ -294,7 +294,7 @@ def test_psql_is_exec_ed_with_its_exit_code_and_sigpipe_restored():
     """The real exec: the process becomes the program (same pid, its exit code), with SIGPIPE not ignored."""
     script = (
         "import os, sys\n"
-        "from databricks.labs.oauth_rotator.helpers import replace_process\n"
+        "from databricks.labs.oauth_rotator.app.connect import replace_process\n"
         "print(os.getpid(), flush=True)\n"
         "replace_process('/bin/sh', ['sh', '-c', 'echo $$; grep SigIgn /proc/$$/status; exit 7'], dict(os.environ))\n"
     )
@@ -446,7 +446,7 @@ def run_entrypoint(
     home: Path, command: str, *, path: str | None = None, **flags: str
 ) -> subprocess.CompletedProcess[str]:
     """`python cli.py '<payload>'` with every declared flag as a string, as `databricks labs` runs it."""
-    payload = json.dumps({"command": command, "flags": {**cli.FLAGS[command], **flags, "log_level": "warn"}})
+    payload = json.dumps({"command": command, "flags": {**labs_cli.FLAGS[command], **flags, "log_level": "warn"}})
     return subprocess.run(
         [sys.executable, str(ENTRYPOINT), payload],
         env=labs_env(home, **({"PATH": path} if path else {})),
@@ -516,10 +516,10 @@ def test_psql_command_without_psql_on_path_is_exit_2(tmp_path):
 
 
 def test_the_flags_reach_the_commands_with_their_types():
-    registered = cli.build_app()._mapping  # pylint: disable=protected-access
+    registered = labs_cli.build_app()._mapping  # pylint: disable=protected-access
     assert registered["env"].get_argument_type("with_password") == "bool"
     assert registered["psql"].get_argument_type("command") == "str"
-    assert cli.parse_payload([json.dumps({"command": "env", "flags": {"with-password": "TRUE"}})]).flags == {
+    assert labs_cli.parse_payload([json.dumps({"command": "env", "flags": {"with-password": "TRUE"}})]).flags == {
         "target": "",
         "database": "",
         "with-password": "true",

@@ -1,6 +1,6 @@
 import pytest
 
-from databricks.labs.oauth_rotator.console import parse_invocation, read_environment_file
+from databricks.labs.oauth_rotator.commands.rotator_script import parse_invocation, read_environment_file
 from databricks.labs.oauth_rotator.errors import ConfigError
 
 
@@ -49,7 +49,9 @@ def test_the_long_lived_scheduler_never_imports_the_sdk():
     probe = (
         "import sys\n"
         "import databricks.labs.oauth_rotator.__main__\n"
-        "from databricks.labs.oauth_rotator import console, daemon, state, schedule, logs, files, pgpass\n"
+        "from databricks.labs.oauth_rotator.commands import rotator_script\n"
+        "from databricks.labs.oauth_rotator.rotation import daemon, state, schedule\n"
+        "from databricks.labs.oauth_rotator.files import logs, pgpass, writer\n"
         "from databricks.labs.oauth_rotator.service import base\n"
         "print(sorted(m for m in sys.modules if m.startswith(('databricks.sdk', 'databricks.labs.blueprint'))))\n"
     )
@@ -58,9 +60,10 @@ def test_the_long_lived_scheduler_never_imports_the_sdk():
 
 
 def test_the_environment_file_variable_is_spelled_the_same_everywhere():
-    from databricks.labs.oauth_rotator import console, paths
+    from databricks.labs.oauth_rotator import paths
+    from databricks.labs.oauth_rotator.commands import rotator_script
 
-    assert console.ENV_FILE_VARIABLE == paths.ENV_FILE_VARIABLE
+    assert rotator_script.ENV_FILE_VARIABLE == paths.ENV_FILE_VARIABLE
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,13 @@ from databricks.sdk.service.postgres import DatabaseCredential as PostgresCreden
 from databricks.sdk.service.postgres import Endpoint, EndpointHosts, EndpointStatus
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from databricks.labs.oauth_rotator.credentials import (
+from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError
+from databricks.labs.oauth_rotator.lakebase.credentials import (
     AutoscalingEndpoint,
     ProvisionedInstance,
     credential_expiry,
     parse_timestamp,
 )
-from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator import pgpass
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.cycle import RotationCycle
-from databricks.labs.oauth_rotator.schedule import FakeClock, RefreshPolicy
-from databricks.labs.oauth_rotator.state import StateStore, TargetState
-from databricks.labs.oauth_rotator.testing.tokens import mint_jwt
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
-from databricks.labs.oauth_rotator.tokeninfo import token_fingerprint
+from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
+from databricks.labs.oauth_rotator.rotation.cycle import RotationCycle
+from databricks.labs.oauth_rotator.rotation.schedule import FakeClock, RefreshPolicy
+from databricks.labs.oauth_rotator.rotation.state import StateStore, TargetState
+from tests.rigs.tokens import mint_jwt
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 HOUR = 3600.0
 MINUTE = 60.0

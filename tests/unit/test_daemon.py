@@ -1,9 +1,9 @@
 import threading
 
-from databricks.labs.oauth_rotator.daemon import CycleResult, Daemon, _parse_report
-from databricks.labs.oauth_rotator.schedule import FakeClock, RefreshPolicy
-from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
-from databricks.labs.oauth_rotator.tokeninfo import token_fingerprint
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
+from databricks.labs.oauth_rotator.rotation.daemon import CycleResult, Daemon, _parse_report
+from databricks.labs.oauth_rotator.rotation.schedule import FakeClock, RefreshPolicy
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
 
 
 class ScriptedRunner:

@@ -10,14 +10,22 @@ from typing import Any
 import pytest
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator import pgpass
+from databricks.labs.oauth_rotator.app.doctor import (
+    FAIL,
+    OK,
+    WARN,
+    Doctor,
+    Finding,
+    libpq_cuts_long_lines,
+    print_findings,
+)
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import save_config
-from databricks.labs.oauth_rotator.doctor import FAIL, OK, WARN, Doctor, Finding, libpq_cuts_long_lines, print_findings
+from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files.config_store import save_config
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.service import MockServiceManager, ServiceSpec
-from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
-from databricks.labs.oauth_rotator.tokeninfo import token_fingerprint
+from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 from tests.unit.service.conftest import RecordingRunner
 
 USER = "someone@example.com"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator.errors import FileWriteError, LockTimeoutError
-from databricks.labs.oauth_rotator.files import FileLock, atomic_write, update_file
+from databricks.labs.oauth_rotator.files.writer import FileLock, atomic_write, update_file
 from databricks.labs.oauth_rotator.paths import default_pgpass_path
 
 NOBODY = 65534
@@ -138,7 +138,7 @@ def test_group_readable_file_is_rewritten_0600_with_a_warning(tmp_path: Path, ca
     target = tmp_path / ".pgpass"
     target.write_bytes(USER_LINES)
     target.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="databricks.labs.oauth_rotator.files"):
+    with caplog.at_level(logging.WARNING, logger="databricks.labs.oauth_rotator.files.writer"):
         assert update_file(target, lambda old: old) is False  # same bytes, but the mode is fixed
     assert mode_of(target) == 0o600
     assert target.read_bytes() == USER_LINES
@@ -301,7 +301,7 @@ def test_a_planted_lock_path_is_refused(tmp_path: Path, kind: str) -> None:
 
 def test_a_shared_directory_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     tmp_path.chmod(0o777)
-    with caplog.at_level(logging.WARNING, logger="databricks.labs.oauth_rotator.files"):
+    with caplog.at_level(logging.WARNING, logger="databricks.labs.oauth_rotator.files.writer"):
         atomic_write(tmp_path / "x", b"")
     assert "writable by other users" in caplog.text
 
@@ -314,7 +314,7 @@ def test_lock_timeout_names_the_holder_and_a_dead_holder_frees_it(tmp_path: Path
     argv = [
         sys.executable,
         "-c",
-        "import sys, time\nfrom pathlib import Path\nfrom databricks.labs.oauth_rotator.files import FileLock\n"
+        "import sys, time\nfrom pathlib import Path\nfrom databricks.labs.oauth_rotator.files.writer import FileLock\n"
         "FileLock(Path(sys.argv[1])).acquire()\nprint('locked', flush=True)\ntime.sleep(60)\n",
         str(tmp_path / ".pgpass.lock"),
     ]

@@ -3,8 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from databricks.labs.oauth_rotator.hooks import PostRotationHook, hook_environment
-from databricks.labs.oauth_rotator.notify import Notifier
+from databricks.labs.oauth_rotator.rotation.hooks import PostRotationHook, hook_environment
+from databricks.labs.oauth_rotator.rotation.notify import Notifier
 
 
 def test_the_hook_environment_has_no_secret_but_says_what_was_rotated():

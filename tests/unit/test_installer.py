@@ -15,10 +15,7 @@ from databricks.labs.blueprint.tui import MockPrompts
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 
-from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import load_config, save_config
-from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
-from databricks.labs.oauth_rotator.installer import (
+from databricks.labs.oauth_rotator.app.configure import (
     CLI_AUTH_VARIABLES,
     NO_PROFILE,
     TYPE_A_HOST,
@@ -29,8 +26,11 @@ from databricks.labs.oauth_rotator.installer import (
     login_profile,
     pin_profile,
 )
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
+from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
 from databricks.labs.oauth_rotator.service import MockServiceManager
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
+from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 
 PICK = r"Which Lakebase database"
 ANOTHER = r"Add another database"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from databricks.labs.oauth_rotator import cli
-from databricks.labs.oauth_rotator.status import COLUMNS
+from databricks.labs.oauth_rotator.app.status import COLUMNS
+from databricks.labs.oauth_rotator.commands import labs_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,12 +88,12 @@ def test_the_project_is_named_for_its_repository_and_its_scripts_exist(document)
     for script in (document["install"]["script"], document["uninstall"]["script"], document["entrypoint"]):
         assert (ROOT / script).is_file(), script
     assert document["install"]["script"] == "install.py"
-    assert document["entrypoint"] == "src/databricks/labs/oauth_rotator/cli.py"
+    assert document["entrypoint"] == "src/databricks/labs/oauth_rotator/commands/labs_cli.py"
 
 
 def test_every_command_is_routed_and_every_routed_command_is_declared(commands):
-    registered = cli.build_app()._mapping  # pylint: disable=protected-access
-    assert set(commands) == set(cli.FLAGS) == set(registered)
+    registered = labs_cli.build_app()._mapping  # pylint: disable=protected-access
+    assert set(commands) == set(labs_cli.FLAGS) == set(registered)
 
 
 def test_flags_are_strings_with_a_description_and_match_the_entrypoint(commands):
@@ -104,24 +104,24 @@ def test_flags_are_strings_with_a_description_and_match_the_entrypoint(commands)
             assert isinstance(flag["description"], str) and flag["description"].strip(), (name, flag)
             assert isinstance(flag["default"], str), f"{name} --{flag['name']}: quote the default"
             declared[flag["name"]] = flag["default"]
-        assert declared == cli.FLAGS[name], name
+        assert declared == labs_cli.FLAGS[name], name
 
 
 def test_commands_that_need_no_login_say_so_in_yaml_and_in_python(commands):
-    registered = cli.build_app()._mapping  # pylint: disable=protected-access
+    registered = labs_cli.build_app()._mapping  # pylint: disable=protected-access
     for name, command in commands.items():
         assert "is_account_level" not in command  # no account-level command: it would prompt on every run
         unauthenticated = command.get("is_unauthenticated", False)
         assert isinstance(unauthenticated, bool), name
-        assert unauthenticated == (name in cli.UNAUTHENTICATED), name
+        assert unauthenticated == (name in labs_cli.UNAUTHENTICATED), name
         if unauthenticated:
             assert registered[name].is_unauthenticated, f"blueprint would build a WorkspaceClient for {name}"
-    assert {"status", "logs", "doctor"} <= cli.UNAUTHENTICATED
-    assert {"configure", "rotate", "run"}.isdisjoint(cli.UNAUTHENTICATED)  # these need the CLI's login
+    assert {"status", "logs", "doctor"} <= labs_cli.UNAUTHENTICATED
+    assert {"configure", "rotate", "run"}.isdisjoint(labs_cli.UNAUTHENTICATED)  # these need the CLI's login
 
 
 def test_the_descriptions_are_the_commands_help(commands):
-    for command in cli.COMMANDS:
+    for command in labs_cli.COMMANDS:
         assert commands[command.__name__]["description"] == (command.__doc__ or "").strip()
 
 

@@ -3,7 +3,7 @@ import logging
 import secrets
 import stat
 
-from databricks.labs.oauth_rotator.logs import redact, setup_logging
+from databricks.labs.oauth_rotator.files.logs import redact, setup_logging
 
 JWT = "eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.c2lnbmF0dXJl"
 

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from databricks.labs.oauth_rotator.errors import PgpassFormatError
-from databricks.labs.oauth_rotator.pgpass import (
+from databricks.labs.oauth_rotator.files.pgpass import (
     ANY,
     PgpassEntry,
     Shadowing,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from databricks.labs.oauth_rotator import pgpass
-from databricks.labs.oauth_rotator.pgpass import ANY, Key, PgpassEntry, format_entry, lookup, lookup_many, merge
+from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files.pgpass import ANY, Key, PgpassEntry, format_entry, lookup, lookup_many, merge
 
 BOM = b"\xef\xbb\xbf"
 # Values that collide on purpose: colons inside values (greedy matching), stars, escapes, `#`, empty fields.

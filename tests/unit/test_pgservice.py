@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from databricks.labs.oauth_rotator.errors import PgpassFormatError
-from databricks.labs.oauth_rotator.pgservice import ServiceEntry, foreign_sections, merge, service_name
+from databricks.labs.oauth_rotator.files.pgservice import ServiceEntry, foreign_sections, merge, service_name
 
 SALES = ServiceEntry("sales", "sales.example.com", "5432", "databricks_postgres", "ana@example.com")
 SALES_RO = ServiceEntry("sales-ro", "ro.sales.example.com", "5432", "databricks_postgres", "ana@example.com")

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from databricks.labs.oauth_rotator.schedule import FakeClock, RefreshPolicy, SystemClock
+from databricks.labs.oauth_rotator.rotation.schedule import FakeClock, RefreshPolicy, SystemClock
 
 
 def test_an_hour_long_credential_is_refreshed_ten_minutes_before_expiry():

@@ -16,15 +16,15 @@ import pytest
 import requests
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator.credentials import (
+from databricks.labs.oauth_rotator.errors import NeedsPersonError
+from databricks.labs.oauth_rotator.lakebase.credentials import (
     AutoscalingEndpoint,
     ProvisionedInstance,
     accepted_keywords,
     sdk_arguments,
 )
-from databricks.labs.oauth_rotator.errors import NeedsPersonError
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
-from databricks.labs.oauth_rotator.tokeninfo import jwt_claims
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_claims
+from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 
 USER = "someone@example.com"
 GROUP = "analysts"

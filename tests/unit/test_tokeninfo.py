@@ -1,7 +1,7 @@
 import base64
 import json
 
-from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry, token_fingerprint
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_expiry, token_fingerprint
 
 
 def _jwt(claims: object) -> str:
@@ -33,7 +33,7 @@ def test_fingerprint_is_short_stable_and_not_the_token():
 
 
 def test_a_credential_for_another_identity_is_recognised_only_when_both_are_identities():
-    from databricks.labs.oauth_rotator.tokeninfo import issued_to_someone_else
+    from databricks.labs.oauth_rotator.lakebase.tokeninfo import issued_to_someone_else
 
     app_id = "0a1b2c3d-0000-4000-8000-00000000abcd"
     assert issued_to_someone_else(_jwt({"sub": "eve@example.com"}), "ana@example.com") == "eve@example.com"

@@ -10,13 +10,13 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
 
 from databricks.labs.oauth_rotator.config import TargetConfig
-from databricks.labs.oauth_rotator.credentials import (
+from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.lakebase.credentials import (
     AutoscalingEndpoint,
     CredentialSource,
     ProvisionedInstance,
     WorkspaceToken,
 )
-from databricks.labs.oauth_rotator.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from databricks.sdk.config import Config
 
-from databricks.labs.oauth_rotator.testing.tokens import (
+from tests.rigs.tokens import (
     CredentialKind,
     Identities,
     IssuedCredential,

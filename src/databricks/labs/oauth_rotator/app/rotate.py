@@ -19,21 +19,21 @@ from databricks.labs.oauth_rotator.config import (
     pg_service_path_for,
     pgpass_path_for,
 )
-from databricks.labs.oauth_rotator.credentials import Credential
-from databricks.labs.oauth_rotator.cycle import CycleReport, RotationCycle
-from databricks.labs.oauth_rotator.daemon import CycleResult, Daemon, install_stop_handlers
 from databricks.labs.oauth_rotator.deadlines import (
     IN_PROCESS_CYCLE_DEADLINE_SECONDS,
     ONCE_DEADLINE_SECONDS,
     run_with_deadline,
 )
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
-from databricks.labs.oauth_rotator.hooks import DEFAULT_TIMEOUT_SECONDS, PostRotationHook
-from databricks.labs.oauth_rotator.notify import Notifier
-from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy, SystemClock
-from databricks.labs.oauth_rotator.state import StateStore
-from databricks.labs.oauth_rotator.targets import resolve_source
-from databricks.labs.oauth_rotator.workspace import build_workspace_client, current_user_name
+from databricks.labs.oauth_rotator.lakebase.credentials import Credential
+from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
+from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client, current_user_name
+from databricks.labs.oauth_rotator.rotation.cycle import CycleReport, RotationCycle
+from databricks.labs.oauth_rotator.rotation.daemon import CycleResult, Daemon, install_stop_handlers
+from databricks.labs.oauth_rotator.rotation.hooks import DEFAULT_TIMEOUT_SECONDS, PostRotationHook
+from databricks.labs.oauth_rotator.rotation.notify import Notifier
+from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy, SystemClock
+from databricks.labs.oauth_rotator.rotation.state import StateStore
 
 logger = logging.getLogger(__name__)
 

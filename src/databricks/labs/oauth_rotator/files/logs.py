@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from databricks.labs.oauth_rotator.redaction import redact
+from databricks.labs.oauth_rotator.secrets import redact
 
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -51,7 +51,7 @@ def setup_logging(
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         # delay: the file appears with the first record, so a run that fails on its arguments writes nothing.
-        from databricks.labs.oauth_rotator.logfile import PrivateRotatingFileHandler
+        from databricks.labs.oauth_rotator.files.logfile import PrivateRotatingFileHandler
 
         handlers.append(PrivateRotatingFileHandler(log_file, maxBytes=10 * 1024 * 1024, backupCount=5, delay=True))
     for handler in list(root.handlers):

@@ -1,4 +1,4 @@
-"""One rotation cycle in a child process, for the scheduler (`python -m databricks.labs.oauth_rotator.worker`).
+"""One rotation cycle in a child process, for the scheduler (`python -m databricks.labs.oauth_rotator.commands.worker`).
 
 Reads a JSON request on stdin (`config` path, `overrides`, `force`), rotates, prints a one-line JSON report
 (`exit_code`, `next_due`) on stdout, and exits 0 (all good), 1 (a target failed) or 2 (unusable config).
@@ -18,11 +18,11 @@ logger = logging.getLogger("databricks.labs.oauth_rotator")
 
 
 def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float | None]:
+    from databricks.labs.oauth_rotator.app.rotate import build_cycle
     from databricks.labs.oauth_rotator.config import check_paths, log_path_for, pgpass_path_for
-    from databricks.labs.oauth_rotator.config_store import effective_config
-    from databricks.labs.oauth_rotator.logs import setup_logging
-    from databricks.labs.oauth_rotator.rotator import build_cycle
-    from databricks.labs.oauth_rotator.verify import verify_all
+    from databricks.labs.oauth_rotator.files.config_store import effective_config
+    from databricks.labs.oauth_rotator.files.logs import setup_logging
+    from databricks.labs.oauth_rotator.rotation.verify import verify_all
 
     config_path = request.get("config")
     config = effective_config(Path(config_path) if config_path else None, request.get("overrides") or {})

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from databricks.labs.oauth_rotator.deadlines import CYCLE_TIMEOUT_SECONDS
-from databricks.labs.oauth_rotator.schedule import MAX_SLEEP_SECONDS, Clock, RefreshPolicy
-from databricks.labs.oauth_rotator.state import StateStore
+from databricks.labs.oauth_rotator.rotation.schedule import MAX_SLEEP_SECONDS, Clock, RefreshPolicy
+from databricks.labs.oauth_rotator.rotation.state import StateStore
 
 logger = logging.getLogger(__name__)
 
-WORKER_MODULE = "databricks.labs.oauth_rotator.worker"
+WORKER_MODULE = "databricks.labs.oauth_rotator.commands.worker"
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class CycleRunner(Protocol):
 
 
 class SubprocessCycleRunner:
-    """Runs each cycle in a child process (`python -m databricks.labs.oauth_rotator.worker`).
+    """Runs each cycle in a child process (`python -m databricks.labs.oauth_rotator.commands.worker`).
 
     The request (config path and overrides, never a secret) goes to the child's stdin, not its argument
     list; the child inherits our environment, which is where SDK auth variables already are.

@@ -1,6 +1,6 @@
 """`make demo`: the product rotates a credential from a fake workspace into .pgpass, then psql logs in with it.
 
-Run as ``python -m databricks.labs.oauth_rotator.testing.demo``. No Databricks account is needed: the workspace is
+Run as ``python -m tests.rigs.demo``. No Databricks account is needed: the workspace is
 the local fake (OAuth M2M, Lakebase APIs) and the database a throwaway PostgreSQL that accepts exactly the newest
 credential. Everything lives in temp dirs and is removed on exit. The token is never printed.
 """
@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 USER_LINE = "# my own lines stay as they are\nanother-host:5432:*:me:my-own-password\n"
 

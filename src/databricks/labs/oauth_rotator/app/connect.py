@@ -27,16 +27,16 @@ from typing import NoReturn
 from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.app.configure import CLI_AUTH_VARIABLES
+from databricks.labs.oauth_rotator.app.rotate import default_state_store, fresh_credential, pgpass_path_for, pick_target
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_database_name
-from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
-from databricks.labs.oauth_rotator.installer import CLI_AUTH_VARIABLES
-from databricks.labs.oauth_rotator.rotator import default_state_store, fresh_credential, pgpass_path_for, pick_target
-from databricks.labs.oauth_rotator.state import StateStore, Status
-from databricks.labs.oauth_rotator.targets import resolve_source
-from databricks.labs.oauth_rotator.verify import DEFAULT_DATABASE
-from databricks.labs.oauth_rotator.workspace import build_workspace_client, current_user_name
+from databricks.labs.oauth_rotator.lakebase.credentials import Credential
+from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
+from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client, current_user_name
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
+from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from databricks.sdk.config import Config
 from databricks.sdk.errors import DatabricksError
 
 from databricks.labs.oauth_rotator.__about__ import __version__
-from databricks.labs.oauth_rotator.credentials import classify_sdk_error
 from databricks.labs.oauth_rotator.deadlines import HTTP_TIMEOUT_SECONDS, RETRY_TIMEOUT_SECONDS
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, NeedsPersonError, RotatorError
-from databricks.labs.oauth_rotator.logs import one_line, redact
+from databricks.labs.oauth_rotator.files.logs import one_line, redact
+from databricks.labs.oauth_rotator.lakebase.credentials import classify_sdk_error
 from databricks.labs.oauth_rotator.paths import PRODUCT
 
 logger = logging.getLogger(__name__)

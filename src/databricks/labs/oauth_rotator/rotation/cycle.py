@@ -11,20 +11,20 @@ from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator import files, pgpass, pgservice
+from databricks.labs.oauth_rotator.app.status import human_duration
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.credentials import Credential
 from databricks.labs.oauth_rotator.deadlines import map_on_daemon_threads
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
-from databricks.labs.oauth_rotator.logs import one_line
-from databricks.labs.oauth_rotator.notify import Notifier
-from databricks.labs.oauth_rotator.schedule import Clock, RefreshPolicy
-from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
-from databricks.labs.oauth_rotator.status import human_duration
-from databricks.labs.oauth_rotator.targets import resolve_source
-from databricks.labs.oauth_rotator.tokeninfo import jwt_claims, jwt_expiry, token_fingerprint
-from databricks.labs.oauth_rotator.verify import DEFAULT_DATABASE
-from databricks.labs.oauth_rotator.workspace import auth_error, current_user_name
+from databricks.labs.oauth_rotator.files import pgpass, pgservice, writer
+from databricks.labs.oauth_rotator.files.logs import one_line
+from databricks.labs.oauth_rotator.lakebase.credentials import Credential
+from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_claims, jwt_expiry, token_fingerprint
+from databricks.labs.oauth_rotator.lakebase.workspace import auth_error, current_user_name
+from databricks.labs.oauth_rotator.rotation.notify import Notifier
+from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
+from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class RotationCycle:
         if not shared:
             return
         try:
-            files.update_file(self._pgpass_path, lambda old: old)  # the writer warns and sets 0600
+            writer.update_file(self._pgpass_path, lambda old: old)  # the writer warns and sets 0600
         except RotatorError as err:
             logger.warning(f"{self._pgpass_path} is readable by others and could not be made private: {err}")
 
@@ -273,7 +273,7 @@ class RotationCycle:
             return pgpass.merge(old, [p.entry for p in planned if p.entry.key not in kept])
 
         try:
-            changed = files.update_file(self._pgpass_path, transform)
+            changed = writer.update_file(self._pgpass_path, transform)
         except RotatorError as err:
             for outcome in outcomes:
                 if outcome.credential is not None:
@@ -306,7 +306,7 @@ class RotationCycle:
                 )
         keep = {pgservice.service_name(t.label, role) for t in self._config.targets for role in HOST_ROLES}
         try:
-            files.update_file(self._pg_service_path, lambda old: pgservice.merge(old, entries, keep=keep))
+            writer.update_file(self._pg_service_path, lambda old: pgservice.merge(old, entries, keep=keep))
         except RotatorError as err:
             logger.warning(f"Could not update {self._pg_service_path}: {err}")
 

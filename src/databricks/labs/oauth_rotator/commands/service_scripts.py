@@ -13,9 +13,9 @@ import json
 import os
 import sys
 
-from databricks.labs.oauth_rotator.console import HelpFormatter, guarded, parse_invocation
+from databricks.labs.oauth_rotator.app.status import collect_status, render_table, status_file
+from databricks.labs.oauth_rotator.commands.rotator_script import HelpFormatter, guarded, parse_invocation
 from databricks.labs.oauth_rotator.errors import ConfigError
-from databricks.labs.oauth_rotator.status import collect_status, render_table, status_file
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `databricks-oauth-status` does without typing
 if TYPE_CHECKING:
@@ -89,8 +89,9 @@ def purge_pgpass_lines(environ: Mapping[str, str] | None = None) -> str:
     """Remove the `.pgpass` lines `status.json` records as ours (every other byte stays), then the status file."""
     from pathlib import Path
 
-    from databricks.labs.oauth_rotator import files, paths, pgpass
-    from databricks.labs.oauth_rotator.state import StateStore
+    from databricks.labs.oauth_rotator import paths
+    from databricks.labs.oauth_rotator.files import pgpass, writer
+    from databricks.labs.oauth_rotator.rotation.state import StateStore
 
     store = StateStore(status_file(environ))
     status = store.load()
@@ -104,7 +105,7 @@ def purge_pgpass_lines(environ: Mapping[str, str] | None = None) -> str:
         return pgpass.merge(old, [], remove=keys)
 
     if keys and path.exists():
-        files.update_file(path, transform)
+        writer.update_file(path, transform)
     store.path.unlink(missing_ok=True)
     if not keys:
         return "No .pgpass lines are recorded as oauth-rotator's; nothing to remove."
@@ -125,7 +126,7 @@ def install_command(
     """`databricks-oauth-install [target flags]`: write the config from the flags, install and start the service."""
     from dataclasses import replace
 
-    from databricks.labs.oauth_rotator.config_store import effective_config, save_config
+    from databricks.labs.oauth_rotator.files.config_store import effective_config, save_config
     from databricks.labs.oauth_rotator.paths import default_config_file
 
     invocation = parse_invocation(argv, environ)

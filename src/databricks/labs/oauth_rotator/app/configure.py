@@ -22,10 +22,10 @@ from databricks.sdk.errors import DatabricksError
 
 from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import load_config, save_config
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
+from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client, current_user_name
 from databricks.labs.oauth_rotator.service import ServiceManager, for_platform
-from databricks.labs.oauth_rotator.workspace import build_workspace_client, current_user_name
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def configure(
     out: TextIO | None = None,
 ) -> RotatorConfig:
     """`configure` and the install hook: the questions, the saved config, then the service if chosen."""
-    from databricks.labs.oauth_rotator.console_service import install_service
+    from databricks.labs.oauth_rotator.commands.service_scripts import install_service
 
     out = out if out is not None else sys.stdout
     environ = os.environ if environ is None else environ
@@ -316,7 +316,7 @@ def keep(
 ) -> RotatorConfig:
     """The install hook with no terminal to ask (`databricks labs upgrade` from a script): keep the saved config
     and, when it has the service, install it again so it runs the upgraded code."""
-    from databricks.labs.oauth_rotator.console_service import install_service
+    from databricks.labs.oauth_rotator.commands.service_scripts import install_service
 
     out = out if out is not None else sys.stdout
     environ = os.environ if environ is None else environ

@@ -16,9 +16,9 @@ from typing import Any
 
 from databricks.labs.blueprint.installation import IllegalState, Installation, NotInstalled, SerdeError
 
-from databricks.labs.oauth_rotator import files
 from databricks.labs.oauth_rotator.config import RotatorConfig, from_raw, to_raw
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.files import writer
 from databricks.labs.oauth_rotator.paths import PRODUCT
 
 
@@ -31,7 +31,7 @@ class LocalInstallation(Installation):
     def upload(self, filename: str, raw: bytes) -> str:
         target = Path(self.install_folder()) / filename
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        files.atomic_write(target, raw, mode=0o600)
+        writer.atomic_write(target, raw, mode=0o600)
         return str(target)
 
     def load_raw(self, filename: str) -> Any:

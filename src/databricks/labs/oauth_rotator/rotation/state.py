@@ -56,14 +56,14 @@ class TargetState:
 
     def is_recorded(self, password: str) -> bool:
         """Whether this is the credential recorded here (by its fingerprint)."""
-        from databricks.labs.oauth_rotator.tokeninfo import token_fingerprint
+        from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
 
         return self.fingerprint is not None and token_fingerprint(password) == self.fingerprint
 
     def expiry_of(self, password: str) -> float | None:
         """When a credential found on one of this target's lines expires, for scheduling: the one recorded here by
         the expiry recorded with it, any other by its JWT `exp` claim (None when it has none)."""
-        from databricks.labs.oauth_rotator.tokeninfo import jwt_expiry
+        from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_expiry
 
         return self.expires_at if self.is_recorded(password) else jwt_expiry(password)
 
@@ -75,7 +75,7 @@ class TargetState:
         """
         keys = self.pgpass_keys()
         if on_file is None:
-            from databricks.labs.oauth_rotator import pgpass
+            from databricks.labs.oauth_rotator.files import pgpass
 
             on_file = pgpass.lookup_many(current, keys)
         for key in keys:
@@ -103,7 +103,7 @@ class Status:
 
     def lines_lost(self, current: bytes) -> list[str]:
         """The targets whose credential is no longer in `.pgpass` (read as `current`): one pass over the file."""
-        from databricks.labs.oauth_rotator import pgpass
+        from databricks.labs.oauth_rotator.files import pgpass
 
         watched = {name: target for name, target in self.targets.items() if target.fingerprint}
         on_file = pgpass.lookup_many(current, [key for target in watched.values() for key in target.pgpass_keys()])
@@ -144,7 +144,7 @@ class StateStore:
 
     def update(self, change: Callable[[Status], None], *, keep: Iterable[str] | None = None) -> Status:
         """Apply `change` to the current status under the lock; `keep` drops targets no longer configured."""
-        from databricks.labs.oauth_rotator import files
+        from databricks.labs.oauth_rotator.files import writer
 
         result = Status()
 
@@ -162,5 +162,5 @@ class StateStore:
             return status.to_json()
 
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        files.update_file(self.path, transform)
+        writer.update_file(self.path, transform)
         return result

@@ -131,7 +131,7 @@ def _flag_values(command: str, flags: dict[str, str]) -> dict[str, str]:
             raise PayloadError(f"{command}: --{name} expects true or false, got {values[name]!r}")
         values[name] = values[name].lower()
     if "lines" in values:
-        from databricks.labs.oauth_rotator.status import MAX_LOG_LINES, parse_lines
+        from databricks.labs.oauth_rotator.app.status import MAX_LOG_LINES, parse_lines
 
         try:
             parse_lines(values["lines"])
@@ -148,7 +148,7 @@ def configure() -> int:
     """Choose the profile and the Lakebase databases, the .pgpass file and margin; save the config"""
     from databricks.labs.blueprint.tui import Prompts
 
-    from databricks.labs.oauth_rotator.installer import configure as run_installer
+    from databricks.labs.oauth_rotator.app.configure import configure as run_installer
     from databricks.labs.oauth_rotator.paths import default_config_file
 
     run_installer(Prompts(), config_path=default_config_file())
@@ -157,7 +157,7 @@ def configure() -> int:
 
 def rotate(verify: bool = False) -> int:
     """Rotate the credential of every configured database now"""
-    from databricks.labs.oauth_rotator.console import Invocation, rotate_once
+    from databricks.labs.oauth_rotator.commands.rotator_script import Invocation, rotate_once
 
     path, _ = _saved_config(pin=True)
     return rotate_once(Invocation(path, once=True, verify=verify, debug=_debug()), out=sys.stdout)
@@ -165,7 +165,7 @@ def rotate(verify: bool = False) -> int:
 
 def run() -> int:
     """Run the rotation loop in the foreground until interrupted"""
-    from databricks.labs.oauth_rotator.console import Invocation, run_scheduler
+    from databricks.labs.oauth_rotator.commands.rotator_script import Invocation, run_scheduler
 
     path, _ = _saved_config(pin=True)  # the workers inherit the pinned environment
     return run_scheduler(Invocation(path, debug=_debug()))
@@ -173,7 +173,7 @@ def run() -> int:
 
 def install() -> int:
     """Install and start the background service for the saved config"""
-    from databricks.labs.oauth_rotator.console_service import install_service
+    from databricks.labs.oauth_rotator.commands.service_scripts import install_service
     from databricks.labs.oauth_rotator.service import for_platform
 
     path, config = _saved_config(pin=False)
@@ -183,7 +183,7 @@ def install() -> int:
 
 def uninstall(purge: bool = False) -> int:
     """Stop and remove the background service (--purge true also removes its .pgpass lines)"""
-    from databricks.labs.oauth_rotator.console_service import uninstall_service
+    from databricks.labs.oauth_rotator.commands.service_scripts import uninstall_service
     from databricks.labs.oauth_rotator.service import for_platform
 
     print(uninstall_service(for_platform(), purge=purge))
@@ -192,7 +192,7 @@ def uninstall(purge: bool = False) -> int:
 
 def restart() -> int:
     """Restart the background service"""
-    from databricks.labs.oauth_rotator.console_service import restart_service
+    from databricks.labs.oauth_rotator.commands.service_scripts import restart_service
     from databricks.labs.oauth_rotator.service import for_platform
 
     print(restart_service(for_platform()))
@@ -205,7 +205,7 @@ def status() -> int:
 
 
 def _print_status(*, debug: bool) -> int:
-    from databricks.labs.oauth_rotator.status import collect_status
+    from databricks.labs.oauth_rotator.app.status import collect_status
 
     # One JSON value on stdout and nothing else: the CLI parses it for the table.
     print(json.dumps(collect_status(debug=debug)))
@@ -214,19 +214,19 @@ def _print_status(*, debug: bool) -> int:
 
 def logs(lines: int = 50) -> int:
     """Show the last lines of the rotator's log"""
+    from databricks.labs.oauth_rotator.app.status import configured_log_file, print_log_tail
     from databricks.labs.oauth_rotator.paths import default_config_file
-    from databricks.labs.oauth_rotator.status import configured_log_file, print_log_tail
 
     return print_log_tail(configured_log_file(default_config_file()), lines, out=sys.stdout, err=sys.stderr)
 
 
 def doctor() -> int:
     """Check the login, the targets, .pgpass, PGPASSWORD, libpq and the service; say how to fix each problem"""
-    from databricks.labs.oauth_rotator.doctor import Doctor, print_findings
-    from databricks.labs.oauth_rotator.installer import workspace_client
+    from databricks.labs.oauth_rotator.app.configure import workspace_client
+    from databricks.labs.oauth_rotator.app.doctor import Doctor, print_findings
+    from databricks.labs.oauth_rotator.app.status import status_file
     from databricks.labs.oauth_rotator.paths import default_config_file
-    from databricks.labs.oauth_rotator.state import StateStore
-    from databricks.labs.oauth_rotator.status import status_file
+    from databricks.labs.oauth_rotator.rotation.state import StateStore
 
     checks = Doctor(
         default_config_file(),
@@ -238,7 +238,7 @@ def doctor() -> int:
 
 def psql(target: str = "", database: str = "", command: str = "") -> int:
     """Open psql on a configured database with a fresh credential (in psql's environment, never on its command line)"""
-    from databricks.labs.oauth_rotator.helpers import open_psql
+    from databricks.labs.oauth_rotator.app.connect import open_psql
 
     _, config = _saved_config(pin=True)
     return open_psql(config, name=target or None, database=database or None, sql=command or None)
@@ -246,7 +246,7 @@ def psql(target: str = "", database: str = "", command: str = "") -> int:
 
 def env(target: str = "", database: str = "", with_password: bool = False) -> int:
     """Print export lines (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSSLMODE) for eval in a POSIX shell"""
-    from databricks.labs.oauth_rotator.helpers import env_lines
+    from databricks.labs.oauth_rotator.app.connect import env_lines
 
     _, config = _saved_config(pin=True)
     lines = env_lines(config, name=target or None, database=database or None, with_password=with_password)
@@ -272,8 +272,8 @@ COMMANDS: "tuple[Callable[..., int], ...]" = (
 
 def _saved_config(*, pin: bool) -> "tuple[Path, RotatorConfig]":
     """The saved config (exit 2 with what to run when there is none); `pin` makes its profile decide the login."""
-    from databricks.labs.oauth_rotator.config_store import load_config
-    from databricks.labs.oauth_rotator.installer import pin_profile
+    from databricks.labs.oauth_rotator.app.configure import pin_profile
+    from databricks.labs.oauth_rotator.files.config_store import load_config
     from databricks.labs.oauth_rotator.paths import default_config_file
 
     path = default_config_file()
@@ -322,7 +322,7 @@ def _exits(command: "Callable[..., int]") -> "Callable[..., None]":
 
 
 def _fail(name: str, message: str, exit_code: int) -> SystemExit:
-    from databricks.labs.oauth_rotator.redaction import redact
+    from databricks.labs.oauth_rotator.secrets import redact
 
     print(f"{PROG} {name}: error: {redact(' '.join(message.split()))}", file=sys.stderr)
     return SystemExit(exit_code)

@@ -229,11 +229,11 @@ def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
     """`--once`: one forced cycle in this process, under a deadline."""
     from logging import DEBUG, INFO
 
+    from databricks.labs.oauth_rotator.app.rotate import build_cycle
     from databricks.labs.oauth_rotator.config import check_paths, log_path_for, pgpass_path_for
-    from databricks.labs.oauth_rotator.config_store import effective_config
     from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
-    from databricks.labs.oauth_rotator.logs import setup_logging
-    from databricks.labs.oauth_rotator.rotator import build_cycle
+    from databricks.labs.oauth_rotator.files.config_store import effective_config
+    from databricks.labs.oauth_rotator.files.logs import setup_logging
 
     config = effective_config(invocation.config_path, invocation.overrides)
     check_paths(config)
@@ -244,7 +244,7 @@ def rotate_once(invocation: Invocation, *, out: TextIO) -> int:
         print(f"rotated {label}", file=out)
     exit_code = report.exit_code
     if invocation.verify and report.keys:
-        from databricks.labs.oauth_rotator.verify import verify_all
+        from databricks.labs.oauth_rotator.rotation.verify import verify_all
 
         exit_code = max(exit_code, verify_all(report.keys, pgpass_path_for(config)))
     return exit_code
@@ -254,11 +254,11 @@ def run_scheduler(invocation: Invocation) -> int:
     """The daemon: an import-light loop that runs each cycle in a child process."""
     from logging import DEBUG, INFO
 
-    from databricks.labs.oauth_rotator.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
-    from databricks.labs.oauth_rotator.logs import setup_logging
+    from databricks.labs.oauth_rotator.files.logs import setup_logging
     from databricks.labs.oauth_rotator.paths import state_dir
-    from databricks.labs.oauth_rotator.schedule import SystemClock
-    from databricks.labs.oauth_rotator.state import StateStore
+    from databricks.labs.oauth_rotator.rotation.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
+    from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
+    from databricks.labs.oauth_rotator.rotation.state import StateStore
 
     setup_logging(None, level=DEBUG if invocation.debug else INFO)
     env_file = os.environ.get(ENV_FILE_VARIABLE)

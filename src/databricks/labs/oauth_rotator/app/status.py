@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, TextIO
 
+    from databricks.labs.oauth_rotator.rotation.state import Status
     from databricks.labs.oauth_rotator.service import ServiceManager, ServiceStatus
-    from databricks.labs.oauth_rotator.state import Status
 
     PlainTarget = Mapping[str, Any]
     """One target of `status.json` as JSON decodes it (the fields of `state.TargetState`)."""
@@ -84,7 +84,7 @@ def error_text(target: PlainTarget) -> str:
     failures = target.get("failures")
     if isinstance(failures, int) and failures > 1:
         text = f"{text} ({failures} attempts)"
-    from databricks.labs.oauth_rotator.redaction import redact
+    from databricks.labs.oauth_rotator.secrets import redact
 
     # One cell of a tab-separated table: no tabs or line breaks; and never a secret, whatever an API echoed.
     return redact(" ".join(text.split()))
