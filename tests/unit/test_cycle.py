@@ -14,13 +14,13 @@ from databricks.sdk.errors import PermissionDenied, TemporarilyUnavailable
 from databricks.sdk.service.database import DatabaseCredential, DatabaseInstance
 from databricks.sdk.service.iam import User
 
-from databricks.labs.oauth_rotator.app.status import human_duration
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.rotation.cycle import RotationCycle
 from databricks.labs.oauth_rotator.rotation.notify import Notifier
 from databricks.labs.oauth_rotator.rotation.schedule import FakeClock, RefreshPolicy
 from databricks.labs.oauth_rotator.rotation.state import StateStore
+from databricks.labs.oauth_rotator.text import human_duration
 from tests.rigs.tokens import mint_jwt, rfc3339
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)

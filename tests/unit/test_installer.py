@@ -15,20 +15,12 @@ from databricks.labs.blueprint.tui import MockPrompts
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 
-from databricks.labs.oauth_rotator.app.configure import (
-    CLI_AUTH_VARIABLES,
-    NO_PROFILE,
-    TYPE_A_HOST,
-    Installer,
-    configure,
-    databrickscfg_profiles,
-    keep,
-    login_profile,
-    pin_profile,
-)
+from databricks.labs.oauth_rotator.app.configure import NO_PROFILE, TYPE_A_HOST, Installer, configure, keep
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
 from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
+from databricks.labs.oauth_rotator.lakebase.workspace import databrickscfg_profiles, login_profile, pin_profile
+from databricks.labs.oauth_rotator.secrets import CLI_AUTH_VARIABLES
 from databricks.labs.oauth_rotator.service import MockServiceManager
 from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 

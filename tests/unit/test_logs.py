@@ -3,7 +3,8 @@ import logging
 import secrets
 import stat
 
-from databricks.labs.oauth_rotator.files.logs import redact, setup_logging
+from databricks.labs.oauth_rotator.files.logs import setup_logging
+from databricks.labs.oauth_rotator.secrets import redact
 
 JWT = "eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.c2lnbmF0dXJl"
 

@@ -6,12 +6,10 @@ blueprint's `MockPrompts` against the fake workspace, without patching anything.
 
 from __future__ import annotations
 
-import configparser
-import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -24,7 +22,12 @@ from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
-from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client, current_user_name
+from databricks.labs.oauth_rotator.lakebase.workspace import (
+    current_user_name,
+    databrickscfg_profiles,
+    login_profile,
+    pinned_workspace_client,
+)
 from databricks.labs.oauth_rotator.service import ServiceManager, for_platform
 
 logger = logging.getLogger(__name__)
@@ -35,94 +38,6 @@ WorkspaceClientFactory = Callable[[str | None], WorkspaceClient]
 NO_PROFILE = "none"
 TYPE_A_HOST = "[type a host name]"
 DEFAULT_MARGIN_MINUTES = 10
-
-CLI_AUTH_VARIABLES = (
-    "DATABRICKS_HOST",
-    "DATABRICKS_TOKEN",
-    "DATABRICKS_AUTH_TYPE",
-    "DATABRICKS_CLIENT_ID",
-    "DATABRICKS_CLIENT_SECRET",
-    "DATABRICKS_USERNAME",
-    "DATABRICKS_PASSWORD",
-    "DATABRICKS_ACCOUNT_ID",
-    "DATABRICKS_WORKSPACE_ID",
-    "DATABRICKS_CLOUD",
-    "DATABRICKS_DISCOVERY_URL",
-    "DATABRICKS_TOKEN_AUDIENCE",
-    "DATABRICKS_OIDC_TOKEN_ENV",
-    "DATABRICKS_OIDC_TOKEN_FILEPATH",
-    "DATABRICKS_METADATA_SERVICE_URL",
-    "DATABRICKS_AZURE_RESOURCE_ID",
-    "DATABRICKS_GOOGLE_SERVICE_ACCOUNT",
-    "GOOGLE_CREDENTIALS",
-    "DATABRICKS_CLUSTER_ID",
-    "DATABRICKS_WAREHOUSE_ID",
-    "DATABRICKS_SERVERLESS_COMPUTE_ID",
-)
-"""What `databricks labs` exports from the login it resolved (plus every `ARM_*`): the profile's values, flattened
-into the environment, with the profile's name dropped. The SDK prefers these over a profile's own values."""
-
-
-def pin_profile(profile: str | None, environ: MutableMapping[str, str] | None = None) -> list[str]:
-    """Make `profile` decide the login: drop the auth variables the Databricks CLI injected; returns their names.
-
-    With no profile, the environment is the login: only `DATABRICKS_HOST` is normalised, as blueprint does for
-    the Go SDK's spelling of it. Child processes (the scheduler's workers) inherit the result.
-    """
-    environ = os.environ if environ is None else environ
-    if not profile:
-        host = environ.get("DATABRICKS_HOST")
-        if host:
-            from databricks.labs.blueprint.cli import App
-
-            environ["DATABRICKS_HOST"] = App.fix_databricks_host(host)
-        return []
-    dropped = [k for k in list(environ) if k in CLI_AUTH_VARIABLES or k.startswith("ARM_")]
-    for key in dropped:
-        del environ[key]
-    if dropped:
-        logger.debug(f"Using profile {profile}; ignoring {', '.join(sorted(dropped))} from the environment")
-    return dropped
-
-
-def workspace_client(profile: str | None, *, host: str | None = None) -> WorkspaceClient:
-    """The production factory: the pinned profile (or the environment), with the rotator's timeouts."""
-    pin_profile(profile)
-    return build_workspace_client(profile=profile, host=host)
-
-
-def login_profile(environ: Mapping[str, str] | None = None) -> str | None:
-    """The `workspace_profile` the Databricks CLI saved at install time, if any.
-
-    `$DATABRICKS_LABS_CONFIG_DIR/login.json` for an installed project, `$DATABRICKS_LABS_LIB_DIR/.databricks-login.json`
-    for a checkout installed with `databricks labs install .`.
-    """
-    environ = os.environ if environ is None else environ
-    candidates = [paths.config_dir(environ) / "login.json"]
-    if environ.get("DATABRICKS_LABS_LIB_DIR"):
-        candidates.append(Path(environ["DATABRICKS_LABS_LIB_DIR"]) / ".databricks-login.json")
-    for path in candidates:
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        profile = raw.get("workspace_profile") if isinstance(raw, dict) else None
-        if isinstance(profile, str) and profile.strip():
-            return profile.strip()
-    return None
-
-
-def databrickscfg_profiles(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The profile names in `~/.databrickscfg` (or `DATABRICKS_CONFIG_FILE`), to show in the question."""
-    environ = os.environ if environ is None else environ
-    path = Path(os.path.expanduser(environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg"))
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
-        return []
-    names = parser.sections()
-    return ["DEFAULT", *names] if parser.defaults() else names
 
 
 class Installer:
@@ -282,7 +197,7 @@ def _endpoints(ws: WorkspaceClient) -> Iterator[tuple[str, TargetConfig]]:
 def configure(
     prompts: Prompts,
     *,
-    workspace_client_factory: WorkspaceClientFactory = workspace_client,
+    workspace_client_factory: WorkspaceClientFactory = pinned_workspace_client,
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     manager_factory: Callable[[], ServiceManager] = for_platform,

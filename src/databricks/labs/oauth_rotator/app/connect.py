@@ -27,7 +27,6 @@ from typing import NoReturn
 from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator import paths
-from databricks.labs.oauth_rotator.app.configure import CLI_AUTH_VARIABLES
 from databricks.labs.oauth_rotator.app.rotate import default_state_store, fresh_credential, pgpass_path_for, pick_target
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_database_name
 from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
@@ -37,6 +36,7 @@ from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client, current_user_name
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
 from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
+from databricks.labs.oauth_rotator.secrets import is_login_variable
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +113,7 @@ def psql_argv(connection: Connection, sql: str | None = None) -> list[str]:
 
 def psql_environ(environ: Mapping[str, str], token: str) -> dict[str, str]:
     """psql's environment: this one with the password and sslmode, without Databricks logins or redirections."""
-    env = {
-        k: v
-        for k, v in environ.items()
-        if k not in CLI_AUTH_VARIABLES and not k.startswith("ARM_") and k not in REDIRECTING
-    }
+    env = {k: v for k, v in environ.items() if not is_login_variable(k) and k not in REDIRECTING}
     env["PGPASSWORD"] = token
     env["PGSSLMODE"] = sslmode(environ)
     return env

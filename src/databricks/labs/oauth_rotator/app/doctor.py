@@ -25,19 +25,18 @@ from databricks.sdk.errors import DatabricksError
 
 from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.app.rotate import pgpass_path_for
-from databricks.labs.oauth_rotator.app.status import human_duration
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.deadlines import DOCTOR_DEADLINE_SECONDS, map_on_daemon_threads, run_with_deadline
 from databricks.labs.oauth_rotator.errors import CredentialError, RotatorError
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.files.config_store import load_config
-from databricks.labs.oauth_rotator.files.logs import one_line
 from databricks.labs.oauth_rotator.lakebase.credentials import WorkspaceToken, classify_sdk_error
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_host
 from databricks.labs.oauth_rotator.lakebase.workspace import current_user_name
 from databricks.labs.oauth_rotator.rotation.cycle import MAX_CONCURRENT_FETCHES
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
 from databricks.labs.oauth_rotator.service import CommandRunner, ServiceManager, default_runner, for_platform
+from databricks.labs.oauth_rotator.text import human_duration, one_line
 
 logger = logging.getLogger(__name__)
 

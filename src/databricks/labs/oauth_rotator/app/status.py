@@ -1,6 +1,6 @@
 """What `status` and `logs` show: per-target rows from `status.json`, the service's state, the log's tail.
 
-`status` is answered about as fast as Python starts: it imports `json`, `os`, `sys`, `time` and `redaction` (`re`)
+`status` is answered about as fast as Python starts: it imports `json`, `os`, `sys`, `time` and `secrets` (`re`)
 and nothing else, neither the Databricks SDK nor blueprint (about two seconds and 80 MB) nor `logging`,
 `dataclasses`, `pathlib`, `datetime` or the service managers. `status.json` is read as plain JSON, not through
 `state.Status`; on Linux the service state comes from the unit file's existence and, only when there is one,
@@ -13,6 +13,8 @@ import json
 import os
 import sys
 import time
+
+from databricks.labs.oauth_rotator.text import human_duration
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing alone costs a fifth of Python's start-up
 if TYPE_CHECKING:
@@ -44,17 +46,6 @@ keeps the two, and the unit file's path, equal)."""
 SYSTEMCTL_TIMEOUT_SECONDS = 10.0
 SHOWN_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"
 """What `systemctl --user show` is asked for, as `SystemdServiceManager.status()` asks (a test keeps them equal)."""
-
-
-def human_duration(seconds: float) -> str:
-    """`45 s`, `12 min`, `3 h 5 min`: how people read a credential's remaining life."""
-    seconds = max(0, round(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 120:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def expires_in(expires_at: float | None, now: float) -> str:

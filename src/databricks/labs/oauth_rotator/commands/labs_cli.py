@@ -222,15 +222,15 @@ def logs(lines: int = 50) -> int:
 
 def doctor() -> int:
     """Check the login, the targets, .pgpass, PGPASSWORD, libpq and the service; say how to fix each problem"""
-    from databricks.labs.oauth_rotator.app.configure import workspace_client
     from databricks.labs.oauth_rotator.app.doctor import Doctor, print_findings
     from databricks.labs.oauth_rotator.app.status import status_file
+    from databricks.labs.oauth_rotator.lakebase.workspace import pinned_workspace_client
     from databricks.labs.oauth_rotator.paths import default_config_file
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
     checks = Doctor(
         default_config_file(),
-        workspace_client_factory=lambda config: workspace_client(config.profile, host=config.workspace_url),
+        workspace_client_factory=lambda config: pinned_workspace_client(config.profile, host=config.workspace_url),
         state=StateStore(status_file()),
     )
     return print_findings(checks.run(), sys.stdout)
@@ -272,8 +272,8 @@ COMMANDS: "tuple[Callable[..., int], ...]" = (
 
 def _saved_config(*, pin: bool) -> "tuple[Path, RotatorConfig]":
     """The saved config (exit 2 with what to run when there is none); `pin` makes its profile decide the login."""
-    from databricks.labs.oauth_rotator.app.configure import pin_profile
     from databricks.labs.oauth_rotator.files.config_store import load_config
+    from databricks.labs.oauth_rotator.lakebase.workspace import pin_profile
     from databricks.labs.oauth_rotator.paths import default_config_file
 
     path = default_config_file()

@@ -1,7 +1,7 @@
 """Logging for the rotator: the original tool's format, a rotating 0600 file, and a filter that redacts secrets.
 
 Stdlib only. Logging is configured by entry points, never as an import side effect. `redact` lives in
-`redaction.py`, so that commands which only print (status) clean their text without importing `logging`.
+`secrets.py`, so that commands which only print (status) clean their text without importing `logging`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,6 @@ from databricks.labs.oauth_rotator.secrets import redact
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 PACKAGE_LOGGER = "databricks.labs.oauth_rotator"
-
-
-def one_line(text: str, *, limit: int = 500) -> str:
-    """The first line of an error, redacted and shortened: the SDK appends whole requests and responses."""
-    lines = text.strip().splitlines()
-    first = redact(lines[0].strip()) if lines else ""
-    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 class RedactingFilter(logging.Filter):

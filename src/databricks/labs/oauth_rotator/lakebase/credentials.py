@@ -23,8 +23,8 @@ from databricks.sdk.errors import (
 )
 
 from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError, RotatorError
-from databricks.labs.oauth_rotator.files.logs import one_line
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import issued_to_someone_else, jwt_expiry, token_fingerprint
+from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,13 @@
-"""The workspace client: the SDK's unified auth with bounded timeouts, and its errors told apart."""
+"""The workspace client: the SDK's unified auth with bounded timeouts, its errors told apart, and the logins
+and profiles the Databricks CLI leaves behind (`login.json`, `~/.databrickscfg`, the variables it exports)."""
 
 from __future__ import annotations
 
 import configparser
+import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,14 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 from databricks.sdk.errors import DatabricksError
 
+from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.deadlines import HTTP_TIMEOUT_SECONDS, RETRY_TIMEOUT_SECONDS
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, NeedsPersonError, RotatorError
-from databricks.labs.oauth_rotator.files.logs import one_line, redact
 from databricks.labs.oauth_rotator.lakebase.credentials import classify_sdk_error
 from databricks.labs.oauth_rotator.paths import PRODUCT
+from databricks.labs.oauth_rotator.secrets import is_login_variable, redact
+from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +126,65 @@ def current_user_name(ws: WorkspaceClient) -> str:
     if not me.user_name:
         raise NeedsPersonError("the workspace did not say who we are", fix="set `user` for each target")
     return me.user_name
+
+
+def pin_profile(profile: str | None, environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Make `profile` decide the login: drop the auth variables the Databricks CLI injected; returns their names.
+
+    With no profile, the environment is the login: only `DATABRICKS_HOST` is normalised, as blueprint does for
+    the Go SDK's spelling of it. Child processes (the scheduler's workers) inherit the result.
+    """
+    environ = os.environ if environ is None else environ
+    if not profile:
+        host = environ.get("DATABRICKS_HOST")
+        if host:
+            from databricks.labs.blueprint.cli import App
+
+            environ["DATABRICKS_HOST"] = App.fix_databricks_host(host)
+        return []
+    dropped = [k for k in list(environ) if is_login_variable(k)]
+    for key in dropped:
+        del environ[key]
+    if dropped:
+        logger.debug(f"Using profile {profile}; ignoring {', '.join(sorted(dropped))} from the environment")
+    return dropped
+
+
+def pinned_workspace_client(profile: str | None, *, host: str | None = None) -> WorkspaceClient:
+    """The production factory: the pinned profile (or the environment), with the rotator's timeouts."""
+    pin_profile(profile)
+    return build_workspace_client(profile=profile, host=host)
+
+
+def login_profile(environ: Mapping[str, str] | None = None) -> str | None:
+    """The `workspace_profile` the Databricks CLI saved at install time, if any.
+
+    `$DATABRICKS_LABS_CONFIG_DIR/login.json` for an installed project, `$DATABRICKS_LABS_LIB_DIR/.databricks-login.json`
+    for a checkout installed with `databricks labs install .`.
+    """
+    environ = os.environ if environ is None else environ
+    candidates = [paths.config_dir(environ) / "login.json"]
+    if environ.get("DATABRICKS_LABS_LIB_DIR"):
+        candidates.append(Path(environ["DATABRICKS_LABS_LIB_DIR"]) / ".databricks-login.json")
+    for path in candidates:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        profile = raw.get("workspace_profile") if isinstance(raw, dict) else None
+        if isinstance(profile, str) and profile.strip():
+            return profile.strip()
+    return None
+
+
+def databrickscfg_profiles(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The profile names in `~/.databrickscfg` (or `DATABRICKS_CONFIG_FILE`), to show in the question."""
+    environ = os.environ if environ is None else environ
+    path = Path(os.path.expanduser(environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg"))
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return []
+    names = parser.sections()
+    return ["DEFAULT", *names] if parser.defaults() else names

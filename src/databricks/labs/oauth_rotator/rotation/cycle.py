@@ -11,12 +11,10 @@ from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 
-from databricks.labs.oauth_rotator.app.status import human_duration
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.deadlines import map_on_daemon_threads
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.files import pgpass, pgservice, writer
-from databricks.labs.oauth_rotator.files.logs import one_line
 from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_claims, jwt_expiry, token_fingerprint
@@ -25,6 +23,7 @@ from databricks.labs.oauth_rotator.rotation.notify import Notifier
 from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
+from databricks.labs.oauth_rotator.text import human_duration, one_line
 
 logger = logging.getLogger(__name__)
 

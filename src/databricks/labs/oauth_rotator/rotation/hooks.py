@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from databricks.labs.oauth_rotator.secrets import is_secret_name
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30
-_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|API_KEY", re.IGNORECASE)
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def hook_environment(environ: Mapping[str, str], rotated: Sequence[str], pgpass_file: Path) -> dict[str, str]:
     """Our environment minus anything secret-looking, plus what the hook may want to know."""
-    env = {k: v for k, v in environ.items() if not _SECRET_NAME.search(k)}
+    env = {k: v for k, v in environ.items() if not is_secret_name(k)}
     env["OAUTH_ROTATOR_TARGETS"] = " ".join(rotated)
     env["OAUTH_ROTATOR_PGPASS_FILE"] = str(pgpass_file)
     return env

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from databricks.labs.oauth_rotator.errors import ConfigError, FileWriteError, RotatorError
+from databricks.labs.oauth_rotator.secrets import is_secret_name, looks_secret
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,6 @@ COMMAND_TIMEOUT_SECONDS = 60
 
 # Paths (never secrets) that change where the daemon reads and writes; services start with a minimal environment.
 _FORWARDED = ("PGPASSFILE", "DATABRICKS_CONFIG_FILE", "DATABRICKS_LABS_CONFIG_DIR", "DATABRICKS_LABS_STATE_DIR")
-# DATABRICKS_TOKEN, DATABRICKS_CLIENT_SECRET, ARM_CLIENT_SECRET, PGPASSWORD, GOOGLE_CREDENTIALS, ... all match.
-_SECRET_KEY_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "PRIVATE_KEY", "API_KEY")
-_SECRET_VALUE = re.compile(r"eyJ[\w-]+\.[\w-]+\.|dapi[0-9a-f]{32}")  # a JWT or a Databricks PAT
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_OUTPUT = 2000
@@ -216,7 +214,7 @@ def _check_environment(environment: Mapping[str, str]) -> None:
     for key, value in environment.items():
         if not _ENV_KEY.match(key):
             raise ConfigError(f"environment: invalid variable name {key!r}")
-        if any(word in key.upper() for word in _SECRET_KEY_WORDS) or _SECRET_VALUE.search(value):
+        if is_secret_name(key) or looks_secret(value):
             raise ConfigError(
                 f"environment: {key} looks like a secret, and service definitions are readable by other tools",
                 fix="keep secrets in a ~/.databrickscfg profile or in the 0600 env_file; pass only the profile name",
