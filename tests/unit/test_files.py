@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator.errors import FileWriteError, LockTimeoutError
-from databricks.labs.oauth_rotator.files.writer import FileLock, atomic_write, update_file
+from databricks.labs.oauth_rotator.files.writer import FileLock, atomic_write, update_file, write_public
 from databricks.labs.oauth_rotator.paths import default_pgpass_path
 
 NOBODY = 65534
@@ -432,3 +432,25 @@ def test_failed_rename_keeps_the_old_file(tmp_path: Path) -> None:
         subprocess.run(["chattr", "-i", str(target)], check=True)
     assert target.read_bytes() == USER_LINES
     assert temps(tmp_path) == []
+
+
+@pytest.mark.usefixtures("umask_000")
+def test_definitions_are_written_0644_even_under_umask_000(tmp_path):
+    target = tmp_path / "new" / "dir" / "unit.service"
+    write_public(target, b"first")
+    assert target.read_bytes() == b"first"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700  # intermediate directories too
+    assert (tmp_path / "new" / "dir").stat().st_mode & 0o777 == 0o700
+    target.chmod(0o666)
+    write_public(target, b"second")
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in target.parent.iterdir()) == ["unit.service"]  # no temp file left
+
+
+def test_a_failed_write_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "unit.service"
+    target.mkdir()  # os.replace cannot put a file over a directory
+    with pytest.raises(FileWriteError, match="it is a directory"):
+        write_public(target, b"data")
+    assert [p.name for p in tmp_path.iterdir()] == ["unit.service"]

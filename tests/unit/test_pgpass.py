@@ -101,10 +101,9 @@ def test_parse_keeps_every_byte() -> None:
     lines = parse(data)
     assert b"".join(line.raw for line in lines) == data
     assert [line.number for line in lines] == [1, 2, 3, 4, 5, 6, 7]
-    assert [line.is_comment for line in lines] == [False, True, False, False, False, False, False]
     assert [line.entry is not None for line in lines] == [False, False, False, False, True, False, False]
     assert lines[4].entry == PgpassEntry("h", "p", "d", "u", "pw")
-    assert lines[5].is_damaged
+    assert lines[5].raw == b"bad\0line\n"
 
 
 @pytest.mark.parametrize(

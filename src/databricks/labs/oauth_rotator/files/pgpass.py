@@ -74,15 +74,6 @@ class PgpassLine:
     wildcards: tuple[bool, bool, bool, bool] = (False, False, False, False)
     """Which key fields are a bare `*` (as opposed to an escaped, literal `\\*`)."""
 
-    @property
-    def is_comment(self) -> bool:
-        return self.raw.startswith(b"#")
-
-    @property
-    def is_damaged(self) -> bool:
-        """The line holds a NUL byte: libpq loses the rest of it and reads the next line as its tail."""
-        return b"\0" in self.raw
-
 
 @dataclass(frozen=True)
 class Shadowing:

@@ -1,4 +1,4 @@
-"""Replaces a secret file so that readers see the old or the new version, never a torn one or a wider mode.
+"""The one writer: replaces a file so that readers see the old or the new version, never a torn one or a wider mode.
 
 The algorithm is `pgpass-and-files.md` section 8: a persistent sidecar lock, a same-directory temp file
 created 0600 with O_EXCL|O_NOFOLLOW, fsync, `os.replace`, then a directory fsync. A symlinked target
@@ -90,6 +90,30 @@ def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> None:
     real, status = _resolve(target)
     _warn_if_shared(real)
     _write_replace(real, data, _final_mode(real, status, mode), _owner_for(real, status))
+
+
+def write_public(target: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace a file that holds no secret (a service definition) the same way: temp, fsync, rename, directory fsync.
+
+    Readable by others when `mode` says so, never writable by them, whatever the umask; missing parent
+    directories are created 0700. On any error the old file is untouched.
+    """
+    if mode & 0o022 or not mode & 0o400:
+        raise ValueError(f"mode {mode:04o} must be readable by the owner and writable by nobody else")
+    make_private_directories(target.parent)
+    real, status = _resolve(target)
+    _write_replace(real, data, mode, _owner_for(real, status))
+
+
+def make_private_directories(directory: Path) -> None:
+    """Create `directory` and each missing parent 0700 (`mkdir(parents=True)` gives the parents the umask's mode)."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for each in reversed(missing):
+        with _failure(each, "creating the directory"):
+            each.mkdir(mode=0o700, exist_ok=True)
 
 
 def update_file(

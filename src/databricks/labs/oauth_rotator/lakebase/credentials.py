@@ -53,9 +53,6 @@ class Credential:
         """A short SHA-256 digest of the token: enough to recognise it, useless to log in with."""
         return token_fingerprint(self.token)
 
-    def remaining(self, now: datetime) -> timedelta:
-        return self.expires_at - now
-
 
 def parse_timestamp(value: str) -> datetime:
     """RFC 3339 to an aware datetime, on Python 3.10 too (whose `fromisoformat` rejects `Z` and nanoseconds)."""
