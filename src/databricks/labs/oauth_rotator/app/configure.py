@@ -22,6 +22,7 @@ from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
+from databricks.labs.oauth_rotator.lakebase.catalog import LakebaseCatalog
 from databricks.labs.oauth_rotator.lakebase.workspace import (
     current_user_name,
     databrickscfg_profiles,
@@ -109,7 +110,7 @@ class Installer:
             labels = ", ".join(t.label for t in current.targets)
             if self._yes_no(f"Keep the configured databases ({labels})?", default=True):
                 return list(current.targets)
-        options = {**dict(_instances(ws)), **dict(_endpoints(ws))}
+        options = dict(_choices(ws))
         if not options:
             logger.info("No Lakebase instance or endpoint is visible in this workspace: type a host name")
         chosen: list[TargetConfig] = []
@@ -170,28 +171,16 @@ class Installer:
         return answer.strip().lower() in {"y", "yes"}
 
 
-def _instances(ws: WorkspaceClient) -> Iterator[tuple[str, TargetConfig]]:
-    try:
-        for instance in ws.database.list_database_instances():
-            if instance.name:
-                where = f" ({instance.read_write_dns})" if instance.read_write_dns else ""
-                yield f"instance {instance.name}{where}", TargetConfig(instance=instance.name)
-    except (DatabricksError, OSError, ValueError) as err:  # no access, or Lakebase not enabled here
-        logger.warning(f"Cannot list the workspace's database instances: {err}")
-
-
-def _endpoints(ws: WorkspaceClient) -> Iterator[tuple[str, TargetConfig]]:
-    try:
-        for project in ws.postgres.list_projects():
-            for branch in ws.postgres.list_branches(parent=project.name or ""):
-                for endpoint in ws.postgres.list_endpoints(parent=branch.name or ""):
-                    if not endpoint.name:
-                        continue
-                    hosts = endpoint.status.hosts if endpoint.status else None
-                    where = f" ({hosts.host})" if hosts and hosts.host else ""
-                    yield f"endpoint {endpoint.name}{where}", TargetConfig(endpoint=endpoint.name)
-    except (DatabricksError, OSError, ValueError) as err:
-        logger.warning(f"Cannot list the workspace's Lakebase projects: {err}")
+def _choices(ws: WorkspaceClient) -> Iterator[tuple[str, TargetConfig]]:
+    """Every database the login can list, as the installer shows it; a product it cannot list is skipped."""
+    catalog = LakebaseCatalog(ws)
+    for listing, what in ((catalog.instances, "database instances"), (catalog.endpoints, "Lakebase projects")):
+        try:
+            for database in listing():
+                where = f" ({database.host})" if database.host else ""
+                yield f"{database.description}{where}", database.target()
+        except (DatabricksError, OSError, ValueError) as err:  # no access, or Lakebase not enabled here
+            logger.warning(f"Cannot list the workspace's {what}: {err}")
 
 
 def configure(

@@ -30,6 +30,7 @@ from databricks.labs.oauth_rotator.deadlines import DOCTOR_DEADLINE_SECONDS, map
 from databricks.labs.oauth_rotator.errors import CredentialError, RotatorError
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.files.config_store import load_config
+from databricks.labs.oauth_rotator.lakebase.catalog import LakebaseCatalog
 from databricks.labs.oauth_rotator.lakebase.credentials import WorkspaceToken, classify_sdk_error
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_host
 from databricks.labs.oauth_rotator.lakebase.workspace import current_user_name
@@ -173,18 +174,12 @@ class Doctor:
 
     def _describe(self, ws: WorkspaceClient, target: TargetConfig) -> tuple[str, str]:
         try:
-            if target.instance:
-                found = ws.database.get_database_instance(target.instance)
-                state = found.state.value if found.state else "unknown"
-                level = OK if state == "AVAILABLE" else WARN
-                return level, f"instance {target.instance} is {state} at {found.read_write_dns}"
-            if target.endpoint:
-                endpoint = ws.postgres.get_endpoint(target.endpoint)
-                status = endpoint.status
-                state = status.current_state.value if status and status.current_state else "unknown"
-                host = status.hosts.host if status and status.hosts else None
-                level = OK if state in {"ACTIVE", "IDLE"} else WARN
-                return level, f"endpoint {target.endpoint} is {state} at {host}"
+            catalog = LakebaseCatalog(ws)
+            if target.instance or target.endpoint:
+                found = (
+                    catalog.instance(target.instance) if target.instance else catalog.endpoint(target.endpoint or "")
+                )
+                return (OK if found.ready else WARN), f"{found.description} is {found.state} at {found.host}"
             source = resolve_host(ws, target.host or "", now=lambda: datetime.now(timezone.utc))
         except DatabricksError as err:
             what = f"instance {target.instance}" if target.instance else f"endpoint {target.endpoint}"

@@ -23,6 +23,7 @@ from databricks.sdk.errors import (
 )
 
 from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError, RotatorError
+from databricks.labs.oauth_rotator.lakebase.catalog import LakebaseCatalog
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import issued_to_someone_else, jwt_expiry, token_fingerprint
 from databricks.labs.oauth_rotator.text import one_line
 
@@ -165,16 +166,15 @@ class ProvisionedInstance(CredentialSource):
         if self._hosts:
             return {"": self._hosts[0]}
         try:
-            found = self._ws.database.get_database_instance(self.instance)
+            found = LakebaseCatalog(self._ws).instance(self.instance)
         except DatabricksError as err:
             raise classify_sdk_error(err, self.description) from err
-        if not found.read_write_dns:
+        if not found.host:
             raise NeedsPersonError(
                 f"{self.description} has no read-write DNS name (state: {found.state})",
                 fix="check the instance in the workspace, or set `host` for this target",
             )
-        roles = {"": found.read_write_dns, "-ro": found.read_only_dns}
-        return {role: host for role, host in roles.items() if host}
+        return found.hosts
 
     def _mint(self) -> tuple[str | None, Any]:
         mint = self._ws.database.generate_database_credential
@@ -206,21 +206,14 @@ class AutoscalingEndpoint(CredentialSource):
         if self._hosts:
             return {"": self._hosts[0]}
         try:
-            found = self._ws.postgres.get_endpoint(self.endpoint)
+            found = LakebaseCatalog(self._ws).endpoint(self.endpoint)
         except DatabricksError as err:
             raise classify_sdk_error(err, self.description) from err
-        hosts = found.status.hosts if found.status else None
-        if hosts is None or not hosts.host:
+        if not found.host:
             raise NeedsPersonError(
                 f"{self.description} reports no host", fix="check the endpoint, or set `host` for this target"
             )
-        roles = {
-            "": hosts.host,
-            "-ro": hosts.read_only_host,
-            "-pooled": hosts.read_write_pooled_host,
-            "-ro-pooled": hosts.read_only_pooled_host,
-        }
-        return {role: host for role, host in roles.items() if host}
+        return found.hosts
 
     def _mint(self) -> tuple[str | None, Any]:
         mint = self._ws.postgres.generate_database_credential

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 
 from databricks.sdk import WorkspaceClient
@@ -11,6 +11,7 @@ from databricks.sdk.errors import DatabricksError
 
 from databricks.labs.oauth_rotator.config import TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.lakebase.catalog import Database, LakebaseCatalog
 from databricks.labs.oauth_rotator.lakebase.credentials import (
     AutoscalingEndpoint,
     CredentialSource,
@@ -35,15 +36,12 @@ def resolve_source(ws: WorkspaceClient, target: TargetConfig, *, now: Callable[[
 
 def resolve_host(ws: WorkspaceClient, host: str, *, now: Callable[[], datetime]) -> CredentialSource:
     """Find the instance or endpoint serving `host`; else fall back to the workspace token, and say so."""
-    wanted = host.lower()
-    for name, hostnames in _instances(ws):
-        if wanted in hostnames:
-            logger.info(f"{host} is served by instance {name}")
-            return ProvisionedInstance(ws, name, hosts=(host,), now=now)
-    for name, hostnames in _endpoints(ws):
-        if wanted in hostnames:
-            logger.info(f"{host} is served by endpoint {name}")
-            return AutoscalingEndpoint(ws, name, hosts=(host,), now=now)
+    found = _serving(LakebaseCatalog(ws), host)
+    if found is not None:
+        logger.info(f"{host} is served by {found.description}")
+        if found.kind == "instance":
+            return ProvisionedInstance(ws, found.name, hosts=(host,), now=now)
+        return AutoscalingEndpoint(ws, found.name, hosts=(host,), now=now)
     logger.warning(
         f"{host} matches no Lakebase instance or endpoint in this workspace: using the workspace OAuth token "
         "as its password, as the original tool did; configure `instance` or `endpoint` for a database credential"
@@ -51,30 +49,13 @@ def resolve_host(ws: WorkspaceClient, host: str, *, now: Callable[[], datetime])
     return WorkspaceToken(ws, host, now=now)
 
 
-def _instances(ws: WorkspaceClient) -> Iterator[tuple[str, set[str]]]:
-    try:
-        for instance in ws.database.list_database_instances():
-            names = {h.lower() for h in (instance.read_write_dns, instance.read_only_dns) if h}
-            if instance.name:
-                yield instance.name, names
-    except DatabricksError as err:
-        logger.debug(f"Cannot list database instances: {err}")
-
-
-def _endpoints(ws: WorkspaceClient) -> Iterator[tuple[str, set[str]]]:
-    try:
-        for project in ws.postgres.list_projects():
-            for branch in ws.postgres.list_branches(parent=project.name or ""):
-                for endpoint in ws.postgres.list_endpoints(parent=branch.name or ""):
-                    found = endpoint.status.hosts if endpoint.status else None
-                    if not (endpoint.name and found):
-                        continue
-                    candidates = (
-                        found.host,
-                        found.read_only_host,
-                        found.read_write_pooled_host,
-                        found.read_only_pooled_host,
-                    )
-                    yield endpoint.name, {h.lower() for h in candidates if h}
-    except DatabricksError as err:
-        logger.debug(f"Cannot list postgres endpoints: {err}")
+def _serving(catalog: LakebaseCatalog, host: str) -> Database | None:
+    """The database with `host` among its hosts; a product this login cannot list is skipped."""
+    for listing, what in ((catalog.instances, "database instances"), (catalog.endpoints, "postgres endpoints")):
+        try:
+            for database in listing():
+                if database.serves(host):
+                    return database
+        except DatabricksError as err:
+            logger.debug(f"Cannot list {what}: {err}")
+    return None

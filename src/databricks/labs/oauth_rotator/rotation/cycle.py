@@ -15,6 +15,7 @@ from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.deadlines import map_on_daemon_threads
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.files import pgpass, pgservice, writer
+from databricks.labs.oauth_rotator.lakebase.catalog import HOST_ROLES
 from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_claims, jwt_expiry, token_fingerprint
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_FETCHES = 16
 """Credential requests in flight at once, each on a daemon thread (a blocked one must not keep a process alive)."""
-HOST_ROLES = ("", "-ro", "-pooled", "-ro-pooled")
 
 
 @dataclass
