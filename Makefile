@@ -29,6 +29,7 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pylint --output-format=colorized src install.py
+	PYTHONPATH=src $(VENV)/bin/lint-imports
 
 fmt:
 	$(VENV)/bin/ruff format
