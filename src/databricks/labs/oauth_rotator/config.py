@@ -106,7 +106,7 @@ def _key_types(cls: type) -> dict[str, tuple[type, ...]]:
             continue
         union = typing.get_origin(hint) in {typing.Union, types.UnionType}
         kinds = [typing.get_origin(arg) or arg for arg in (typing.get_args(hint) if union else (hint,))]
-        kinds = [kind for kind in kinds if kind is not type(None)]
+        kinds = [kind for kind in kinds if kind is not types.NoneType]
         if float in kinds:
             kinds.insert(0, int)
         accepted[name] = tuple(dict.fromkeys(kinds))
