@@ -48,7 +48,7 @@ integration:
 integration-sdk-oldest: $(PY_OLDEST)
 	$(PY_OLDEST) -m pip install --quiet --editable . --group test "databricks-sdk==$(SDK_OLDEST)"
 	@$(PY_OLDEST) $(SDK_VERSION)
-	$(PY_OLDEST) -m pytest -n 2 --durations 10 tests/integration tests/unit/test_sdk_compat.py
+	$(PY_OLDEST) -m pytest -n 2 --durations 10 tests/integration tests/unit/lakebase/test_sdk_compat.py
 
 # The README's test command: lint, types, every test on the newest supported SDK (real PostgreSQL, fake
 # workspace), then the integration tests again on the oldest.

@@ -79,14 +79,14 @@ def target_flags(pgpass_file: Path, user: str) -> list[str]:
 
 def run_cycles(options: Options) -> dict[str, Any]:
     """CPU, wall time and peak RSS of one forced cycle in a worker process, against the bare SDK call."""
-    from databricks.labs.oauth_rotator.commands.rotator_script import parse_invocation
+    from databricks.labs.oauth_rotator.commands.flags import parse_invocation
 
     with scratch(options, "cycle") as tmp, WorkspaceServer(instances=1) as server:
         home = tmp / "home"
         home.mkdir()
         env = with_bytecode(child_env(home, server.auth_env()))
         invocation = parse_invocation(target_flags(tmp / "pgpass", server.user_name), env)
-        request = json.dumps({**invocation.request(), "force": True}).encode()
+        request = json.dumps({**invocation.to_worker(), "force": True}).encode()
         worker = [sys.executable, "-m", WORKER_MODULE]
         floor = [sys.executable, str(FLOOR_SDK_SCRIPT), instance_name(0)]
 

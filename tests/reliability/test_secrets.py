@@ -9,7 +9,7 @@ login is in the environment (the case where a careless installer would copy the 
 
 from __future__ import annotations
 
-from databricks.labs.oauth_rotator.commands.service_scripts import service_spec
+from databricks.labs.oauth_rotator.app.service import service_spec
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.files.config_store import save_config
 from databricks.labs.oauth_rotator.service import (

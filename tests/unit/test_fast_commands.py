@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.app import status
-from databricks.labs.oauth_rotator.commands import labs_cli, rotator_script
+from databricks.labs.oauth_rotator.commands import flags, labs_cli
 from databricks.labs.oauth_rotator.files import logs
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
@@ -276,7 +277,11 @@ def test_the_resident_scheduler_imports_no_sdk_no_openssl_and_no_shutil(tmp_path
     assert loaded(modules, ("_hashlib", "hashlib", "shutil", "bz2", "lzma")) == []
     rotation_only = (
         "rotation.cycle",
-        "app",
+        "app.rotate",
+        "app.service",
+        "app.configure",
+        "app.connect",
+        "app.doctor",
         "lakebase.credentials",
         "lakebase.workspace",
         "lakebase.targets",
@@ -353,7 +358,7 @@ def test_a_hand_edited_target_shows_what_can_be_read_and_never_a_traceback(tmp_p
     ],
 )
 def test_the_status_file_is_found_where_paths_puts_it(environ):
-    assert status.status_file_name(environ) == str(status.status_file(environ))
+    assert status.status_file_name(environ) == str(paths.status_file(environ))
 
 
 @pytest.mark.parametrize(
@@ -426,8 +431,8 @@ def test_the_compatibility_package_imports_the_api_on_first_use():
         "assert 'databricks.labs.oauth_rotator' not in sys.modules\n"
         "from databricks_oauth_rotator import DatabricksOAuthRotator, __version__\n"
         "from databricks.labs.oauth_rotator import __about__\n"
-        "from databricks.labs.oauth_rotator.app import rotate\n"
-        "assert DatabricksOAuthRotator is rotate.DatabricksOAuthRotator and __version__ == __about__.__version__\n"
+        "from databricks.labs.oauth_rotator.commands import api\n"
+        "assert DatabricksOAuthRotator is api.DatabricksOAuthRotator and __version__ == __about__.__version__\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
 
@@ -438,9 +443,9 @@ def test_the_compatibility_package_imports_the_api_on_first_use():
 @pytest.mark.parametrize("columns", ["100", "43", "", "0", "wide"])
 def test_help_is_as_wide_as_argparse_would_make_it(monkeypatch, columns):
     monkeypatch.setenv("COLUMNS", columns)
-    assert rotator_script.terminal_columns() == shutil.get_terminal_size().columns
-    ours = rotator_script.build_parser()
-    stock = rotator_script.build_parser()
+    assert flags.terminal_columns() == shutil.get_terminal_size().columns
+    ours = flags.build_parser()
+    stock = flags.build_parser()
     stock.formatter_class = argparse.HelpFormatter
     assert ours.format_help() == stock.format_help()
 

@@ -193,7 +193,7 @@ def configure(
     out: TextIO | None = None,
 ) -> RotatorConfig:
     """`configure` and the install hook: the questions, the saved config, then the service if chosen."""
-    from databricks.labs.oauth_rotator.commands.service_scripts import install_service
+    from databricks.labs.oauth_rotator.app.service import install_service
 
     out = out if out is not None else sys.stdout
     environ = os.environ if environ is None else environ
@@ -220,7 +220,7 @@ def keep(
 ) -> RotatorConfig:
     """The install hook with no terminal to ask (`databricks labs upgrade` from a script): keep the saved config
     and, when it has the service, install it again so it runs the upgraded code."""
-    from databricks.labs.oauth_rotator.commands.service_scripts import install_service
+    from databricks.labs.oauth_rotator.app.service import install_service
 
     out = out if out is not None else sys.stdout
     environ = os.environ if environ is None else environ

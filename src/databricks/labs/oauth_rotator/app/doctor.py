@@ -366,3 +366,15 @@ def print_findings(findings: list[Finding], out: TextIO) -> int:
     warned = sum(1 for f in findings if f.level == WARN)
     print(f"\n{failed} failed, {warned} warning(s), {len(findings) - failed - warned} ok", file=out)
     return 1 if failed else 0
+
+
+def check_installation(config_path: Path | None = None) -> list[Finding]:
+    """`doctor` for the saved config (or `config_path`), with this machine's login, status file and service."""
+    from databricks.labs.oauth_rotator.lakebase.workspace import pinned_workspace_client
+
+    checks = Doctor(
+        config_path or paths.default_config_file(),
+        workspace_client_factory=lambda config: pinned_workspace_client(config.profile, host=config.workspace_url),
+        state=StateStore(paths.status_file()),
+    )
+    return checks.run()

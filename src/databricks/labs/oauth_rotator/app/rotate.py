@@ -1,55 +1,47 @@
-"""The rotator: assembling a rotation cycle from a config, and the Python API compatible with the original tool."""
+"""Rotating now: a cycle assembled from a config and run once (forced for `--once` and labs `rotate`, as due for the
+scheduler's worker), then checked with a login when asked; and minting one credential for the one-shot helpers.
+
+Every front door that rotates in its own process comes here: the console's `--once`, labs `rotate`, the worker the
+scheduler starts for each cycle, and the Python API.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import TextIO
 
 from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator import paths
-from databricks.labs.oauth_rotator.config import (
-    RotatorConfig,
-    TargetConfig,
-    check_config,
-    check_paths,
-    pg_service_path_for,
-    pgpass_path_for,
-)
+from databricks.labs.oauth_rotator.app.request import RotationRequest
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_paths
 from databricks.labs.oauth_rotator.deadlines import (
     IN_PROCESS_CYCLE_DEADLINE_SECONDS,
     ONCE_DEADLINE_SECONDS,
     run_with_deadline,
 )
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
+from databricks.labs.oauth_rotator.files.config_store import effective_config
+from databricks.labs.oauth_rotator.files.logs import setup_logging
 from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client, current_user_name
+from databricks.labs.oauth_rotator.paths import log_path_for, pg_service_path_for, pgpass_path_for
 from databricks.labs.oauth_rotator.rotation.cycle import CycleReport, RotationCycle
-from databricks.labs.oauth_rotator.rotation.daemon import CycleResult, Daemon, install_stop_handlers
+from databricks.labs.oauth_rotator.rotation.daemon import CycleResult
 from databricks.labs.oauth_rotator.rotation.hooks import DEFAULT_TIMEOUT_SECONDS, PostRotationHook
 from databricks.labs.oauth_rotator.rotation.notify import Notifier
 from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy, SystemClock
 from databricks.labs.oauth_rotator.rotation.state import StateStore
+from databricks.labs.oauth_rotator.rotation.verify import verify_all
 
 logger = logging.getLogger(__name__)
 
-ARGUMENT_NAMES = {
-    "interval_minutes": "rotation_interval",
-    "targets[0]": "target",
-    "targets[0].port": "pg_port",
-    "targets[0].database": "pg_database",
-    "targets[0].instance": "instance",
-    "targets[0].endpoint": "endpoint",
-}
-"""The `DatabricksOAuthRotator` argument for each config key that is not spelled the same, for error messages."""
-
 
 def default_state_store() -> StateStore:
-    return StateStore(paths.state_dir() / "status.json")
+    return StateStore(paths.status_file())
 
 
 def policy_for(config: RotatorConfig) -> RefreshPolicy:
@@ -154,95 +146,31 @@ def raise_for_failures(report: CycleReport) -> CycleReport:
     raise combined
 
 
-class DatabricksOAuthRotator:
-    """Keeps `.pgpass` supplied with fresh Lakebase credentials (the original tool's API, plus targets and profiles).
+class RotationOutcome:
+    """What `rotate_now` did: the cycle's report, and the exit code once a requested login check ran too."""
 
-    Args:
-        workspace_url: the workspace (else `DATABRICKS_HOST`, or the profile's host).
-        pg_host: a Lakebase host; resolved to its instance or endpoint (else `DATABRICKS_PG_HOST`).
-        pg_username: the Postgres role (else the authenticated identity, from `current_user.me()`).
-        rotation_interval: refresh at least this often, in minutes.
-        instance / endpoint: name the database directly instead of by host.
-        config: a full `RotatorConfig` (several targets); the target arguments are then ignored.
-        workspace_client: an SDK client to use instead of building one from the unified auth chain.
-        clock: the clock the daemon reads (tests pass a fake one).
-    """
+    def __init__(self, report: CycleReport, exit_code: int) -> None:
+        self.report = report
+        self.exit_code = exit_code
 
-    def __init__(  # pylint: disable=too-many-arguments  # the original tool's keyword arguments, plus targets
-        self,
-        workspace_url: str | None = None,
-        pg_host: str | None = None,
-        pg_username: str | None = None,
-        rotation_interval: float = 50,
-        *,
-        pg_port: int = 5432,
-        pg_database: str = "*",
-        pgpass_file: str | None = None,
-        log_file: str | None = None,
-        profile: str | None = None,
-        instance: str | None = None,
-        endpoint: str | None = None,
-        config: RotatorConfig | None = None,
-        workspace_client: WorkspaceClient | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        names: dict[str, str] = {}
-        if config is None:
-            host = pg_host or os.environ.get("DATABRICKS_PG_HOST") or None
-            user = pg_username or os.environ.get("DATABRICKS_PG_USERNAME") or None
-            if not (host or instance or endpoint):
-                raise ConfigError("no target: give pg_host, instance or endpoint (or set DATABRICKS_PG_HOST)")
-            names = {
-                **ARGUMENT_NAMES,
-                "targets[0].host": "pg_host" if pg_host else "DATABRICKS_PG_HOST",
-                "targets[0].user": "pg_username" if pg_username else "DATABRICKS_PG_USERNAME",
-            }
-            target = TargetConfig(
-                instance=instance, endpoint=endpoint, host=host, port=pg_port, database=pg_database, user=user
-            )
-            config = RotatorConfig(
-                targets=[target],
-                profile=profile,
-                workspace_url=workspace_url,
-                pgpass_file=pgpass_file,
-                log_file=log_file,
-                interval_minutes=rotation_interval,
-            )
-        # Everything the console checks, before anything is requested or written (the state folder included).
-        self.config = check_config(config, names)
-        self._names = names
-        self._clock = clock or SystemClock()
-        self._state = default_state_store()
-        self._cycle = build_cycle(self.config, clock=self._clock, workspace_client=workspace_client, state=self._state)
-        self._daemon: Daemon | None = None
 
-    def run_once(self) -> list[str]:
-        """Rotate every target now; returns the names rotated. Raises a `RotatorError` if any failed.
-
-        Raises `ConfigError` (exit code 2), before any request, when a file it writes can no longer be written.
-        """
-        check_paths(self.config, self._names)  # a folder removed since __init__ must not cost a credential
-        report = run_with_deadline(lambda: self._cycle.run(force=True), ONCE_DEADLINE_SECONDS)
-        return raise_for_failures(report).rotated
-
-    def run_daemon(self) -> int:
-        """Rotate whenever due until SIGTERM, SIGINT or `stop()`; returns the exit code.
-
-        Raises `ConfigError` (exit code 2), before any request, when a file it writes cannot be written.
-        """
-        check_paths(self.config, self._names)
-        self._daemon = Daemon(InProcessCycleRunner(self._cycle), clock=self._clock, state=self._state)
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        restore = install_stop_handlers(self._daemon.stop) if in_main_thread else None
-        try:
-            return self._daemon.run()
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            if restore is not None:
-                restore()
-
-    def stop(self) -> None:
-        """Ask a running `run_daemon()` to return after its current step."""
-        if self._daemon is not None:
-            self._daemon.stop.set()
+def rotate_now(
+    request: RotationRequest,
+    *,
+    force: bool = True,
+    deadline: float | None = ONCE_DEADLINE_SECONDS,
+    log_stream: TextIO | None = None,
+) -> RotationOutcome:
+    """One cycle for the request's config: checked first (exit 2 before any request), logged to its log file and
+    `log_stream` (stderr), bounded by `deadline` (None where a parent process is the watchdog), then verified with
+    a psql login when the request asks."""
+    config = effective_config(request.config_path, request.overrides)
+    check_paths(config)
+    setup_logging(log_path_for(config), level=logging.DEBUG if request.debug else logging.INFO, stream=log_stream)
+    cycle = build_cycle(config)
+    run = lambda: cycle.run(force=force)  # noqa: E731
+    report = run() if deadline is None else run_with_deadline(run, deadline)
+    exit_code = report.exit_code
+    if request.verify and report.keys:
+        exit_code = max(exit_code, verify_all(report.keys, pgpass_path_for(config)))
+    return RotationOutcome(report, exit_code)

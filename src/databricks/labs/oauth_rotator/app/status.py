@@ -254,14 +254,8 @@ def render_table(rows: list[dict[str, str]]) -> str:
 # ---- status.json -----------------------------------------------------------------------------------------------
 
 
-def status_file(environ: Mapping[str, str] | None = None) -> Path:
-    from databricks.labs.oauth_rotator import paths
-
-    return paths.state_dir(environ) / "status.json"
-
-
 def status_file_name(environ: Mapping[str, str] | None = None) -> str:
-    """`status_file()` as a string, found without `pathlib` (a unit test keeps the two equal)."""
+    """`paths.status_file()` as a string, found without `pathlib` (a unit test keeps the two equal)."""
     environ = os.environ if environ is None else environ
     state_dir = environ.get("DATABRICKS_LABS_STATE_DIR") or os.path.join(
         _home(environ), ".databricks", "labs", "oauth-rotator", "state"

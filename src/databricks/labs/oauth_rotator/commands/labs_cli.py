@@ -157,23 +157,28 @@ def configure() -> int:
 
 def rotate(verify: bool = False) -> int:
     """Rotate the credential of every configured database now"""
-    from databricks.labs.oauth_rotator.commands.rotator_script import Invocation, rotate_once
+    from databricks.labs.oauth_rotator.app.request import RotationRequest
+    from databricks.labs.oauth_rotator.app.rotate import rotate_now
 
     path, _ = _saved_config(pin=True)
-    return rotate_once(Invocation(path, once=True, verify=verify, debug=_debug()), out=sys.stdout)
+    outcome = rotate_now(RotationRequest(path, once=True, verify=verify, debug=_debug()))
+    for label in outcome.report.rotated:
+        print(f"rotated {label}")
+    return outcome.exit_code
 
 
 def run() -> int:
     """Run the rotation loop in the foreground until interrupted"""
-    from databricks.labs.oauth_rotator.commands.rotator_script import Invocation, run_scheduler
+    from databricks.labs.oauth_rotator.app.request import RotationRequest
+    from databricks.labs.oauth_rotator.app.scheduler import run_scheduler
 
     path, _ = _saved_config(pin=True)  # the workers inherit the pinned environment
-    return run_scheduler(Invocation(path, debug=_debug()))
+    return run_scheduler(RotationRequest(path, debug=_debug()))
 
 
 def install() -> int:
     """Install and start the background service for the saved config"""
-    from databricks.labs.oauth_rotator.commands.service_scripts import install_service
+    from databricks.labs.oauth_rotator.app.service import install_service
     from databricks.labs.oauth_rotator.service import for_platform
 
     path, config = _saved_config(pin=False)
@@ -183,7 +188,7 @@ def install() -> int:
 
 def uninstall(purge: bool = False) -> int:
     """Stop and remove the background service (--purge true also removes its .pgpass lines)"""
-    from databricks.labs.oauth_rotator.commands.service_scripts import uninstall_service
+    from databricks.labs.oauth_rotator.app.service import uninstall_service
     from databricks.labs.oauth_rotator.service import for_platform
 
     print(uninstall_service(for_platform(), purge=purge))
@@ -192,7 +197,7 @@ def uninstall(purge: bool = False) -> int:
 
 def restart() -> int:
     """Restart the background service"""
-    from databricks.labs.oauth_rotator.commands.service_scripts import restart_service
+    from databricks.labs.oauth_rotator.app.service import restart_service
     from databricks.labs.oauth_rotator.service import for_platform
 
     print(restart_service(for_platform()))
@@ -222,18 +227,9 @@ def logs(lines: int = 50) -> int:
 
 def doctor() -> int:
     """Check the login, the targets, .pgpass, PGPASSWORD, libpq and the service; say how to fix each problem"""
-    from databricks.labs.oauth_rotator.app.doctor import Doctor, print_findings
-    from databricks.labs.oauth_rotator.app.status import status_file
-    from databricks.labs.oauth_rotator.lakebase.workspace import pinned_workspace_client
-    from databricks.labs.oauth_rotator.paths import default_config_file
-    from databricks.labs.oauth_rotator.rotation.state import StateStore
+    from databricks.labs.oauth_rotator.app.doctor import check_installation, print_findings
 
-    checks = Doctor(
-        default_config_file(),
-        workspace_client_factory=lambda config: pinned_workspace_client(config.profile, host=config.workspace_url),
-        state=StateStore(status_file()),
-    )
-    return print_findings(checks.run(), sys.stdout)
+    return print_findings(check_installation(), sys.stdout)
 
 
 def psql(target: str = "", database: str = "", command: str = "") -> int:

@@ -10,7 +10,7 @@ import sys
 
 
 def main() -> int:
-    from databricks.labs.oauth_rotator.commands.service_scripts import LINES_STAY
+    from databricks.labs.oauth_rotator.app.service import LINES_STAY
     from databricks.labs.oauth_rotator.errors import RotatorError
     from databricks.labs.oauth_rotator.service import ServiceError, for_platform
 

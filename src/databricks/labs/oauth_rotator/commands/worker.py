@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
@@ -18,21 +17,15 @@ logger = logging.getLogger("databricks.labs.oauth_rotator")
 
 
 def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float | None]:
-    from databricks.labs.oauth_rotator.app.rotate import build_cycle
-    from databricks.labs.oauth_rotator.config import check_paths, log_path_for, pgpass_path_for
-    from databricks.labs.oauth_rotator.files.config_store import effective_config
-    from databricks.labs.oauth_rotator.files.logs import setup_logging
-    from databricks.labs.oauth_rotator.rotation.verify import verify_all
+    """One cycle as the scheduler asked for it (due targets, or all with `force`), logged to `stream` too."""
+    from databricks.labs.oauth_rotator.app.request import RotationRequest
+    from databricks.labs.oauth_rotator.app.rotate import rotate_now
 
-    config_path = request.get("config")
-    config = effective_config(Path(config_path) if config_path else None, request.get("overrides") or {})
-    check_paths(config)
-    setup_logging(log_path_for(config), level=logging.DEBUG if request.get("debug") else logging.INFO, stream=stream)
-    report = build_cycle(config).run(force=bool(request.get("force")))
-    exit_code = report.exit_code
-    if request.get("verify") and report.keys:
-        exit_code = max(exit_code, verify_all(report.keys, pgpass_path_for(config)))
-    return exit_code, report.next_due
+    # No deadline here: the scheduler is this process's watchdog, and kills it when a cycle hangs.
+    outcome = rotate_now(
+        RotationRequest.from_worker(request), force=bool(request.get("force")), deadline=None, log_stream=stream
+    )
+    return outcome.exit_code, outcome.report.next_due
 
 
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:

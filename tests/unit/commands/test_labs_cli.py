@@ -35,7 +35,7 @@ from databricks.labs.oauth_rotator.files.config_store import load_config, save_c
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.service import MockServiceManager, ServiceError, ServiceStatus
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ENTRYPOINT = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_cli.py"
 NOW = 1_767_225_600.0
 HEAVY = ("databricks.sdk", "databricks.labs.blueprint")

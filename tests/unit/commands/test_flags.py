@@ -1,7 +1,8 @@
 import pytest
 
-from databricks.labs.oauth_rotator.commands.rotator_script import parse_invocation, read_environment_file
+from databricks.labs.oauth_rotator.commands.flags import parse_invocation
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.files.env_file import read_environment_file
 
 
 def test_the_original_environment_variables_define_the_target():
@@ -14,7 +15,7 @@ def test_the_original_environment_variables_define_the_target():
 
 def test_the_worker_request_carries_names_and_paths_never_secrets():
     env = {"DATABRICKS_CLIENT_SECRET": "s3cr3t", "HOME": "/nowhere"}
-    request = parse_invocation(["--instance", "db", "--profile", "p"], env).request()
+    request = parse_invocation(["--instance", "db", "--profile", "p"], env).to_worker()
     assert "s3cr3t" not in repr(request)
     assert request["overrides"] == {"profile": "p", "target": {"instance": "db"}}
 
@@ -57,13 +58,6 @@ def test_the_long_lived_scheduler_never_imports_the_sdk():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
-
-
-def test_the_environment_file_variable_is_spelled_the_same_everywhere():
-    from databricks.labs.oauth_rotator import paths
-    from databricks.labs.oauth_rotator.commands import rotator_script
-
-    assert rotator_script.ENV_FILE_VARIABLE == paths.ENV_FILE_VARIABLE
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
 from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ENTRYPOINT = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_cli.py"
 USER = "someone@example.com"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLXRoYXQtbXVzdC1ub3QtbGVhaw"

@@ -13,7 +13,7 @@ import yaml
 from databricks.labs.oauth_rotator.app.status import COLUMNS
 from databricks.labs.oauth_rotator.commands import labs_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # The fields of the Go structs in databricks/cli cmd/labs/project (project.go, proxy.go, installer.go).
 TOP_KEYS = {"name", "description", "install", "uninstall", "entrypoint", "min_python", "commands"}
