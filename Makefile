@@ -29,6 +29,7 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pylint --output-format=colorized src install.py
+	PYTHONPATH=src $(VENV)/bin/lint-imports
 
 fmt:
 	$(VENV)/bin/ruff format
@@ -47,7 +48,7 @@ integration:
 integration-sdk-oldest: $(PY_OLDEST)
 	$(PY_OLDEST) -m pip install --quiet --editable . --group test "databricks-sdk==$(SDK_OLDEST)"
 	@$(PY_OLDEST) $(SDK_VERSION)
-	$(PY_OLDEST) -m pytest -n 2 --durations 10 tests/integration tests/unit/test_sdk_compat.py
+	$(PY_OLDEST) -m pytest -n 2 --durations 10 tests/integration tests/unit/lakebase/test_sdk_compat.py
 
 # The README's test command: lint, types, every test on the newest supported SDK (real PostgreSQL, fake
 # workspace), then the integration tests again on the oldest.
@@ -58,11 +59,11 @@ test: lint
 
 # A rotation against an embedded fake workspace and a throwaway PostgreSQL, then a psql login with it.
 demo:
-	$(PY) -m databricks.labs.oauth_rotator.testing.demo
+	$(PY) -m tests.rigs.demo
 
 bench:
 	$(PY) -m pip install --quiet --editable '.[bench]'
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 # The reliability suite, writing its figures to tests/reliability/figures.json and docs/reliability.md (other
 # runs leave both alone). The soak writes its own row.

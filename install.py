@@ -12,8 +12,8 @@ import sys
 def main() -> int:
     from databricks.labs.blueprint.tui import Prompts
 
+    from databricks.labs.oauth_rotator.app.configure import configure, keep
     from databricks.labs.oauth_rotator.errors import RotatorError
-    from databricks.labs.oauth_rotator.installer import configure, keep
     from databricks.labs.oauth_rotator.paths import default_config_file
 
     try:

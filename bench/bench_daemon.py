@@ -9,7 +9,7 @@
   first cycle) is excluded. The floor is a Python process that waits on an Event in the same 60-second steps,
   sampled the same way at the same time. Goals: resident size between rotations ≤ 2 times the floor's (the ratio
   of the medians; the daemon's samples are flat) and at most 30 MiB in any sample; idle CPU ≤ 1 s per hour.
-* One cycle: `python -m databricks.labs.oauth_rotator.worker` with the daemon's own request on stdin (as
+* One cycle: `python -m databricks.labs.oauth_rotator.commands.worker` with the daemon's own request on stdin (as
   `--instance ... --pg-host ... --pg-username ...` makes it, forced), measured with `os.wait4`, against the SDK
   credential call in a bare process.
 """
@@ -27,28 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_daemon.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    FLOOR_SDK_LABEL,
-    FLOOR_SDK_SCRIPT,
-    BenchError,
-    Options,
-    WorkspaceServer,
-    child_env,
-    duration,
-    figure,
-    instance_host,
-    instance_name,
-    measure_interleaved,
-    run_child,
-    scratch,
-    standalone,
-    stop_process,
-    tail,
-    with_bytecode,
-)
+from bench.fleet_workspace import WorkspaceServer, instance_host, instance_name
+from bench.harness import BenchError, Options, scratch, standalone
+from bench.processes import FLOOR_SDK_LABEL, FLOOR_SDK_SCRIPT, child_env, run_child, stop_process, tail, with_bytecode
+from bench.results import duration
+from bench.stats import figure, measure_interleaved
 from databricks.labs.oauth_rotator.service.base import MODULE as SERVICE_MODULE
 
 NAME = "daemon"
@@ -58,7 +41,7 @@ IDLE_CPU_GOAL_SECONDS_PER_HOUR = 1.0
 SAMPLE_SECONDS = 0.5
 IDLE_FLOOR_LABEL = "idle python (Event.wait loop)"
 IDLE_FLOOR_CODE = "import threading\nstop = threading.Event()\nwhile not stop.wait(60):\n    pass\n"
-WORKER_MODULE = "databricks.labs.oauth_rotator.worker"
+WORKER_MODULE = "databricks.labs.oauth_rotator.commands.worker"
 SERVICE_COMMAND = [sys.executable, "-m", SERVICE_MODULE, "run"]
 """What every service definition runs (`ServiceSpec.argv`), without its `--config`."""
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,14 +62,14 @@ def target_flags(pgpass_file: Path, user: str) -> list[str]:
 
 def run_cycles(options: Options) -> dict[str, Any]:
     """CPU, wall time and peak RSS of one forced cycle in a worker process, against the bare SDK call."""
-    from databricks.labs.oauth_rotator.console import parse_invocation
+    from databricks.labs.oauth_rotator.commands.flags import parse_invocation
 
     with scratch(options, "cycle") as tmp, WorkspaceServer(instances=1) as server:
         home = tmp / "home"
         home.mkdir()
         env = with_bytecode(child_env(home, server.auth_env()))
         invocation = parse_invocation(target_flags(tmp / "pgpass", server.user_name), env)
-        request = json.dumps({**invocation.request(), "force": True}).encode()
+        request = json.dumps({**invocation.to_worker(), "force": True}).encode()
         worker = [sys.executable, "-m", WORKER_MODULE]
         floor = [sys.executable, str(FLOOR_SDK_SCRIPT), instance_name(0)]
 

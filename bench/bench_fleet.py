@@ -1,6 +1,6 @@
 """Benchmark 4: one rotation cycle for 1, 10, 50, 100 and 500 targets, each response of the workspace 50 ms late.
 
-In process: `rotator.build_cycle(config_store.load_config(path)).run(force=True)`, timed from reading the config
+In process: `rotate.build_cycle(config_store.load_config(path)).run(force=True)`, timed from reading the config
 to the end of the cycle, for a config listing `instance: inst-<i>` per target (no host, no user: the cycle asks
 who it is once and looks up each instance's host). The fake workspace runs in its own process and holds 500
 instances (`add_instance("inst-<i>", read_write_dns="h<i>.example.com")`), with `delay_seconds=0.05` on every
@@ -20,27 +20,16 @@ from __future__ import annotations
 
 import functools
 import statistics
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_fleet.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    TIMES,
-    BenchError,
-    Options,
-    WorkspaceServer,
-    environment,
-    figure,
-    instance_name,
-    measure_interleaved,
-    scratch,
-    standalone,
-)
+from bench.fleet_workspace import WorkspaceServer, instance_name
+from bench.harness import BenchError, Options, scratch, standalone
+from bench.processes import environment
+from bench.results import TIMES
+from bench.stats import figure, measure_interleaved
 
 NAME = "fleet"
 SIZES = (1, 10, 50, 100, 500)
@@ -77,11 +66,12 @@ def one_cycle(config_file: Path, targets: int, server: WorkspaceServer) -> Run:
     """One forced cycle, timed from reading the config; every target must have rotated."""
     import time
 
-    from databricks.labs.oauth_rotator import config_store, rotator
+    from databricks.labs.oauth_rotator.app import rotate
+    from databricks.labs.oauth_rotator.files import config_store
 
     before = server.requests()
     started = time.perf_counter()
-    report = rotator.build_cycle(config_store.load_config(config_file)).run(force=True)
+    report = rotate.build_cycle(config_store.load_config(config_file)).run(force=True)
     seconds = time.perf_counter() - started
     requests = server.requests() - before
     if report.failed or len(report.rotated) != targets:
@@ -91,7 +81,7 @@ def one_cycle(config_file: Path, targets: int, server: WorkspaceServer) -> Run:
 
 
 def concurrency() -> int:
-    from databricks.labs.oauth_rotator.cycle import MAX_CONCURRENT_FETCHES
+    from databricks.labs.oauth_rotator.rotation.cycle import MAX_CONCURRENT_FETCHES
 
     return MAX_CONCURRENT_FETCHES
 

@@ -1,7 +1,7 @@
 """Benchmark 5: updating one entry of a `.pgpass` that holds 1, 100 or 10 000 foreign lines, durably; and a fleet's
 50 and 500 entries at once.
 
-The subject is what a cycle does to the file: `files.update_file(path, lambda old: pgpass.merge(old, [entry]))`
+The subject is what a cycle does to the file: `writer.update_file(path, lambda old: pgpass.merge(old, [entry]))`
 (sidecar lock, read, merge as libpq reads the file, temp file, fsync, rename, directory fsync), with a new
 password each run for an entry already in the file. The floor, interleaved with it, writes the same bytes the
 plainest durable way: `os.open`, `write`, `fsync`, `os.replace`, directory fsync. Both write in the same
@@ -18,14 +18,11 @@ from __future__ import annotations
 import os
 import secrets
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_pgpass.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import BenchError, Options, figure, measure_interleaved, scratch, standalone, timed
+from bench.harness import BenchError, Options, scratch, standalone
+from bench.stats import figure, measure_interleaved, timed
 
 NAME = "pgpass"
 SIZES = (1, 100, 10_000)
@@ -67,7 +64,7 @@ def durable_write(path: Path, data: bytes) -> None:
 
 def measure_size(directory: Path, count: int, options: Options) -> tuple[list[float], list[float], int]:
     """Interleaved runs of the update and of the floor for a file of `count` foreign lines plus ours."""
-    from databricks.labs.oauth_rotator import files, pgpass
+    from databricks.labs.oauth_rotator.files import pgpass, writer
 
     directory.mkdir()
     target, floor_file = directory / "pgpass", directory / "floor"
@@ -81,7 +78,7 @@ def measure_size(directory: Path, count: int, options: Options) -> tuple[list[fl
 
     def update() -> float:
         new = entry()
-        seconds = timed(lambda: files.update_file(target, lambda old: pgpass.merge(old, [new])))
+        seconds = timed(lambda: writer.update_file(target, lambda old: pgpass.merge(old, [new])))
         if pgpass.lookup(target.read_bytes(), *new.key) != new.password:
             raise BenchError(f"{target}: the update did not land")
         return seconds
@@ -96,7 +93,7 @@ def measure_size(directory: Path, count: int, options: Options) -> tuple[list[fl
 
 def fleet_entries(count: int) -> list[Any]:
     """`count` entries of ours with fresh credentials about as long as Lakebase's (JWTs of about 1 KB)."""
-    from databricks.labs.oauth_rotator import pgpass
+    from databricks.labs.oauth_rotator.files import pgpass
 
     return [
         pgpass.PgpassEntry(f"instance-{i}.database.example.com", "5432", "*", OUR_USER, secrets.token_urlsafe(760))
@@ -106,8 +103,8 @@ def fleet_entries(count: int) -> list[Any]:
 
 def fleet_status(entries: list[Any]) -> Any:
     """A status.json for targets that wrote `entries`, one line each."""
-    from databricks.labs.oauth_rotator.state import Status, TargetState
-    from databricks.labs.oauth_rotator.tokeninfo import token_fingerprint
+    from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
+    from databricks.labs.oauth_rotator.rotation.state import Status, TargetState
 
     targets = {
         f"t{i}": TargetState(
@@ -120,7 +117,7 @@ def fleet_status(entries: list[Any]) -> Any:
 
 def measure_fleet(directory: Path, count: int, options: Options) -> tuple[list[float], list[float], list[float]]:
     """Interleaved runs of the fleet update and its floor; then the lost-line check on the file it left."""
-    from databricks.labs.oauth_rotator import files, pgpass
+    from databricks.labs.oauth_rotator.files import pgpass, writer
 
     directory.mkdir()
     target, floor_file = directory / "pgpass", directory / "floor"
@@ -133,7 +130,7 @@ def measure_fleet(directory: Path, count: int, options: Options) -> tuple[list[f
 
     def update() -> float:
         new = fleet_entries(count)
-        seconds = timed(lambda: files.update_file(target, lambda old: transform(old, new)))
+        seconds = timed(lambda: writer.update_file(target, lambda old: transform(old, new)))
         if pgpass.lookup_many(target.read_bytes(), [e.key for e in new]) != {e.key: e.password for e in new}:
             raise BenchError(f"{target}: the fleet update did not land")
         written[:] = new

@@ -23,29 +23,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_startup.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    REPO,
-    BenchError,
-    Options,
-    child_env,
-    figure,
-    measure_interleaved,
-    rotator_command,
-    run_child,
-    scratch,
-    standalone,
-    with_bytecode,
-)
+from bench.harness import REPO, BenchError, Options, scratch, standalone
+from bench.processes import child_env, rotator_command, run_child, with_bytecode
+from bench.stats import figure, measure_interleaved
 
 NAME = "startup"
 GOAL_RATIOS: dict[str, float | None] = {"labs status": 3.0, "console status": 3.0, "--help": 2.5, "--version": None}
 """Each case and its goal, as a multiple of the floor's median wall time (issue 12)."""
 FLOOR = "floor"
 FLOOR_LABEL = "python -c pass"
-CLI_SCRIPT = REPO / "src" / "databricks" / "labs" / "oauth_rotator" / "cli.py"
+CLI_SCRIPT = REPO / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_cli.py"
 STATUS_PAYLOAD = json.dumps({"command": "status", "flags": {"log_level": "warn"}, "output_type": ""})
 TARGETS = 3
 HEAVY = ("databricks.sdk", "requests", "yaml", "databricks.labs.blueprint")
@@ -56,7 +43,7 @@ these import."""
 
 def write_status(state_dir: Path) -> None:
     """A status.json as a few rotations leave it: `TARGETS` targets rotated a minute ago, the last one failing."""
-    from databricks.labs.oauth_rotator.state import StateStore, TargetState
+    from databricks.labs.oauth_rotator.rotation.state import StateStore, TargetState
 
     now = time.time()
 
@@ -91,7 +78,11 @@ def status_command() -> list[str]:
     script = Path(sys.executable).with_name("databricks-oauth-status")
     if script.exists():
         return [str(script)]
-    entry = "import sys\nfrom databricks.labs.oauth_rotator.console_service import status_main\nsys.exit(status_main())"
+    entry = (
+        "import sys\n"
+        "from databricks.labs.oauth_rotator.commands.service_scripts import status_main\n"
+        "sys.exit(status_main())"
+    )
     return [sys.executable, "-c", entry]
 
 

@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from databricks.sdk.config import Config
 
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +48,13 @@ def workspace(fake_workspace: FakeWorkspace, postgres: LocalPostgres) -> Iterato
 @pytest.fixture
 def sdk_config(workspace: FakeWorkspace) -> Config:
     return workspace.sdk_config(http_timeout_seconds=5, retry_timeout_seconds=10)
+
+
+@pytest.fixture
+def umask_000() -> Iterator[None]:
+    """Run with umask 000, the worst case for file modes (each xdist worker is its own process)."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)

@@ -5,7 +5,7 @@ sys.path) call `pkgutil.extend_path`, and importing pkgutil (typing, collections
 about as long as starting Python. An entry point inside `databricks.` pays for it before its first line runs, so
 `--help` and `status`, which need a few milliseconds of work, took three times as long as Python itself. These
 entry points first set up the two namespace packages as `extend_path` would (`namespace_packages`), then import
-the command. The labs entrypoint (`cli.py`, run by path) does the same for `status`.
+the command. The labs entrypoint (`commands/labs_cli.py`, run by path) does the same for `status`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _finder(entry: str) -> Any:
 def rotator_main() -> NoReturn:
     """`databricks-oauth-rotator`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console import rotator_main as main
+    from databricks.labs.oauth_rotator.commands.rotator_script import rotator_main as main
 
     main()
 
@@ -86,7 +86,7 @@ def rotator_main() -> NoReturn:
 def install_main() -> NoReturn:
     """`databricks-oauth-install`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console_service import install_main as main
+    from databricks.labs.oauth_rotator.commands.service_scripts import install_main as main
 
     main()
 
@@ -94,7 +94,7 @@ def install_main() -> NoReturn:
 def status_main() -> NoReturn:
     """`databricks-oauth-status`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console_service import status_main as main
+    from databricks.labs.oauth_rotator.commands.service_scripts import status_main as main
 
     main()
 
@@ -102,7 +102,7 @@ def status_main() -> NoReturn:
 def restart_main() -> NoReturn:
     """`databricks-oauth-restart`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console_service import restart_main as main
+    from databricks.labs.oauth_rotator.commands.service_scripts import restart_main as main
 
     main()
 
@@ -110,6 +110,6 @@ def restart_main() -> NoReturn:
 def uninstall_main() -> NoReturn:
     """`databricks-oauth-uninstall`."""
     namespace_packages()
-    from databricks.labs.oauth_rotator.console_service import uninstall_main as main
+    from databricks.labs.oauth_rotator.commands.service_scripts import uninstall_main as main
 
     main()

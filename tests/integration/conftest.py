@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator import pgpass
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.tokens import IssuedCredential
-from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
+from databricks.labs.oauth_rotator.files import pgpass
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.tokens import IssuedCredential
+from tests.rigs.workspace import FakeWorkspace
 
 USER = "someone@example.com"
 _AUTH_VARIABLES = ("DATABRICKS_", "ARM_", "PGPASSWORD", "PGPASSFILE", "PGSERVICE")

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import save_config
 from databricks.labs.oauth_rotator.deadlines import DOCTOR_DEADLINE_SECONDS, ONCE_DEADLINE_SECONDS
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
+from databricks.labs.oauth_rotator.files.config_store import save_config
 from tests.integration.conftest import home_environment
 from tests.integration.test_labs_contract import LABS_YML, LIB, Labs, declared
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 USER = "someone@example.com"
 FOREVER = 1_000_000
@@ -40,7 +40,8 @@ client); all of it is CPU work, which a loaded machine slows alike."""
 SLACK_SECONDS = 3.0
 """Printing the error and exiting."""
 STARTUP_SCRIPT = (
-    "import databricks.labs.oauth_rotator.doctor, databricks.labs.oauth_rotator.helpers, databricks.labs.blueprint.cli"
+    "import databricks.labs.oauth_rotator.app.doctor, databricks.labs.oauth_rotator.app.connect, "
+    "databricks.labs.blueprint.cli"
 )
 """The start-up floor: what the doors import before they ask the workspace anything (the SDK, blueprint), run at
 the same time as the doors, so that a loaded machine (two cores shared by many) slows the floor as it slows them.
@@ -61,7 +62,7 @@ except RotatorError as err:
     print(f"run_once: {err}", file=sys.stderr)
     sys.exit(err.exit_code)
 """
-INSTALL_SCRIPT = "from databricks.labs.oauth_rotator.console_service import install_main; install_main()"
+INSTALL_SCRIPT = "from databricks.labs.oauth_rotator.commands.service_scripts import install_main; install_main()"
 
 
 @dataclass

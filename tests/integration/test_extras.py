@@ -10,14 +10,14 @@ from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 
+from databricks.labs.oauth_rotator.app.rotate import build_cycle
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import save_config
-from databricks.labs.oauth_rotator.notify import Notifier
-from databricks.labs.oauth_rotator.rotator import build_cycle
-from databricks.labs.oauth_rotator.schedule import SystemClock
-from databricks.labs.oauth_rotator.state import StateStore
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE
+from databricks.labs.oauth_rotator.files.config_store import save_config
+from databricks.labs.oauth_rotator.rotation.notify import Notifier
+from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
+from databricks.labs.oauth_rotator.rotation.state import StateStore
 from tests.integration.conftest import USER, UserHome
+from tests.rigs.workspace import DEMO_INSTANCE
 
 
 def psql_service(home: UserHome, service: str) -> subprocess.CompletedProcess[str]:

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import load_config, save_config
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
+from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 LIB = Path(__file__).resolve().parents[2]
 LABS_YML = yaml.safe_load((LIB / "labs.yml").read_text(encoding="utf-8"))

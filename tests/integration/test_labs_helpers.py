@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import save_config
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
+from databricks.labs.oauth_rotator.files.config_store import save_config
 from tests.integration.test_labs_contract import LABS_YML, LIB, Labs, declared
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 USER = "someone@example.com"
 ENTRYPOINT = LIB / LABS_YML["entrypoint"]

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta, timezone
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
-from databricks.labs.oauth_rotator.files import update_file
-from databricks.labs.oauth_rotator.pgpass import ANY, PgpassEntry, merge, parse
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
+from databricks.labs.oauth_rotator.files.pgpass import ANY, PgpassEntry, merge, parse
+from databricks.labs.oauth_rotator.files.writer import update_file
+from tests.rigs.postgres import LocalPostgres
 
 WRITERS = 8
 ROTATIONS = 200

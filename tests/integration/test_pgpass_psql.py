@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from databricks.labs.oauth_rotator.files import update_file
-from databricks.labs.oauth_rotator.pgpass import ANY, PgpassEntry, format_entry, lookup, merge, shadowed
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
+from databricks.labs.oauth_rotator.files.pgpass import ANY, PgpassEntry, format_entry, lookup, merge, shadowed
+from databricks.labs.oauth_rotator.files.writer import update_file
+from tests.rigs.postgres import LocalPostgres
 
 USER_FILE = b"# my hand-written lines\r\n*:*:*:*:wrong\r\nlocalhost:5432:*:me:hunter2\r\n"
 BOM = b"\xef\xbb\xbf"

@@ -16,7 +16,7 @@ import databricks_oauth_rotator
 from databricks.labs.oauth_rotator import DatabricksOAuthRotator
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError, NeedsPersonError
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE
+from tests.rigs.workspace import DEMO_INSTANCE
 
 USER = "someone@example.com"
 

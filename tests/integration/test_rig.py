@@ -18,9 +18,9 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 
-from databricks.labs.oauth_rotator.testing import demo
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
+from tests.rigs import demo
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 
 USER = "someone@example.com"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator import pgpass
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_ENDPOINT, DEMO_INSTANCE
+from databricks.labs.oauth_rotator.files import pgpass
 from tests.integration.conftest import USER, LoginProbe, UserHome, without
+from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE
 
 
 def test_m2m_rotation_of_a_provisioned_instance_lets_psql_log_in(home: UserHome):

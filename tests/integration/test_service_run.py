@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import save_config
+from databricks.labs.oauth_rotator.files.config_store import save_config
 from databricks.labs.oauth_rotator.service import launchd, systemd, windows
 from databricks.labs.oauth_rotator.service.base import ServiceSpec
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 USER = "someone@example.com"
 

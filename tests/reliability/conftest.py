@@ -26,8 +26,6 @@ from typing import Any
 
 import pytest
 
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
 from tests.integration.conftest import USER, UserHome, home_environment
 from tests.reliability import figures as figures_module
 from tests.reliability.rig import (
@@ -38,6 +36,8 @@ from tests.reliability.rig import (
     PgpassWatch,
     SecretsCollector,
 )
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 _FIGURES = pytest.StashKey[list[figures_module.Figure]]()
 _TESTS_RUN = [0]
@@ -197,7 +197,7 @@ class Home(UserHome):
     def labs_argv(self, *argv: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
         import databricks.labs.oauth_rotator as package
 
-        entrypoint = Path(package.__file__).parent / "cli.py"
+        entrypoint = Path(package.__file__).parent / "commands" / "labs_cli.py"
         result = subprocess.run(
             [sys.executable, str(entrypoint), *argv],
             env={**self.env, **env},
@@ -236,7 +236,7 @@ class Home(UserHome):
         raise AssertionError(f"no credential reached {self.pgpass} within {timeout} s: {stderr}")
 
     def current_token(self) -> str | None:
-        from databricks.labs.oauth_rotator import pgpass
+        from databricks.labs.oauth_rotator.files import pgpass
 
         try:
             data = self.pgpass.read_bytes()

@@ -32,11 +32,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from databricks.labs.oauth_rotator import pgpass
-from databricks.labs.oauth_rotator.testing.postgres import LocalPostgres
-from databricks.labs.oauth_rotator.testing.tokens import IssuedCredential
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
+from databricks.labs.oauth_rotator.files import pgpass
 from tests.integration.conftest import USER, UserHome
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.tokens import IssuedCredential
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 USER_LINES = (
     b"# my own databases, written by hand\n",

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE
 from tests.integration.conftest import without
 from tests.reliability.conftest import Figures, Home
 from tests.reliability.rig import load_status, log_lines, wait_for
+from tests.rigs.workspace import DEMO_INSTANCE
 
 pytestmark = pytest.mark.timeout(300)  # scenarios wait for real cycles on a shared, loaded machine
 GROUP = "Auth faults needing a person"

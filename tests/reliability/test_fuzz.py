@@ -17,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from databricks.labs.oauth_rotator import pgpass
 from databricks.labs.oauth_rotator.config import from_raw, to_raw, validate_raw
-from databricks.labs.oauth_rotator.config_store import load_config
 from databricks.labs.oauth_rotator.errors import ConfigError, PgpassFormatError
+from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files.config_store import load_config
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
 from tests.reliability.conftest import Figures, Home
 from tests.reliability.rig import ProductGap
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 GROUP = "Hostile input"
 CREDENTIALS = "/api/2.0/database/credentials"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
 from tests.reliability.conftest import Figures, Home
 from tests.reliability.rig import wait_for
+from tests.rigs.workspace import FakeWorkspace
 
 pytestmark = pytest.mark.timeout(300)  # scenarios wait for real cycles on a shared, loaded machine
 GROUP = "Network faults"

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator import pgpass
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE
+from databricks.labs.oauth_rotator.files import pgpass
 from tests.integration.conftest import USER
 from tests.reliability.conftest import Figures, Home
 from tests.reliability.rig import USER_LINES, temp_files, wait_for
+from tests.rigs.workspace import DEMO_INSTANCE
 
 pytestmark = pytest.mark.timeout(400)  # scenarios wait for real cycles on a shared, loaded machine
 GROUP = "Process faults"

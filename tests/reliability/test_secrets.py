@@ -9,17 +9,17 @@ login is in the environment (the case where a careless installer would copy the 
 
 from __future__ import annotations
 
+from databricks.labs.oauth_rotator.app.service import service_spec
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.config_store import save_config
-from databricks.labs.oauth_rotator.console_service import service_spec
+from databricks.labs.oauth_rotator.files.config_store import save_config
 from databricks.labs.oauth_rotator.service import (
     LaunchdServiceManager,
     SystemdServiceManager,
     WindowsServiceManager,
 )
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE
 from tests.reliability.conftest import Home
 from tests.reliability.rig import SecretsCollector
+from tests.rigs.workspace import DEMO_INSTANCE
 
 
 def test_service_definitions_for_a_user_logged_in_through_the_environment_hold_no_secret(

@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import pytest
 
-from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
 from tests.reliability.conftest import Figures, Home
 from tests.reliability.rig import fd_count, rss_kib, temp_files
+from tests.rigs.workspace import FakeWorkspace
 
 TTL_SECONDS = 15
 KILL_EVERY_SECONDS = 300

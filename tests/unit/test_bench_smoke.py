@@ -1,4 +1,4 @@
-"""The benchmarks still run: `bench/run.py --smoke` (every benchmark, tiny sizes, a 20-second daemon) and one
+"""The benchmarks still run: `python -m bench.run --smoke` (every benchmark, tiny sizes, a 20-second daemon) and one
 benchmark script on its own, each writing to a temp file; their JSON has every figure, with sane numbers.
 
 `make bench` runs the real thing; this only keeps the scripts from rotting.
@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "bench"
 SECTIONS = {
     "once": {"--once"},
     "startup": {"labs status", "console status", "--help", "--version"},
@@ -36,7 +35,7 @@ def run_script(script: str, *args: str, timeout: float) -> tuple[str, str]:
     """Run a benchmark script in its own process group; on timeout the whole group (its daemon too) is killed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "PG"))}
     with subprocess.Popen(
-        [sys.executable, str(BENCH / script), *args],
+        [sys.executable, "-m", f"bench.{script.removesuffix('.py')}", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, from_raw, to_raw
-from databricks.labs.oauth_rotator.config_store import effective_config, load_config, save_config
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.files.config_store import effective_config, load_config, save_config
 
 ENDPOINT = "projects/p/branches/b/endpoints/e"
 
@@ -140,8 +140,8 @@ def _first_part(err: ConfigError) -> str:
 def test_every_front_door_refuses_the_same_input_in_the_same_words(tmp_path, monkeypatch, doors, problem):
     """The console, the Python API and a config file (as labs `rotate` and the worker read it) share one set of
     checks; each names the setting as its user spelled it."""
-    from databricks.labs.oauth_rotator.console import parse_invocation
-    from databricks.labs.oauth_rotator.rotator import DatabricksOAuthRotator, check_paths
+    from databricks.labs.oauth_rotator.commands.api import DatabricksOAuthRotator, check_paths
+    from databricks.labs.oauth_rotator.commands.rotator_script import parse_invocation
 
     flags, arguments, lines = doors
     root = str(tmp_path)

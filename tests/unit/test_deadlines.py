@@ -21,8 +21,8 @@ from databricks.labs.oauth_rotator.deadlines import (
     run_with_deadline,
 )
 from databricks.labs.oauth_rotator.errors import CredentialError
-from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
-from databricks.labs.oauth_rotator.workspace import build_workspace_client
+from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client
+from tests.rigs.workspace import FakeWorkspace
 
 USAGE = Path(__file__).resolve().parents[2] / "docs" / "usage.md"
 
@@ -34,13 +34,13 @@ from unittest.mock import create_autospec
 from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.cycle import RotationCycle
+from databricks.labs.oauth_rotator.rotation.cycle import RotationCycle
 from databricks.labs.oauth_rotator.deadlines import run_with_deadline
 from databricks.labs.oauth_rotator.errors import CredentialError
-from databricks.labs.oauth_rotator.testing.workspace import FakeWorkspace
-from databricks.labs.oauth_rotator.workspace import build_workspace_client
-from databricks.labs.oauth_rotator.schedule import RefreshPolicy, SystemClock
-from databricks.labs.oauth_rotator.state import StateStore
+from tests.rigs.workspace import FakeWorkspace
+from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client
+from databricks.labs.oauth_rotator.rotation.schedule import RefreshPolicy, SystemClock
+from databricks.labs.oauth_rotator.rotation.state import StateStore
 
 def block_forever(*_args, **_kwargs):
     print(f"fetching on {threading.current_thread().name}, daemon={threading.current_thread().daemon}", flush=True)

@@ -35,8 +35,8 @@ from databricks.sdk.oauth import Token
 from databricks.sdk.service.postgres import EndpointStatusState, EndpointType
 from google.protobuf.duration_pb2 import Duration
 
-from databricks.labs.oauth_rotator.testing.tokens import jwt_claims
-from databricks.labs.oauth_rotator.testing.workspace import (
+from tests.rigs.tokens import jwt_claims
+from tests.rigs.workspace import (
     DEMO_ENDPOINT,
     DEMO_INSTANCE,
     OTHER_USER,

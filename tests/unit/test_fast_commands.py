@@ -26,14 +26,17 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator import cli, console, logs, status
+from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.app import status
+from databricks.labs.oauth_rotator.commands import flags, labs_cli
+from databricks.labs.oauth_rotator.files import logs
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.service import systemd
-from databricks.labs.oauth_rotator.state import StateStore, Status, TargetState
-from databricks.labs.oauth_rotator.testing.workspace import DEMO_INSTANCE, FakeWorkspace
-from databricks.labs.oauth_rotator.tokeninfo import token_fingerprint
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "cli.py"
+CLI = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_cli.py"
 NOW = 1_767_225_600.0
 HEAVY = ("databricks.sdk", "databricks.labs.blueprint", "requests", "urllib3", "yaml", "google.protobuf")
 """Never imported by a command that needs no workspace (each costs tens of MB and up to seconds)."""
@@ -46,8 +49,8 @@ NOT_FOR_STATUS = (
     "subprocess",
     "shutil",
     "databricks.labs.oauth_rotator.service",
-    "databricks.labs.oauth_rotator.state",
-    "databricks.labs.oauth_rotator.logs",
+    "databricks.labs.oauth_rotator.rotation.state",
+    "databricks.labs.oauth_rotator.files.logs",
     "databricks.labs.oauth_rotator.files",
     "databricks.labs.oauth_rotator.config",
     *("pkgutil", "typing", "weakref", "importlib.util"),
@@ -61,7 +64,7 @@ NOT_FOR_HELP = (
     "shutil",
     "json",
     "databricks.labs.oauth_rotator.config",
-    "databricks.labs.oauth_rotator.logs",
+    "databricks.labs.oauth_rotator.files.logs",
     "databricks.labs.oauth_rotator.paths",
 )
 WITHOUT_PKGUTIL = ("pkgutil", "typing")
@@ -171,7 +174,7 @@ def test_console_status_reads_the_file_without_logging_dataclasses_or_the_servic
     write_status(tmp_path)
     modules, out = imported(["-c", STATUS_ENTRY, "--json"], environment(tmp_path), cwd=tmp_path)
     assert [row["target"] for row in json.loads(out)] == ["never", "reports", "sales"]  # it did its work
-    assert "databricks.labs.oauth_rotator.status" in modules
+    assert "databricks.labs.oauth_rotator.app.status" in modules
     assert loaded(modules, HEAVY) == []
     assert loaded(modules, NOT_FOR_STATUS) == []
 
@@ -182,7 +185,7 @@ def test_labs_status_reads_the_file_without_logging_dataclasses_or_pkgutil(tmp_p
     payload = json.dumps({"command": "status", "flags": {"log_level": "warn"}, "output_type": ""})
     modules, out = imported([str(CLI), payload], labs_environment(tmp_path), cwd=tmp_path)
     assert [row["target"] for row in json.loads(out)] == ["never", "reports", "sales"]
-    assert "databricks.labs.oauth_rotator.status" in modules
+    assert "databricks.labs.oauth_rotator.app.status" in modules
     assert loaded(modules, HEAVY) == []
     assert loaded(modules, NOT_FOR_STATUS) == []
 
@@ -229,7 +232,7 @@ def test_status_asks_systemctl_only_when_there_is_a_unit_and_still_without_the_s
 def test_help_and_version_import_argparse_and_little_else(tmp_path, argv, expected, not_imported):
     modules, out = imported(argv, environment(tmp_path), cwd=tmp_path)
     assert expected in out
-    assert "databricks.labs.oauth_rotator.console" in modules
+    assert "databricks.labs.oauth_rotator.commands.rotator_script" in modules
     assert loaded(modules, HEAVY) == []
     assert loaded(modules, not_imported) == []
 
@@ -259,7 +262,7 @@ def test_the_resident_scheduler_imports_no_sdk_no_openssl_and_no_shutil(tmp_path
         try:
             deadline = time.monotonic() + 120
             # tokeninfo is imported by the first lost-line check, right after the first cycle recorded its status
-            while "databricks.labs.oauth_rotator.tokeninfo" not in imported_names(err_file.read_text()):
+            while "databricks.labs.oauth_rotator.lakebase.tokeninfo" not in imported_names(err_file.read_text()):
                 assert daemon.poll() is None, err_file.read_text()[-3000:]
                 assert time.monotonic() < deadline, "no lost-line check within two minutes"
                 time.sleep(0.2)
@@ -269,10 +272,24 @@ def test_the_resident_scheduler_imports_no_sdk_no_openssl_and_no_shutil(tmp_path
     assert daemon.returncode == 0
     assert pgpass_file.exists()
     modules = imported_names(err_file.read_text())
-    assert "databricks.labs.oauth_rotator.daemon" in modules
+    assert "databricks.labs.oauth_rotator.rotation.daemon" in modules
     assert loaded(modules, HEAVY) == []
     assert loaded(modules, ("_hashlib", "hashlib", "shutil", "bz2", "lzma")) == []
-    rotation_only = ("cycle", "rotator", "credentials", "workspace", "files", "config_store", "notify", "hooks")
+    rotation_only = (
+        "rotation.cycle",
+        "app.rotate",
+        "app.service",
+        "app.configure",
+        "app.connect",
+        "app.doctor",
+        "lakebase.credentials",
+        "lakebase.workspace",
+        "lakebase.targets",
+        "files.writer",
+        "files.config_store",
+        "rotation.notify",
+        "rotation.hooks",
+    )
     assert loaded(modules, tuple(f"databricks.labs.oauth_rotator.{m}" for m in rotation_only)) == []
 
 
@@ -341,7 +358,7 @@ def test_a_hand_edited_target_shows_what_can_be_read_and_never_a_traceback(tmp_p
     ],
 )
 def test_the_status_file_is_found_where_paths_puts_it(environ):
-    assert status.status_file_name(environ) == str(status.status_file(environ))
+    assert status.status_file_name(environ) == str(paths.status_file(environ))
 
 
 @pytest.mark.parametrize(
@@ -382,7 +399,7 @@ def test_the_service_state_reads_as_the_systemd_manager_reads_it(tmp_path, shown
 
 
 def test_the_light_path_spells_names_as_their_modules_do():
-    assert cli.PACKAGE_LOGGER == logs.PACKAGE_LOGGER
+    assert labs_cli.PACKAGE_LOGGER == logs.PACKAGE_LOGGER
     assert status.SHOWN_PROPERTIES == systemd.SHOW_PROPERTIES
     assert status.SYSTEMD_UNIT == systemd.UNIT_NAME
 
@@ -399,7 +416,7 @@ def test_namespace_packages_get_the_path_pkgutil_would_give_them(tmp_path, labs)
         "namespace_packages()\n"
         "assert 'pkgutil' not in sys.modules\n"
         "import pkgutil\n"  # only now, to prove it played no part above
-        "import databricks.labs.oauth_rotator.console\n"
+        "import databricks.labs.oauth_rotator.commands.rotator_script\n"
         f"{show}\n"
     )
     by_us = subprocess.run([sys.executable, "-c", ours], env=env, capture_output=True, text=True, check=True)
@@ -413,8 +430,9 @@ def test_the_compatibility_package_imports_the_api_on_first_use():
         "import sys, databricks_oauth_rotator\n"
         "assert 'databricks.labs.oauth_rotator' not in sys.modules\n"
         "from databricks_oauth_rotator import DatabricksOAuthRotator, __version__\n"
-        "from databricks.labs.oauth_rotator import rotator, __about__\n"
-        "assert DatabricksOAuthRotator is rotator.DatabricksOAuthRotator and __version__ == __about__.__version__\n"
+        "from databricks.labs.oauth_rotator import __about__\n"
+        "from databricks.labs.oauth_rotator.commands import api\n"
+        "assert DatabricksOAuthRotator is api.DatabricksOAuthRotator and __version__ == __about__.__version__\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
 
@@ -425,9 +443,9 @@ def test_the_compatibility_package_imports_the_api_on_first_use():
 @pytest.mark.parametrize("columns", ["100", "43", "", "0", "wide"])
 def test_help_is_as_wide_as_argparse_would_make_it(monkeypatch, columns):
     monkeypatch.setenv("COLUMNS", columns)
-    assert console.terminal_columns() == shutil.get_terminal_size().columns
-    ours = console.build_parser()
-    stock = console.build_parser()
+    assert flags.terminal_columns() == shutil.get_terminal_size().columns
+    ours = flags.build_parser()
+    stock = flags.build_parser()
     stock.formatter_class = argparse.HelpFormatter
     assert ours.format_help() == stock.format_help()
 

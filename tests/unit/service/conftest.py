@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,16 +73,6 @@ def make_spec(root: str | Path, **overrides: object) -> ServiceSpec:
 @pytest.fixture
 def golden_spec() -> ServiceSpec:
     return make_spec(GOLDEN_HOME, env_file=Path(f"{GOLDEN_HOME}/m2m.env"))
-
-
-@pytest.fixture
-def umask_000() -> Iterator[None]:
-    """Run with umask 000, the worst case for file modes (each xdist worker is its own process)."""
-    previous = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def fake_secret() -> str:

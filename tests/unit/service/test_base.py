@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator.errors import ConfigError, FileWriteError, RotatorError
+from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
 from databricks.labs.oauth_rotator.service import (
     LaunchdServiceManager,
     MockServiceManager,
@@ -19,9 +19,7 @@ from databricks.labs.oauth_rotator.service import (
 from databricks.labs.oauth_rotator.service.base import (
     ServiceSpec,
     default_runner,
-    tail_files,
     tail_lines,
-    write_file_atomically,
 )
 from tests.unit.service.conftest import fake_secret, make_spec
 
@@ -186,28 +184,6 @@ def test_service_error_without_output_says_so():
     assert "exit code 2: (no output)" in str(error)
 
 
-@pytest.mark.usefixtures("umask_000")
-def test_definitions_are_written_0644_even_under_umask_000(tmp_path):
-    target = tmp_path / "new" / "dir" / "unit.service"
-    write_file_atomically(target, b"first")
-    assert target.read_bytes() == b"first"
-    assert target.stat().st_mode & 0o777 == 0o644
-    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700  # intermediate directories too
-    assert (tmp_path / "new" / "dir").stat().st_mode & 0o777 == 0o700
-    target.chmod(0o666)
-    write_file_atomically(target, b"second")
-    assert target.stat().st_mode & 0o777 == 0o644
-    assert sorted(p.name for p in target.parent.iterdir()) == ["unit.service"]  # no temp file left
-
-
-def test_a_failed_write_leaves_no_temp_file(tmp_path):
-    target = tmp_path / "unit.service"
-    target.mkdir()  # os.replace cannot put a file over a directory
-    with pytest.raises(FileWriteError, match="could not write"):
-        write_file_atomically(target, b"data")
-    assert [p.name for p in tmp_path.iterdir()] == ["unit.service"]
-
-
 def test_tail_lines_reads_only_the_end_of_a_large_file(tmp_path):
     log = tmp_path / "big.log"
     log.write_text("".join(f"line {i}\n" for i in range(100_000)))
@@ -218,37 +194,19 @@ def test_tail_lines_reads_only_the_end_of_a_large_file(tmp_path):
     assert tail_lines(short, 10) == ["only", "last without newline"]
 
 
-def test_tail_files_labels_each_file_and_skips_missing_ones(tmp_path):
-    err, out = tmp_path / "err.log", tmp_path / "out.log"
-    assert tail_files([err, out], 5) == f"No service output yet (looked in {err}, {out})."
-    err.write_text("e1\ne2\n")
-    assert tail_files([err, out, err], 1) == f"==> {err} <==\ne2"
-
-
 def test_mock_manager_records_calls_and_keeps_state(tmp_path):
-    manager = MockServiceManager(output="a\nb\nc")
+    manager = MockServiceManager()
     spec = make_spec(tmp_path)
     assert manager.uninstall() == "The mock service is not installed; nothing to do."
     assert "Installed" in manager.install(spec)
     assert "Updated" in manager.install(spec)
     assert manager.status().running
-    manager.stop()
+    manager.running = False  # as if it had stopped by itself
     assert not manager.status().running
-    assert manager.logs(2) == "b\nc"
     assert manager.uninstall() == "Uninstalled the mock service."
     with pytest.raises(ServiceError, match="not installed"):
-        manager.start()
-    assert manager.calls == [
-        "uninstall",
-        "install",
-        "install",
-        "status",
-        "stop",
-        "status",
-        "logs",
-        "uninstall",
-        "start",
-    ]
+        manager.restart()
+    assert manager.calls == ["uninstall", "install", "install", "status", "status", "uninstall", "restart"]
 
 
 def test_mock_manager_fails_on_demand(tmp_path):

@@ -173,26 +173,15 @@ def test_uninstall_unloads_a_job_whose_plist_was_deleted(tmp_path, runner):
     assert "Stopped" in _manager(tmp_path, runner).uninstall()
 
 
-def test_start_stop_restart_of_a_loaded_job(tmp_path, runner):
-    manager = _manager(tmp_path, runner)
-    manager.start()
-    manager.restart()
-    manager.stop()
-    assert runner.calls == [
-        PRINT,
-        ["launchctl", "kickstart", TARGET],
-        PRINT,
-        ["launchctl", "kickstart", "-k", TARGET],
-        BOOTOUT,
-    ]
+def test_restart_of_a_loaded_job_kicks_it(tmp_path, runner):
+    _manager(tmp_path, runner).restart()
+    assert runner.calls == [PRINT, ["launchctl", "kickstart", "-k", TARGET]]
 
 
-def test_start_and_restart_bootstrap_a_job_that_is_not_loaded(tmp_path, runner):
+def test_restart_bootstraps_a_job_that_is_not_loaded(tmp_path, runner):
     runner.on(*PRINT, returncode=113)
-    manager = _manager(tmp_path, runner)
-    manager.start()
-    manager.restart()
-    assert runner.calls == [PRINT, _bootstrap(tmp_path), PRINT, _bootstrap(tmp_path)]
+    _manager(tmp_path, runner).restart()
+    assert runner.calls == [PRINT, _bootstrap(tmp_path)]
 
 
 def test_no_deprecated_load_or_unload(tmp_path, runner):
@@ -220,11 +209,3 @@ def test_status_fails_loudly_on_other_errors(tmp_path, runner):
     runner.on(*PRINT, returncode=1, stderr="Unrecognized target specifier.")
     with pytest.raises(ServiceError, match="Unrecognized target specifier"):
         _manager(tmp_path, runner).status()
-
-
-def test_logs_tail_the_files_named_in_the_plist(tmp_path, runner):
-    manager = _manager(tmp_path, runner)
-    manager.install(make_spec(tmp_path, stderr_log=tmp_path / "Library" / "Logs" / "rotator.log"))
-    log = tmp_path / "Library" / "Logs" / "rotator.log"
-    log.write_text("one\ntwo\n")
-    assert manager.logs(1) == f"==> {log} <==\ntwo"

@@ -386,14 +386,10 @@ def test_a_failed_disable_keeps_the_unit_and_says_how_to_remove_it(tmp_path, run
     assert manager.definition_path.exists()
 
 
-def test_start_stop_restart(tmp_path, runner):
+def test_restart_clears_a_failed_state_first(tmp_path, runner):
     manager = _manager(tmp_path, runner)
-    manager.start()
-    manager.stop()
     manager.restart()
     assert runner.calls == [
-        ["systemctl", "--user", "start", UNIT_NAME],
-        ["systemctl", "--user", "stop", UNIT_NAME],
         ["systemctl", "--user", "reset-failed", UNIT_NAME],
         ["systemctl", "--user", "restart", UNIT_NAME],
     ]
@@ -430,26 +426,3 @@ def test_status_of_a_crashed_and_of_a_missing_service(tmp_path, runner):
     )
     status = manager.status()
     assert (status.installed, status.running, status.pid, status.last_exit_code) == (True, False, None, 2)
-
-
-def test_logs_tail_the_files_named_in_the_unit(tmp_path, runner):
-    logs = _tree(tmp_path, "100% logs")
-    manager = _manager(tmp_path, runner)
-    manager.install(make_spec(tmp_path, stdout_log=logs / "out.log", stderr_log=logs / "err.log"))
-    (logs / "err.log").write_text("boom 1\nboom 2\n")
-    (logs / "out.log").write_text("rotated\n")
-    assert manager.logs(1) == f"==> {logs}/err.log <==\nboom 2\n\n==> {logs}/out.log <==\nrotated"
-
-
-def test_logs_without_files_or_journal_say_where_they_looked(tmp_path):
-    def no_journalctl(argv):
-        raise ServiceError("`journalctl` could not run", command=argv)
-
-    manager = SystemdServiceManager(no_journalctl, home=tmp_path, environ={})
-    assert manager.logs().startswith("No service output yet (looked in ")
-
-
-def test_logs_fall_back_to_the_journal(tmp_path, runner):
-    runner.on("journalctl", stdout="Nov 29 rotator[1]: rotated\n")
-    assert _manager(tmp_path, runner).logs(7) == "Nov 29 rotator[1]: rotated\n"
-    assert runner.calls == [["journalctl", "--user", "-u", UNIT_NAME, "-n", "7", "--no-pager"]]

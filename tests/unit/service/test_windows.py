@@ -264,13 +264,11 @@ def test_uninstall_deletes_even_when_the_query_fails(tmp_path, runner):
     assert runner.calls == [QUERY, ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]]
 
 
-def test_start_stop_restart(tmp_path, runner):
+def test_restart_ends_a_task_that_may_not_be_running_then_runs_it(tmp_path, runner):
     manager = _manager(tmp_path, runner)
-    manager.start()
-    manager.stop()
     runner.on(*END, returncode=1, stderr="ERROR: The task is not running.")
     manager.restart()
-    assert runner.calls == [RUN, END, END, RUN]
+    assert runner.calls == [END, RUN]
 
 
 def test_status_parses_the_query(tmp_path, runner):

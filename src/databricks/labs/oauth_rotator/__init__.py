@@ -13,14 +13,14 @@ TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: every command imports this 
 if TYPE_CHECKING:
     from typing import Any
 
-    from databricks.labs.oauth_rotator.credentials import Credential
-    from databricks.labs.oauth_rotator.rotator import DatabricksOAuthRotator
+    from databricks.labs.oauth_rotator.commands.api import DatabricksOAuthRotator
+    from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 
 __all__ = ["Credential", "DatabricksOAuthRotator", "__version__"]
 
 _LAZY = {
-    "DatabricksOAuthRotator": "databricks.labs.oauth_rotator.rotator",
-    "Credential": "databricks.labs.oauth_rotator.credentials",
+    "DatabricksOAuthRotator": "databricks.labs.oauth_rotator.commands.api",
+    "Credential": "databricks.labs.oauth_rotator.lakebase.credentials",
 }
 
 

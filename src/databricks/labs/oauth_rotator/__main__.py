@@ -1,6 +1,6 @@
 """`python -m databricks.labs.oauth_rotator [run] [flags]`: the rotator as the background service runs it."""
 
-from databricks.labs.oauth_rotator.console import rotator_main
+from databricks.labs.oauth_rotator.commands.rotator_script import rotator_main
 
 if __name__ == "__main__":
     import sys

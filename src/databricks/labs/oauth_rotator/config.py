@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.paths import log_path_for, pg_service_path_for, pgpass_path_for
 
 ENDPOINT_PATTERN = re.compile(r"^projects/[^/\s]+/branches/[^/\s]+/endpoints/[^/\s]+$")
 MAX_MINUTES = 24 * 60
@@ -307,27 +308,6 @@ def validate_raw(raw: Any, names: Mapping[str, str] | None = None) -> None:
 
 
 # ---- the files a rotation writes ---------------------------------------------------------------------------------
-
-
-def pgpass_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
-    """The file libpq reads: the configured one, else `PGPASSFILE`, else the platform default."""
-    if config.pgpass_file:
-        return Path(os.path.expanduser(config.pgpass_file))
-    return paths.default_pgpass_path(environ)
-
-
-def pg_service_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
-    """The service file libpq reads first: the configured one, else `PGSERVICEFILE`, else `~/.pg_service.conf`."""
-    environ = os.environ if environ is None else environ
-    if config.pg_service_file:
-        return Path(os.path.expanduser(config.pg_service_file))
-    if environ.get("PGSERVICEFILE"):
-        return Path(environ["PGSERVICEFILE"])
-    return Path(environ.get("HOME") or Path.home()) / ".pg_service.conf"
-
-
-def log_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
-    return Path(os.path.expanduser(config.log_file)) if config.log_file else paths.default_log_file(environ)
 
 
 def check_file_path(path: Path, where: str) -> None:

@@ -7,10 +7,17 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from databricks.labs.oauth_rotator.config import RotatorConfig
+
 PRODUCT = "oauth-rotator"
 ENV_FILE_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ENV_FILE"
-"""Names a 0600 `KEY=value` file the scheduler loads at start (launchd cannot read an EnvironmentFile).
-`console.py` spells it out too, to stay free of pathlib; a unit test keeps the two equal."""
+"""Names a 0600 `KEY=value` file the scheduler loads at start (launchd cannot read an EnvironmentFile)."""
+STATUS_FILE_NAME = "status.json"
+SERVICE_STDOUT_LOG_NAME = ".databricks_oauth_rotator_stdout.log"
+SERVICE_STDERR_LOG_NAME = ".databricks_oauth_rotator_stderr.log"
+"""The service's own output, in the home directory as the original tool had it."""
 
 
 def labs_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -61,3 +68,29 @@ def _passwd_home() -> str:
     import pwd  # POSIX only
 
     return pwd.getpwuid(os.geteuid()).pw_dir
+
+
+def pgpass_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """The file libpq reads: the configured one, else `PGPASSFILE`, else the platform default."""
+    if config.pgpass_file:
+        return Path(os.path.expanduser(config.pgpass_file))
+    return default_pgpass_path(environ)
+
+
+def pg_service_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """The service file libpq reads first: the configured one, else `PGSERVICEFILE`, else `~/.pg_service.conf`."""
+    environ = os.environ if environ is None else environ
+    if config.pg_service_file:
+        return Path(os.path.expanduser(config.pg_service_file))
+    if environ.get("PGSERVICEFILE"):
+        return Path(environ["PGSERVICEFILE"])
+    return Path(environ.get("HOME") or Path.home()) / ".pg_service.conf"
+
+
+def log_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    return Path(os.path.expanduser(config.log_file)) if config.log_file else default_log_file(environ)
+
+
+def status_file(environ: Mapping[str, str] | None = None) -> Path:
+    """`state/status.json`: what was rotated, when it expires, what failed (never a secret)."""
+    return state_dir(environ) / STATUS_FILE_NAME

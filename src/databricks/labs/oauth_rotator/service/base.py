@@ -14,7 +14,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from types import MappingProxyType
 from typing import Protocol
 
 from databricks.labs.oauth_rotator.errors import ConfigError, FileWriteError, RotatorError
+from databricks.labs.oauth_rotator.files.writer import make_private_directories
+from databricks.labs.oauth_rotator.secrets import is_secret_name, looks_secret
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,6 @@ COMMAND_TIMEOUT_SECONDS = 60
 
 # Paths (never secrets) that change where the daemon reads and writes; services start with a minimal environment.
 _FORWARDED = ("PGPASSFILE", "DATABRICKS_CONFIG_FILE", "DATABRICKS_LABS_CONFIG_DIR", "DATABRICKS_LABS_STATE_DIR")
-# DATABRICKS_TOKEN, DATABRICKS_CLIENT_SECRET, ARM_CLIENT_SECRET, PGPASSWORD, GOOGLE_CREDENTIALS, ... all match.
-_SECRET_KEY_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "PRIVATE_KEY", "API_KEY")
-_SECRET_VALUE = re.compile(r"eyJ[\w-]+\.[\w-]+\.|dapi[0-9a-f]{32}")  # a JWT or a Databricks PAT
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_OUTPUT = 2000
@@ -216,7 +214,7 @@ def _check_environment(environment: Mapping[str, str]) -> None:
     for key, value in environment.items():
         if not _ENV_KEY.match(key):
             raise ConfigError(f"environment: invalid variable name {key!r}")
-        if any(word in key.upper() for word in _SECRET_KEY_WORDS) or _SECRET_VALUE.search(value):
+        if is_secret_name(key) or looks_secret(value):
             raise ConfigError(
                 f"environment: {key} looks like a secret, and service definitions are readable by other tools",
                 fix="keep secrets in a ~/.databrickscfg profile or in the 0600 env_file; pass only the profile name",
@@ -265,14 +263,6 @@ class ServiceManager(ABC):
         """Stop the service, unregister it and remove the definition."""
 
     @abstractmethod
-    def start(self) -> None:
-        """Start the installed service now."""
-
-    @abstractmethod
-    def stop(self) -> None:
-        """Stop the running service (it starts again at the next login until uninstalled)."""
-
-    @abstractmethod
     def restart(self) -> None:
         """Stop and start the service, clearing a failed state where the OS keeps one."""
 
@@ -280,48 +270,11 @@ class ServiceManager(ABC):
     def status(self) -> ServiceStatus:
         """Ask the OS whether the service is installed and running."""
 
-    def logs(self, lines: int = 50) -> str:
-        """The last `lines` lines of the service's stderr and stdout files."""
-        return tail_files(self._log_paths(), lines)
-
-    def _log_paths(self) -> tuple[Path, ...]:
-        return (self._home / STDERR_LOG_NAME, self._home / STDOUT_LOG_NAME)
-
     def _run(self, argv: Sequence[str], *, fix: str | None = None) -> subprocess.CompletedProcess[str]:
         result = self._runner(argv)
         if result.returncode != 0:
             raise ServiceError.from_result(argv, result, fix=fix)
         return result
-
-
-def write_file_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` with `data` so that readers see the old or the new file, never a partial or writable one.
-
-    The temp file is created 0600 by mkstemp and then set to exactly `mode`, so the umask (even 000) never
-    makes a definition group- or world-writable. Missing parent directories are created 0700.
-    Raises FileWriteError (the old file is untouched).
-    """
-    try:
-        _replace(path, data, mode)
-    except OSError as e:
-        raise FileWriteError(f"could not write {path}: {e}") from e
-
-
-def _replace(path: Path, data: bytes, mode: int) -> None:
-    _make_directories(path.parent)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.chmod(mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
 
 
 def prepare_log_files(spec: ServiceSpec) -> None:
@@ -332,30 +285,10 @@ def prepare_log_files(spec: ServiceSpec) -> None:
     """
     for path in dict.fromkeys((spec.stdout_log, spec.stderr_log)):
         try:
-            _make_directories(path.parent)
+            make_private_directories(path.parent)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         except OSError as e:
             raise FileWriteError(f"could not create the service log {path}: {e}") from e
-
-
-def _make_directories(directory: Path) -> None:
-    # Not mkdir(parents=True): it creates intermediate directories with the umask's mode (0777 under umask 000).
-    missing = []
-    while not directory.exists() and directory != directory.parent:
-        missing.append(directory)
-        directory = directory.parent
-    for each in reversed(missing):
-        each.mkdir(mode=0o700, exist_ok=True)
-
-
-def _fsync_directory(directory: Path) -> None:
-    if sys.platform == "win32":  # directories cannot be opened for fsync there
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def tail_lines(path: Path, lines: int, block_size: int = 65536) -> list[str]:
@@ -373,17 +306,6 @@ def tail_lines(path: Path, lines: int, block_size: int = 65536) -> list[str]:
     return data.decode("utf-8", errors="replace").splitlines()[-lines:]
 
 
-def tail_files(paths: Sequence[Path], lines: int) -> str:
-    """The tail of each existing, non-empty file under a `==> path <==` header, like `tail` prints several files."""
-    sections = []
-    for path in dict.fromkeys(paths):  # stdout and stderr may share a file
-        if path.is_file() and path.stat().st_size:
-            sections.append("\n".join([f"==> {path} <==", *tail_lines(path, lines)]))
-    if not sections:
-        return "No service output yet (looked in " + ", ".join(str(p) for p in dict.fromkeys(paths)) + ")."
-    return "\n\n".join(sections)
-
-
 class MockServiceManager(ServiceManager):
     """An in-memory service manager for other modules' tests: records calls, keeps state, can fail on demand.
 
@@ -396,13 +318,11 @@ class MockServiceManager(ServiceManager):
         *,
         spec: ServiceSpec | None = None,
         running: bool = False,
-        output: str = "",
         failures: Mapping[str, Exception] | None = None,
     ) -> None:
         super().__init__(home=spec.home if spec else Path("/mock-home"))
         self.spec = spec
         self.running = running
-        self.output = output
         self.failures = dict(failures or {})
         self.calls: list[str] = []
 
@@ -426,14 +346,6 @@ class MockServiceManager(ServiceManager):
         self.spec, self.running = None, False
         return "Uninstalled the mock service."
 
-    def start(self) -> None:
-        self._call("start", needs_install=True)
-        self.running = True
-
-    def stop(self) -> None:
-        self._call("stop", needs_install=True)
-        self.running = False
-
     def restart(self) -> None:
         self._call("restart", needs_install=True)
         self.running = True
@@ -442,10 +354,6 @@ class MockServiceManager(ServiceManager):
         self._call("status")
         state = "running" if self.running else "stopped"
         return ServiceStatus(self.spec is not None, self.running, 4242 if self.running else None, None, state)
-
-    def logs(self, lines: int = 50) -> str:
-        self._call("logs")
-        return "\n".join(self.output.splitlines()[-lines:]) if lines > 0 else ""
 
     def _call(self, name: str, *, needs_install: bool = False) -> None:
         self.calls.append(name)

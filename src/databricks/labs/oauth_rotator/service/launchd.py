@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from databricks.labs.oauth_rotator.files.writer import write_public
 from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE
 from databricks.labs.oauth_rotator.service.base import (
     CommandRunner,
@@ -23,7 +24,6 @@ from databricks.labs.oauth_rotator.service.base import (
     ServiceStatus,
     default_runner,
     prepare_log_files,
-    write_file_atomically,
 )
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class LaunchdServiceManager(ServiceManager):
     def install(self, spec: ServiceSpec) -> str:
         data = self.render(spec)
         existed = self.definition_path.exists()
-        write_file_atomically(self.definition_path, data, 0o644)
+        write_public(self.definition_path, data, mode=0o644)
         prepare_log_files(spec)
         # bootstrap refuses a label that is already loaded, so an update unloads the old job first.
         self._bootout()
@@ -144,16 +144,6 @@ class LaunchdServiceManager(ServiceManager):
         self.definition_path.unlink(missing_ok=True)
         return f"Stopped {self.target} and removed {self.definition_path}."
 
-    def start(self) -> None:
-        if self._is_loaded():
-            self._launchctl("kickstart", self.target)  # starts it unless it is already running
-        else:
-            self._bootstrap()
-
-    def stop(self) -> None:
-        # An unloaded job stays stopped until the next login (RunAtLoad) or `start`; a signal would restart it.
-        self._bootout()
-
     def restart(self) -> None:
         if self._is_loaded():
             self._launchctl("kickstart", "-k", self.target)
@@ -169,13 +159,6 @@ class LaunchdServiceManager(ServiceManager):
             raise ServiceError.from_result(["launchctl", "print", self.target], result)
         parsed = parse_print(result.stdout)
         return ServiceStatus(installed, parsed.running, parsed.pid, parsed.last_exit_code, parsed.detail)
-
-    def _log_paths(self) -> tuple[Path, ...]:
-        try:
-            plist = plistlib.loads(self.definition_path.read_bytes())
-        except (OSError, plistlib.InvalidFileException):
-            return super()._log_paths()
-        return tuple(Path(plist[key]) for key in ("StandardErrorPath", "StandardOutPath") if key in plist)
 
     def _is_loaded(self) -> bool:
         return self._runner(["launchctl", "print", self.target]).returncode == 0

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.files.writer import write_public
 from databricks.labs.oauth_rotator.service.base import (
     CommandRunner,
     ServiceError,
@@ -25,8 +26,6 @@ from databricks.labs.oauth_rotator.service.base import (
     ServiceStatus,
     default_runner,
     prepare_log_files,
-    tail_files,
-    write_file_atomically,
 )
 
 logger = logging.getLogger(__name__)
@@ -206,7 +205,7 @@ class SystemdServiceManager(ServiceManager):
         data = self.render(spec)
         existed = self.definition_path.exists()
         was_active = existed and self._systemctl_ok("is-active", "--quiet", UNIT_NAME)
-        write_file_atomically(self.definition_path, data, 0o644)
+        write_public(self.definition_path, data, mode=0o644)
         prepare_log_files(spec)
         self._systemctl("daemon-reload")
         if existed and not was_active:
@@ -233,12 +232,6 @@ class SystemdServiceManager(ServiceManager):
         self._systemctl("daemon-reload")
         return f"Stopped {UNIT_NAME} and removed {self.definition_path}."
 
-    def start(self) -> None:
-        self._systemctl("start", UNIT_NAME, fix=_START_LIMIT_FIX)
-
-    def stop(self) -> None:
-        self._systemctl("stop", UNIT_NAME)
-
     def restart(self) -> None:
         self._systemctl_ok("reset-failed", UNIT_NAME)  # an explicit restart should get past the start limit
         self._systemctl("restart", UNIT_NAME, fix=_START_LIMIT_FIX)
@@ -257,25 +250,6 @@ class SystemdServiceManager(ServiceManager):
             last_exit_code=_int_or_none(props.get("ExecMainStatus")),
             detail=detail,
         )
-
-    def logs(self, lines: int = 50) -> str:
-        text = tail_files(self._log_paths(), lines)
-        if any(path.is_file() for path in self._log_paths()):
-            return text
-        # Nothing in the files (older systemd, or the unit was edited to log to the journal): ask journald.
-        try:
-            journal = self._runner(["journalctl", "--user", "-u", UNIT_NAME, "-n", str(lines), "--no-pager"])
-        except ServiceError:  # no journalctl
-            return text
-        return journal.stdout if journal.returncode == 0 and journal.stdout.strip() else text
-
-    def _log_paths(self) -> tuple[Path, ...]:
-        try:
-            unit = self.definition_path.read_text(encoding="utf-8")
-        except OSError:
-            return super()._log_paths()
-        found = [re.search(rf"^Standard{kind}=append:(.*)$", unit, flags=re.MULTILINE) for kind in ("Error", "Output")]
-        return tuple(Path(match.group(1).replace("%%", "%")) for match in found if match) or super()._log_paths()
 
     def _linger_notice(self) -> str | None:
         try:

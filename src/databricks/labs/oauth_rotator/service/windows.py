@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.files.writer import write_public
 from databricks.labs.oauth_rotator.service.base import (
     CommandRunner,
     ServiceError,
@@ -24,7 +25,6 @@ from databricks.labs.oauth_rotator.service.base import (
     ServiceSpec,
     ServiceStatus,
     default_runner,
-    write_file_atomically,
 )
 
 logger = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class WindowsServiceManager(ServiceManager):
         data = self.render(spec)
         fields = self._query(strict=False)  # /Create /F below replaces whatever is there
         was_running = fields is not None and fields.get("Status") == "Running"
-        write_file_atomically(self.definition_path, data, 0o644)
+        write_public(self.definition_path, data, mode=0o644)
         self._schtasks("/Create", "/TN", TASK_NAME, "/XML", str(self.definition_path), "/F")
         if was_running:  # /Create /F does not touch a running instance, and IgnoreNew would ignore /Run
             self._schtasks("/End", "/TN", TASK_NAME)
@@ -246,12 +246,6 @@ class WindowsServiceManager(ServiceManager):
         self._run(argv, fix=f"if the task no longer exists, delete {self.definition_path}")
         self.definition_path.unlink(missing_ok=True)
         return f"Stopped and deleted the task '{TASK_NAME}'."
-
-    def start(self) -> None:
-        self._schtasks("/Run", "/TN", TASK_NAME)
-
-    def stop(self) -> None:
-        self._schtasks("/End", "/TN", TASK_NAME)
 
     def restart(self) -> None:
         self._runner(["schtasks", "/End", "/TN", TASK_NAME])  # fails harmlessly when it is not running

@@ -1,0 +1,48 @@
+"""One rotation cycle in a child process, for the scheduler (`python -m databricks.labs.oauth_rotator.commands.worker`).
+
+Reads a JSON request on stdin (`config` path, `overrides`, `force`), rotates, prints a one-line JSON report
+(`exit_code`, `next_due`) on stdout, and exits 0 (all good), 1 (a target failed) or 2 (unusable config).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, TextIO
+
+from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
+
+logger = logging.getLogger("databricks.labs.oauth_rotator")
+
+
+def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float | None]:
+    """One cycle as the scheduler asked for it (due targets, or all with `force`), logged to `stream` too."""
+    from databricks.labs.oauth_rotator.app.request import RotationRequest
+    from databricks.labs.oauth_rotator.app.rotate import rotate_now
+
+    # No deadline here: the scheduler is this process's watchdog, and kills it when a cycle hangs.
+    outcome = rotate_now(
+        RotationRequest.from_worker(request), force=bool(request.get("force")), deadline=None, log_stream=stream
+    )
+    return outcome.exit_code, outcome.report.next_due
+
+
+def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    try:
+        request = json.loads(stdin.read() or "{}")
+        if not isinstance(request, dict):
+            raise ConfigError("worker: expected a JSON object on stdin")
+        exit_code, next_due = run_request(request, stream=stderr)
+    except ValueError as err:
+        exit_code, next_due = 2, None
+        print(f"oauth-rotator: error: {err}", file=stderr)
+    except RotatorError as err:
+        exit_code, next_due = err.exit_code, None
+        print(f"oauth-rotator: error: {err}", file=stderr)
+    print(json.dumps({"exit_code": exit_code, "next_due": next_due}), file=stdout, flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The long-lived scheduler: wakes at least once a minute, runs a rotation cycle when one is due.
+
+Stdlib only, on purpose. The scheduler lives for weeks on a laptop, so it stays small (no Databricks SDK, which
+costs about 80 MB resident): each cycle runs in a short-lived child process (`SubprocessCycleRunner`) that
+imports the SDK, rotates, records `status.json`, reports when the next cycle is due, and exits. The child is
+also the watchdog boundary: a cycle that hangs (the SDK posts to the OIDC token endpoint without a timeout)
+is killed after `timeout` seconds. In-process runners serve the Python API and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from databricks.labs.oauth_rotator.deadlines import CYCLE_TIMEOUT_SECONDS
+from databricks.labs.oauth_rotator.rotation.schedule import MAX_SLEEP_SECONDS, Clock, RefreshPolicy
+from databricks.labs.oauth_rotator.rotation.state import StateStore
+
+logger = logging.getLogger(__name__)
+
+WORKER_MODULE = "databricks.labs.oauth_rotator.commands.worker"
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """The outcome of one cycle as the scheduler sees it: 0 ok, 1 some target failed, 2 bad configuration."""
+
+    exit_code: int
+    next_due: float | None = None
+    detail: str = ""
+
+    @property
+    def completed(self) -> bool:
+        """Whether the cycle ran to its end (and so recorded its own retry times in the status file)."""
+        return self.exit_code in {0, 1}
+
+
+class CycleRunner(Protocol):
+    def run(self, *, force: bool) -> CycleResult:
+        """Run one rotation cycle; `force` refreshes every target whether due or not."""
+
+
+class SubprocessCycleRunner:
+    """Runs each cycle in a child process (`python -m databricks.labs.oauth_rotator.commands.worker`).
+
+    The request (config path and overrides, never a secret) goes to the child's stdin, not its argument
+    list; the child inherits our environment, which is where SDK auth variables already are.
+    """
+
+    def __init__(
+        self,
+        request: Mapping[str, Any],
+        *,
+        python: str = sys.executable,
+        timeout: float = CYCLE_TIMEOUT_SECONDS,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._request = dict(request)
+        self._python = python
+        self._timeout = timeout
+        self._env = dict(env) if env is not None else None
+
+    def run(self, *, force: bool) -> CycleResult:
+        payload = json.dumps({**self._request, "force": force})
+        with subprocess.Popen(
+            [self._python, "-m", WORKER_MODULE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=self._env,
+            text=True,
+        ) as child:
+            try:
+                out, _ = child.communicate(payload, timeout=self._timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+                logger.error(f"Rotation cycle did not finish within {self._timeout:.0f} s and was stopped")
+                return CycleResult(exit_code=1, detail="timeout")
+        return _parse_report(out, child.returncode)
+
+
+def _parse_report(out: str, returncode: int) -> CycleResult:
+    for line in reversed(out.strip().splitlines()):
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(report, dict):
+            next_due = report.get("next_due")
+            return CycleResult(returncode, next_due if isinstance(next_due, (int, float)) else None)
+    return CycleResult(returncode if returncode else 1, detail="no report")
+
+
+class Daemon:
+    """Runs cycles when due until stopped. Sleeps at most a minute at a time and compares the wall clock."""
+
+    def __init__(
+        self,
+        runner: CycleRunner,
+        *,
+        clock: Clock,
+        state: StateStore | None = None,
+        stop: threading.Event | None = None,
+        policy: RefreshPolicy | None = None,
+        max_sleep: float = MAX_SLEEP_SECONDS,
+        watch: Path | None = None,
+    ) -> None:
+        self._runner = runner
+        self._watch = watch
+        self._watched = self._signature()
+        self._clock = clock
+        self._state = state
+        self.stop = stop or threading.Event()
+        self._policy = policy or RefreshPolicy()
+        self._max_sleep = max_sleep
+        self._crashes = 0
+
+    def run(self) -> int:
+        """Loop until `stop` is set; returns the process exit code (2 when the configuration is unusable)."""
+        logger.info(f"oauth-rotator scheduler started (pid {os.getpid()})")
+        next_at = self._clock.time()
+        while not self.stop.is_set():
+            now = self._clock.time()
+            if now >= next_at or self._config_changed() or self._lines_lost():
+                result = self._runner.run(force=False)
+                if result.exit_code == 2:
+                    logger.error("Stopping: the configuration cannot be used (see the error above)")
+                    return 2
+                next_at = self._next_cycle_at(result)
+                continue
+            self._clock.wait(self.stop, min(self._max_sleep, next_at - now))
+        logger.info("oauth-rotator scheduler stopped")
+        return 0
+
+    def _next_cycle_at(self, result: CycleResult) -> float:
+        now = self._clock.time()
+        if result.completed and result.next_due is not None:
+            self._crashes = 0
+            return max(result.next_due, now + 1.0)
+        # The cycle died or hung before recording its own retry time: back off here.
+        self._crashes += 1
+        return now + self._policy.retry_delay(self._crashes, needs_person=False)
+
+    def _signature(self) -> tuple[int, int] | None:
+        try:
+            stat = self._watch.stat() if self._watch is not None else None
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size) if stat is not None else None
+
+    def _config_changed(self) -> bool:
+        """An edited config (a new target, another profile) is picked up within a minute, without a restart."""
+        signature = self._signature()
+        if signature == self._watched:
+            return False
+        self._watched = signature
+        logger.info(f"{self._watch} changed: running a cycle with the new configuration")
+        return True
+
+    def _lines_lost(self) -> bool:
+        """A user who deletes our line, or the whole file, gets it back within a minute."""
+        if self._state is None:
+            return False
+        status = self._state.load()
+        if not status.pgpass_file:
+            return False
+        path = Path(status.pgpass_file)
+        try:
+            current = path.read_bytes()
+            shared = path.stat().st_mode & 0o077
+        except OSError:
+            current, shared = b"", 0
+        if shared:
+            # libpq ignores a .pgpass others can read (every line in it, the user's too): the cycle makes it
+            # private now, not at the next refresh.
+            logger.info(f"{path} is readable by others: running a cycle to make it private")
+            return True
+        lost = status.lines_lost(current)
+        if lost:
+            logger.info(f"Credential lines missing from {status.pgpass_file} for {', '.join(lost)}: restoring")
+        return bool(lost)
+
+
+def install_stop_handlers(stop: threading.Event, *, signal_module: Any = None) -> Callable[[], None]:
+    """SIGTERM and SIGINT set `stop`, so the loop ends between steps; returns a function restoring the old ones."""
+    signals = signal_module or signal
+    previous = {}
+    for signum in (signals.SIGTERM, signals.SIGINT):
+        previous[signum] = signals.signal(signum, lambda *_: stop.set())
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signals.signal(signum, handler)
+
+    return restore

@@ -1,0 +1,150 @@
+"""A longer-lived credential already on our line (another rotator's, a manual paste) goes into the schedule: no
+credential is minted and thrown away every cycle while it lives, and minting resumes when it nears its expiry.
+
+The real cycle and the real SDK against the fake workspace over HTTP, counting the credentials it issues. The
+cycle's clock jumps; the workspace's does not, so its TTL is raised when time has "passed" beyond it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from databricks.sdk import WorkspaceClient
+
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
+from databricks.labs.oauth_rotator.rotation.cycle import RotationCycle
+from databricks.labs.oauth_rotator.rotation.schedule import FakeClock, RefreshPolicy
+from databricks.labs.oauth_rotator.rotation.state import StateStore, TargetState
+from tests.rigs.tokens import mint_jwt
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
+
+HOUR = 3600.0
+MINUTE = 60.0
+
+
+class Rig:
+    """One configured instance target, rotated by real cycles into `tmp_path/.pgpass`."""
+
+    def __init__(self, tmp_path: Path, workspace: FakeWorkspace) -> None:
+        self.workspace = workspace
+        self.clock = FakeClock(start=float(int(time.time())))
+        self.start = self.clock.time()
+        self.pgpass = tmp_path / ".pgpass"
+        self.state = StateStore(tmp_path / "state" / "status.json")
+        self.cycle = RotationCycle(
+            RotatorConfig(targets=[TargetConfig(instance=DEMO_INSTANCE)]),
+            lambda: WorkspaceClient(config=workspace.sdk_config()),
+            pgpass_path=self.pgpass,
+            state=self.state,
+            clock=self.clock,
+            policy=RefreshPolicy(),
+        )
+        # What the cycle writes for the demo instance (host 127.0.0.1), for the user the workspace says we are.
+        self.key = ("127.0.0.1", "5432", pgpass.ANY, workspace.user_name)
+
+    @property
+    def minted(self) -> int:
+        return len(self.workspace.issued)
+
+    def at(self, offset: float) -> float | None:
+        """Run a cycle `offset` seconds after the start; its next due time, as an offset from the start."""
+        self.clock.jump(self.start + offset - self.clock.time())
+        report = self.cycle.run()
+        assert report.exit_code == 0, report.failed
+        return None if report.next_due is None else report.next_due - self.start
+
+    def on_file(self) -> str | None:
+        return pgpass.lookup(self.pgpass.read_bytes(), *self.key)
+
+    def paste(self, token: str) -> None:
+        """What another rotator (or a person) does: our line now holds `token`."""
+        self.pgpass.write_bytes(pgpass.merge(self.pgpass.read_bytes(), [pgpass.PgpassEntry(*self.key, token)]))
+
+    def recorded(self) -> TargetState:
+        return self.state.load().targets[DEMO_INSTANCE]
+
+    def assert_status_describes_the_file(self) -> None:
+        on_file = self.on_file()
+        assert on_file is not None
+        assert self.recorded().fingerprint == token_fingerprint(on_file)
+
+
+def someone_elses(rig: Rig, *, lives: float) -> str:
+    start = datetime.fromtimestamp(rig.start, tz=timezone.utc)
+    return mint_jwt(
+        rig.workspace.user_name, expires_at=start + timedelta(seconds=lives), issuer="other", issued_at=start
+    )
+
+
+@pytest.fixture
+def rig(tmp_path: Path, fake_workspace: FakeWorkspace) -> Rig:
+    return Rig(tmp_path, fake_workspace)
+
+
+def test_a_pasted_longer_lived_credential_is_not_refreshed_until_it_nears_expiry(rig: Rig) -> None:
+    assert rig.at(0) == 50 * MINUTE
+    assert rig.minted == 1
+    theirs = someone_elses(rig, lives=3 * HOUR)
+    rig.paste(theirs)
+
+    for minutes in (50, 60, 90, 120, 150, 169):
+        next_due = rig.at(minutes * MINUTE)
+        assert rig.minted == 1, f"a credential was minted at {minutes} min while the pasted one lives"
+        assert rig.on_file() == theirs
+        # The pasted one is due when it has as little life left as ours had when due: 10 min (and a second, as
+        # the workspace rounds expiry times up).
+        assert next_due == pytest.approx(3 * HOUR - 10 * MINUTE, abs=2), "the schedule follows the pasted one"
+        rig.assert_status_describes_the_file()
+        assert rig.recorded().expires_at == rig.start + 3 * HOUR
+
+    rig.workspace.ttl_seconds = int(4 * HOUR)  # a fresh credential outlives the pasted one by now
+    rig.at(170 * MINUTE + 1)
+    assert rig.minted == 2
+    assert rig.on_file() == rig.workspace.issued[-1].token
+    rig.assert_status_describes_the_file()
+
+
+def test_a_credential_kept_instead_of_ours_is_recorded_and_not_minted_for_again(rig: Rig) -> None:
+    """The first cycle mints, finds the longer-lived credential on the line and keeps it: from then on the cycles
+    follow that one, instead of minting and throwing away a credential every time."""
+    rig.pgpass.write_bytes(b"# mine\nother:5432:*:me:pw\n")
+    theirs = someone_elses(rig, lives=3 * HOUR)
+    rig.paste(theirs)
+    assert rig.at(0) == pytest.approx(3 * HOUR - 10 * MINUTE, abs=2)
+    assert rig.minted == 1
+    assert rig.on_file() == theirs
+    rig.assert_status_describes_the_file()
+    assert rig.recorded().last_success is None, "nothing of ours was written"
+
+    for minutes in (1, 30, 60, 120, 169):
+        rig.at(minutes * MINUTE)
+    assert rig.minted == 1
+
+    rig.workspace.ttl_seconds = int(4 * HOUR)
+    rig.at(171 * MINUTE)
+    assert rig.minted == 2
+    assert rig.on_file() == rig.workspace.issued[-1].token
+    assert rig.pgpass.read_bytes().startswith(b"# mine\nother:5432:*:me:pw\n")
+    rig.assert_status_describes_the_file()
+
+
+def test_a_shorter_lived_credential_on_our_line_is_replaced_at_once(rig: Rig) -> None:
+    rig.at(0)
+    rig.paste(someone_elses(rig, lives=30 * MINUTE))
+    rig.at(MINUTE)
+    assert rig.minted == 2
+    assert rig.on_file() == rig.workspace.issued[-1].token
+    rig.assert_status_describes_the_file()
+
+
+def test_our_own_credential_is_refreshed_on_schedule_whatever_its_jwt_says(rig: Rig) -> None:
+    """Our own line counts with the expiry the API gave, not its JWT: at the due time it is refreshed."""
+    rig.at(0)
+    rig.at(50 * MINUTE)
+    assert rig.minted == 2
+    rig.assert_status_describes_the_file()

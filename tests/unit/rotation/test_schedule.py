@@ -1,0 +1,51 @@
+import random
+import threading
+
+import pytest
+
+from databricks.labs.oauth_rotator.rotation.schedule import FakeClock, RefreshPolicy, SystemClock
+
+
+def test_an_hour_long_credential_is_refreshed_ten_minutes_before_expiry():
+    policy = RefreshPolicy(margin_seconds=600, interval_seconds=3000)
+    assert policy.due_at(issued_at=0, expires_at=3600) == 3000
+
+
+def test_the_interval_caps_the_time_between_refreshes():
+    policy = RefreshPolicy(margin_seconds=600, interval_seconds=1200)
+    assert policy.due_at(issued_at=0, expires_at=3600) == 1200
+
+
+def test_a_credential_shorter_than_twice_the_margin_is_refreshed_at_half_its_life():
+    policy = RefreshPolicy(margin_seconds=600, interval_seconds=3000)
+    assert policy.due_at(issued_at=100, expires_at=120) == 110
+
+
+@pytest.mark.parametrize("failures", [1, 2, 3, 4, 10, 50])
+def test_backoff_grows_with_jitter_and_is_capped(failures):
+    policy = RefreshPolicy(backoff_base_seconds=5, backoff_cap_seconds=300)
+    delays = [policy.retry_delay(failures, needs_person=False, rng=random.Random(seed)) for seed in range(50)]
+    ceiling = min(300, 5 * 2 ** (failures - 1))
+    assert all(ceiling / 2 <= d <= ceiling for d in delays)
+    assert len(set(delays)) > 1, "jitter spreads retries"
+
+
+def test_errors_that_need_a_person_are_retried_slowly():
+    policy = RefreshPolicy(needs_person_retry_seconds=900)
+    assert policy.retry_delay(1, needs_person=True) == 900
+
+
+def test_fake_clock_moves_when_waited_on_and_when_a_suspend_is_simulated():
+    clock = FakeClock(start=1000)
+    stop = threading.Event()
+    assert clock.wait(stop, 30) is False
+    clock.jump(7200)
+    assert clock.time() == 1000 + 30 + 7200
+    stop.set()
+    assert clock.wait(stop, 5) is True
+
+
+def test_system_clock_wait_returns_as_soon_as_stopped():
+    stop = threading.Event()
+    threading.Timer(0.05, stop.set).start()
+    assert SystemClock().wait(stop, 10) is True
