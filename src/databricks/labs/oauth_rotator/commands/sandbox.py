@@ -40,9 +40,11 @@ SANDBOX_COMMANDS = (
 loop) and `restart` stay with `databricks labs oauth-rotator` and the console scripts."""
 
 
-def run(command: str, **flags: str) -> None:
+def run(command: str, /, **flags: str) -> None:
     """Run oauth-rotator's `command` with the sandbox's flags (strings, `_` for `-`); return on success, else
-    raise SystemExit with the command's exit code (2 for a bad command or flag, after one line on stderr)."""
+    raise SystemExit with the command's exit code (2 for a bad command or flag, after one line on stderr).
+
+    `command` is positional-only: `psql` has a flag of that name (`run("psql", command="select 1")`)."""
     from databricks.labs.oauth_rotator.app import labs_commands as labs
 
     log_level = flags.pop("log_level", None)  # the router pops it; a caller that does not is served the same
