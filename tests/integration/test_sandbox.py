@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from databricks.labs.oauth_rotator.commands.sandbox import PREFIX, SANDBOX_COMMANDS
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
@@ -31,7 +33,7 @@ USER = "someone@example.com"
 
 
 class OurLabs:
-    """`databricks labs oauth-rotator COMMAND` for the same user (as tests/integration/test_labs_contract.py runs it)."""
+    """`databricks labs oauth-rotator COMMAND` for the same user, as tests/integration/test_labs_contract.py runs it."""
 
     def __init__(self, home: Path, bin_dir: Path, login: dict[str, str]) -> None:
         self.home = home
@@ -146,20 +148,23 @@ def test_the_patch_applies_cleanly_to_a_tree_laid_out_like_the_sandbox(tmp_path:
 def test_the_patch_moves_the_pins_and_adds_the_dependency(tmp_path: Path):
     write_layout(tmp_path)
     assert apply_patch(tmp_path).returncode == 0
-    import tomllib  # pylint: disable=import-outside-toplevel  # Python 3.11+, as the dev environment is
-
-    dependencies = tomllib.loads((tmp_path / "pyproject.toml").read_text())["project"]["dependencies"]
-    ours = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    sdk = next(d for d in dependencies if d.startswith("databricks-sdk"))
-    floor = next(d for d in ours["dependencies"] if d.startswith("databricks-sdk"))
-    from packaging.requirements import Requirement  # pylint: disable=import-outside-toplevel
-
-    pinned = Requirement(sdk)
-    (version,) = [s.version for s in pinned.specifier]
-    assert Requirement(floor).specifier.contains(version), f"{sdk} is outside oauth-rotator's {floor}"
-    rotator = Requirement(next(d for d in dependencies if d.startswith(ours["name"])))
+    theirs = (tmp_path / "pyproject.toml").read_text(encoding="utf-8")
+    ours = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert requirement(LAYOUT["pyproject.toml"], "databricks-sdk") == Requirement("databricks-sdk==0.40.0")
+    (pinned,) = requirement(theirs, "databricks-sdk").specifier
+    floor = requirement(ours, "databricks-sdk")
+    assert floor.specifier.contains(pinned.version), f"{pinned} is outside oauth-rotator's {floor}"
+    (blueprint,) = requirement(theirs, "databricks-labs-blueprint").specifier
+    assert requirement(ours, "databricks-labs-blueprint").specifier.contains(blueprint.version)
+    rotator = requirement(theirs, "databricks-labs-oauth-rotator")
     about = (ROOT / "src/databricks/labs/oauth_rotator/__about__.py").read_text().split('"')[1]
     assert rotator.specifier.contains(about), f"{rotator} does not take this version, {about}"
+
+
+def requirement(pyproject: str, name: str) -> Requirement:
+    """The first quoted requirement on `name` in a pyproject.toml's text (Python 3.10 has no tomllib)."""
+    (first, *_) = re.findall(rf'"({re.escape(name)}(?:\[[^\]]*\])?[=~<>!][^"]*)"', pyproject)
+    return Requirement(first)
 
 
 def test_the_sandbox_declares_each_command_as_our_labs_yml_does(tmp_path: Path):
@@ -227,7 +232,7 @@ def test_configure_rotate_status_and_uninstall_through_the_sandbox(user: User, p
     (row,) = json.loads(sandbox.run(sandbox_name("status")).stdout)
     assert row["service"] == "not installed"
     texts = [configured.stdout, configured.stderr, rotated.stdout, rotated.stderr, status.stdout, removed.stdout]
-    assert [s for s in user.workspace.issued_secrets() if any(s in text for text in texts + [unit])] == []
+    assert [s for s in user.workspace.issued_secrets() if any(s in text for text in [*texts, unit])] == []
 
 
 @pytest.mark.parametrize("first", ["sandbox", "oauth-rotator"])
