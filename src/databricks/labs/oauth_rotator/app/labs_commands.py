@@ -294,14 +294,14 @@ def fail(name: str, message: str, exit_code: int) -> SystemExit:
 
 
 def run_light(command: str, flags: "Mapping[str, str]", *, debug: bool) -> int:
-    """`status` or `logs` with checked flags, without blueprint or the SDK; returns the exit code."""
+    """One of LIGHT_COMMANDS with checked flags, without blueprint or the SDK; returns the exit code."""
     from databricks.labs.oauth_rotator.errors import RotatorError
 
     try:
         if command == "status":
             return print_status(debug=debug)  # says what it has to say on stderr itself, without logging
         log_to_stderr(debug=debug)
-        return logs(int(flags["lines"]))
+        return command_named(command)(**typed_arguments(flags))
     except RotatorError as err:
         print(f"{PROG} {command}: error: {err}", file=sys.stderr)
         return err.exit_code
