@@ -134,9 +134,11 @@ def write_layout(root: Path) -> None:
 
 
 def apply_patch(root: Path, *, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """`git apply [--check] contrib/sandbox/sandbox.patch` in `root` (no repository needed)."""
+    """`git apply [--check] contrib/sandbox/sandbox.patch` in `root`, a plain folder (no repository needed)."""
     argv = ["git", "apply", *(["--check"] if check else []), "-v", str(PATCH)]
-    return subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=30, check=False)
+    # Inside a repository (a --basetemp under a checkout), git would apply the paths relative to its root.
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(root.parent)}
+    return subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=30, check=False)
 
 
 def install_fake_service_tools(bin_dir: Path) -> Path:
