@@ -157,8 +157,9 @@ def test_the_patch_moves_the_pins_and_adds_the_dependency(tmp_path: Path):
     (blueprint,) = requirement(theirs, "databricks-labs-blueprint").specifier
     assert requirement(ours, "databricks-labs-blueprint").specifier.contains(blueprint.version)
     rotator = requirement(theirs, "databricks-labs-oauth-rotator")
-    about = (ROOT / "src/databricks/labs/oauth_rotator/__about__.py").read_text().split('"')[1]
-    assert rotator.specifier.contains(about), f"{rotator} does not take this version, {about}"
+    # The release that ships commands/sandbox.py: the one the changelog is preparing (or the last one made).
+    (release, *_) = re.findall(r"^## (\d+\.\d+\.\d+)", (ROOT / "CHANGELOG.md").read_text(), flags=re.MULTILINE)
+    assert rotator.specifier.contains(release), f"{rotator} does not take {release}, the release with this adapter"
 
 
 def requirement(pyproject: str, name: str) -> Requirement:
