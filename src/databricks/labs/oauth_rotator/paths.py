@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 PRODUCT = "oauth-rotator"
 ENV_FILE_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ENV_FILE"
 """Names a 0600 `KEY=value` file the scheduler loads at start (launchd cannot read an EnvironmentFile)."""
+LOGIN_DIR_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_LOGIN_DIR"
+"""The folder of the `login.json` that the Databricks CLI keeps for the labs project it started, when that project is
+not oauth-rotator (the sandbox): `own_labs_folders` sets it, the installer reads the default profile from it."""
 STATUS_FILE_NAME = "status.json"
 SERVICE_STDOUT_LOG_NAME = ".databricks_oauth_rotator_stdout.log"
 SERVICE_STDERR_LOG_NAME = ".databricks_oauth_rotator_stderr.log"
@@ -39,6 +42,20 @@ def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     explicit = environ.get("DATABRICKS_LABS_STATE_DIR")
     return Path(explicit) if explicit else labs_home(environ) / "state"
+
+
+def own_labs_folders(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables that point a process the Databricks CLI started for another labs project (the sandbox) at
+    oauth-rotator's own folders, `<labs home>/config` and `<labs home>/state`, so that every way in finds one config,
+    one `status.json` and one service. The CLI's config folder is kept as LOGIN_DIR_VARIABLE (its `login.json`
+    names the profile the user installed that project with)."""
+    environ = os.environ if environ is None else environ
+    home = labs_home(environ)
+    moved = {"DATABRICKS_LABS_CONFIG_DIR": str(home / "config"), "DATABRICKS_LABS_STATE_DIR": str(home / "state")}
+    given = environ.get("DATABRICKS_LABS_CONFIG_DIR")
+    if given and given != moved["DATABRICKS_LABS_CONFIG_DIR"] and not environ.get(LOGIN_DIR_VARIABLE):
+        moved[LOGIN_DIR_VARIABLE] = given
+    return moved
 
 
 def default_config_file(environ: Mapping[str, str] | None = None) -> Path:

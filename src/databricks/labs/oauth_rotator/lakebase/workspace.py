@@ -160,10 +160,13 @@ def login_profile(environ: Mapping[str, str] | None = None) -> str | None:
     """The `workspace_profile` the Databricks CLI saved at install time, if any.
 
     `$DATABRICKS_LABS_CONFIG_DIR/login.json` for an installed project, `$DATABRICKS_LABS_LIB_DIR/.databricks-login.json`
-    for a checkout installed with `databricks labs install .`.
+    for a checkout installed with `databricks labs install .`; first the sandbox's, when the sandbox started us
+    (`paths.LOGIN_DIR_VARIABLE`).
     """
     environ = os.environ if environ is None else environ
     candidates = [paths.config_dir(environ) / "login.json"]
+    if environ.get(paths.LOGIN_DIR_VARIABLE):
+        candidates.insert(0, Path(environ[paths.LOGIN_DIR_VARIABLE]) / "login.json")
     if environ.get("DATABRICKS_LABS_LIB_DIR"):
         candidates.append(Path(environ["DATABRICKS_LABS_LIB_DIR"]) / ".databricks-login.json")
     for path in candidates:

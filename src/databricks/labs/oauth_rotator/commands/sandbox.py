@@ -1,0 +1,98 @@
+"""`databricks labs sandbox lakebase-oauth-<command>`: oauth-rotator's commands as databrickslabs/sandbox calls its
+tools (contrib/sandbox/ holds the lines the sandbox adds; docs/sandbox.md says what a user types).
+
+The sandbox's router (its `cli.py`) pops `log_level` from the CLI's payload, sets the `databricks` logger from it,
+and calls `MAPPING[command](**flags)`, every flag a string and `-` in its name turned into `_`; its lines for us call
+`run("rotate", verify="false")`. Here the flags get the same checks and the commands the same bodies
+(`app.labs_commands`) as in `databricks labs oauth-rotator`, with the same output and exit codes. The router ignores
+what its tools return, so every failure leaves through SystemExit.
+
+The CLI points `DATABRICKS_LABS_CONFIG_DIR` and `DATABRICKS_LABS_STATE_DIR` at the sandbox's folders. oauth-rotator
+keeps its files in its own (`~/.databricks/labs/oauth-rotator/config` and `state`) whichever way it came in, so both
+ways share one config, one `status.json` and one service (one service definition name on every OS).
+
+This module imports only `os` and `sys` when it loads: the router imports it for every `lakebase-oauth-*` command,
+`status` included.
+"""
+
+import os
+import sys
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`, which would import typing
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
+PREFIX = "lakebase-oauth-"
+"""The sandbox's name for each command: `lakebase-oauth-` and ours (`lakebase-oauth-rotate`)."""
+SANDBOX_COMMANDS = (
+    "configure",
+    "rotate",
+    "install",
+    "uninstall",
+    "status",
+    "doctor",
+    "logs",
+    "psql",
+    "env",
+    "password",
+)
+"""The commands the sandbox's labs.yml declares (contrib/sandbox/; a test keeps the two equal). `run` (the foreground
+loop) and `restart` stay with `databricks labs oauth-rotator` and the console scripts."""
+
+
+def run(command: str, /, **flags: str) -> None:
+    """Run oauth-rotator's `command` with the sandbox's flags (strings, `_` for `-`); return on success, else
+    raise SystemExit with the command's exit code (2 for a bad command or flag, after one line on stderr).
+
+    `command` is positional-only: `psql` has a flag of that name (`run("psql", command="select 1")`)."""
+    from databricks.labs.oauth_rotator.app import labs_commands as labs
+
+    log_level = flags.pop("log_level", None)  # the router pops it; a caller that does not is served the same
+    try:
+        values = labs.check_flags(command, {name.replace("_", "-"): value for name, value in flags.items()})
+        if log_level is not None:
+            _set_log_level(log_level, labs.LOG_LEVELS)
+    except labs.PayloadError as err:
+        print(f"{labs.PROG}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    use_own_folders(os.environ)
+    if command in labs.LIGHT_COMMANDS:
+        exit_code = labs.run_light(command, values, debug=labs.is_debug())
+        if exit_code:
+            raise SystemExit(exit_code)
+        return
+    _log_to_stderr()
+    labs.exits(labs.command_named(command))(**labs.typed_arguments(values))
+
+
+def use_own_folders(environ: "MutableMapping[str, str]") -> None:
+    """Point this process (and the service definition it may write, which copies these variables) at
+    oauth-rotator's own labs folders instead of the sandbox's."""
+    from databricks.labs.oauth_rotator.paths import own_labs_folders
+
+    environ.update(own_labs_folders(environ))
+
+
+def _set_log_level(log_level: str, known: "frozenset[str]") -> None:
+    """What the sandbox's router does with `log_level`, for a caller that passed it on (blueprint's mapping)."""
+    import logging
+
+    level = log_level.strip().lower() or "warn"
+    if level not in known:
+        from databricks.labs.oauth_rotator.app.labs_commands import PayloadError
+
+        raise PayloadError(f"unknown log level {level!r} (one of {', '.join(sorted(known))})")
+    if level != "disabled":
+        names = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING}
+        logging.getLogger("databricks").setLevel(names.get(level, logging.ERROR))
+
+
+def _log_to_stderr() -> None:
+    """blueprint's console logger on stderr, as `databricks labs oauth-rotator` has it through blueprint's App;
+    left alone when the router set up logging itself."""
+    import logging
+
+    if not logging.getLogger().handlers:
+        from databricks.labs.blueprint.logger import install_logger
+
+        install_logger()
