@@ -51,9 +51,12 @@ NOT_FOR_STATUS = (
     "databricks.labs.oauth_rotator.service",
     "databricks.labs.oauth_rotator.rotation.state",
     "databricks.labs.oauth_rotator.files.logs",
-    "databricks.labs.oauth_rotator.files",
+    "databricks.labs.oauth_rotator.files.pgpass",
+    "databricks.labs.oauth_rotator.files.writer",
+    "databricks.labs.oauth_rotator.files.config_store",
     "databricks.labs.oauth_rotator.config",
     *("pkgutil", "typing", "weakref", "importlib.util"),
+    "json",
 )
 """What `status` no longer imports: the log machinery, the Status dataclasses, the service managers, paths, and
 pkgutil with typing (which the `databricks` namespace packages' `__init__.py` would import)."""

@@ -1,17 +1,16 @@
 """The `databricks labs oauth-rotator` entrypoint: `python cli.py '<JSON payload>'`, as the Databricks CLI runs it.
 
-The payload is checked here first (one line on stderr and exit 2 when it is wrong). `status` and `logs` are
-answered with the standard library alone; every other command goes through blueprint's `App`, which imports the
+The payload is checked here first (one line on stderr and exit 2 when it is wrong). `status`, `logs` and `password`
+(while the credential on file is fresh) are answered without blueprint; every other command goes through blueprint's `App`, which imports the
 Databricks SDK (about two seconds). Each command turns its failure into an exit code itself: `App` would log the
 exception and exit 0, and the CLI would report success.
 
 No `from __future__ import annotations` here: blueprint converts a flag by its parameter's annotation object
 (`bool`, `int`), and postponed annotations would be strings. Other annotations are quoted instead, and this
-module imports only `json`, `os` and `sys` when it loads: `status` must not pay for `typing`, `logging`,
+module imports only `os` and `sys` when it loads (JSON is read and written by `plainjson`, without `re`): `status` must not pay for `typing`, `logging`,
 `dataclasses`, `pathlib` or pkgutil (the commands import what they use).
 """
 
-import json
 import os
 import sys
 
@@ -40,11 +39,12 @@ FLAGS: dict[str, dict[str, str]] = {
     "doctor": {},
     "psql": {"target": "", "database": "", "command": ""},
     "env": {"target": "", "database": "", "with-password": "false"},
+    "password": {"target": ""},
 }
 """Every command and its flags with their defaults, as labs.yml declares them (a test keeps the two equal)."""
-LIGHT_COMMANDS = frozenset({"status", "logs"})
-"""Answered before blueprint (and so the SDK) is imported."""
-UNAUTHENTICATED = frozenset({"install", "uninstall", "restart", "status", "logs", "doctor"})
+LIGHT_COMMANDS = frozenset({"status", "logs", "password"})
+"""Answered before blueprint (and so the SDK) is imported (`password` imports the SDK only to mint)."""
+UNAUTHENTICATED = frozenset({"install", "uninstall", "restart", "status", "logs", "doctor", "password"})
 """Commands that need no login from the CLI (labs.yml `is_unauthenticated: true`)."""
 LOGS_ARE_OUTPUT = frozenset({"configure", "rotate", "run"})
 """Commands whose INFO records tell the user what happened (the others print their result)."""
@@ -79,7 +79,9 @@ class Payload:
 
     def to_json(self) -> str:
         """The payload as blueprint's `App` reads it (it requires `log_level`)."""
-        return json.dumps({"command": self.command, "flags": {**self.flags, "log_level": self.log_level}})
+        from databricks.labs.oauth_rotator.files.plainjson import dumps
+
+        return dumps({"command": self.command, "flags": {**self.flags, "log_level": self.log_level}})
 
     @property
     def debug(self) -> bool:
@@ -92,8 +94,10 @@ def parse_payload(args: "Sequence[str]") -> Payload:
         raise PayloadError(
             "expected one argument, the JSON payload from the Databricks CLI; run `databricks labs oauth-rotator`"
         )
+    from databricks.labs.oauth_rotator.files.plainjson import loads
+
     try:
-        raw = json.loads(args[0])
+        raw = loads(args[0])
     except ValueError as err:
         raise PayloadError(f"the payload is not JSON: {err}") from None
     if not isinstance(raw, dict):
@@ -211,9 +215,10 @@ def status() -> int:
 
 def _print_status(*, debug: bool) -> int:
     from databricks.labs.oauth_rotator.app.status import collect_status
+    from databricks.labs.oauth_rotator.files.plainjson import dumps
 
     # One JSON value on stdout and nothing else: the CLI parses it for the table.
-    print(json.dumps(collect_status(debug=debug)))
+    print(dumps(collect_status(debug=debug)))
     return 0
 
 
@@ -251,6 +256,20 @@ def env(target: str = "", database: str = "", with_password: bool = False) -> in
     return 0
 
 
+def password(target: str = "") -> int:
+    """Print the current credential of one configured database and nothing else (for pgAdmin, DBeaver, Postico)"""
+    return _password(target, debug=False)
+
+
+def _password(target: str, *, debug: bool) -> int:
+    from databricks.labs.oauth_rotator.app.password import config_file_name, current_password
+
+    # The saved config's profile decides the login, as for the service (labs.yml asks the CLI for none).
+    credential = current_password(config_file_name(os.environ), target or None, pin=True, debug=debug)
+    sys.stdout.write(f"{credential}\n")  # one write: a failure leaves stdout empty
+    return 0
+
+
 COMMANDS: "tuple[Callable[..., int], ...]" = (
     configure,
     rotate,
@@ -263,6 +282,7 @@ COMMANDS: "tuple[Callable[..., int], ...]" = (
     doctor,
     psql,
     env,
+    password,
 )
 
 
@@ -343,11 +363,17 @@ def _run_light(payload: Payload) -> int:
     try:
         if payload.command == "status":
             return _print_status(debug=payload.debug)  # says what it has to say on stderr itself, without logging
+        if payload.command == "password":
+            return _password(payload.flags["target"], debug=payload.debug)  # logs to the log file only: stderr is for one line
         _log_to_stderr(debug=payload.debug)
         return logs(int(payload.flags["lines"]))
     except RotatorError as err:
         print(f"{PROG} {payload.command}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:  # pylint: disable=broad-exception-caught  # one line, never a traceback
+        if payload.command != "password":
+            raise
+        raise _fail(payload.command, f"{type(err).__name__}: {err}", 1) from None
 
 
 def _log_to_stderr(*, debug: bool) -> None:
@@ -360,15 +386,15 @@ def _log_to_stderr(*, debug: bool) -> None:
 def main() -> "NoReturn":
     """Read the payload from `sys.argv[1]`, run the command, exit with its code."""
     _forget_script_directory()
+    from databricks_oauth_rotator.scripts import namespace_packages
+
+    namespace_packages()  # `databricks` and `databricks.labs` without pkgutil, as the console scripts do
     try:
         payload = parse_payload(sys.argv[1:])
     except PayloadError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(2)
     if payload.command in LIGHT_COMMANDS:
-        from databricks_oauth_rotator.scripts import namespace_packages
-
-        namespace_packages()  # `databricks` and `databricks.labs` without pkgutil, as the console scripts do
         sys.exit(_run_light(payload))
     from databricks.labs.oauth_rotator.errors import RotatorError
 
