@@ -20,13 +20,15 @@ import os
 import sys
 import time
 
-from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError
+from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.files import plainjson, plainyaml
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs a fifth of Python's start-up
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
+
+    from databricks.labs.oauth_rotator.config import RotatorConfig
 
 DEFAULT_MARGIN_MINUTES = 10
 """`RotatorConfig.effective_margin_minutes` without a `margin_minutes` (a unit test keeps the two equal)."""
@@ -112,19 +114,12 @@ def read_summary(config_path: str) -> ConfigSummary | None:
 
 def summary_of(raw: Any) -> ConfigSummary | None:
     """`read_summary` of config data already parsed; None when any value it needs has the wrong type."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("targets"), list) or not raw["targets"]:
+    version = raw.get("version", 1) if isinstance(raw, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool) or version != 1:
         return None
-    version = raw.get("version", 1)
-    if type(version) is not int or not 1 <= version <= 1:  # noqa: E721  # not bool
+    labels = _labels(raw.get("targets"))
+    if not labels:
         return None
-    labels = []
-    for target in raw["targets"]:
-        if not isinstance(target, dict):
-            return None
-        label = next((target[k] for k in ("name", "instance", "endpoint", "host") if target.get(k)), None)
-        if not isinstance(label, str):
-            return None
-        labels.append(label)
     margin = raw.get("margin_minutes")
     if margin is None:
         margin = DEFAULT_MARGIN_MINUTES
@@ -134,6 +129,21 @@ def summary_of(raw: Any) -> ConfigSummary | None:
     if pgpass_file is not None and not isinstance(pgpass_file, str):
         return None
     return ConfigSummary(labels, float(margin) * 60, pgpass_file)
+
+
+def _labels(targets: Any) -> list[str] | None:
+    """Each target's label (`TargetConfig.label`: name, else instance, endpoint or host), in order."""
+    if not isinstance(targets, list):
+        return None
+    labels = []
+    for target in targets:
+        if not isinstance(target, dict):
+            return None
+        label = next((target[k] for k in ("name", "instance", "endpoint", "host") if target.get(k)), None)
+        if not isinstance(label, str):
+            return None
+        labels.append(label)
+    return labels
 
 
 def recorded_target(status_path: str, label: str) -> dict[str, Any] | None:
@@ -302,43 +312,58 @@ def refreshed_password(
 
     The cycle logs to the config's log file only: stderr is for `password`'s own one line.
     """
-    import logging
+    summary, failure = _rotate_one(config_path, name, environ=environ, pin=pin, debug=debug)
+    label = summary.labels[0]
+    now = time.time()
+    if failure is None:  # just written: printed whatever its lifetime (the API decides that)
+        found = credential_on_file(summary, label, environ=environ, now=now, left=0.0)
+        if found is None:
+            raise CredentialError(f"{label}: rotated, but its credential is not in .pgpass")
+        return found[0]
+    found = credential_on_file(summary, label, environ=environ, now=now, left=MIN_LEFT_SECONDS)
+    if found is None:
+        raise failure
+    from databricks.labs.oauth_rotator.text import human_duration
+
+    print(
+        f"warning: could not refresh {label} ({failure}); the credential on file is valid for "
+        f"{human_duration(found[1] - now)} more",
+        file=err if err is not None else sys.stderr,
+    )
+    return found[0]
+
+
+def _rotate_one(
+    config_path: str, name: str | None, *, environ: Mapping[str, str], pin: bool, debug: bool
+) -> tuple[ConfigSummary, RotatorError | None]:
+    """Every config check, then a forced cycle of the one target under the one-shot deadline: the target (as a
+    summary of one) and its failure, if any."""
     from pathlib import Path
 
     from databricks.labs.oauth_rotator.app.rotate import build_cycle, pick_target
     from databricks.labs.oauth_rotator.config import check_paths
     from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
     from databricks.labs.oauth_rotator.files.config_store import load_config
-    from databricks.labs.oauth_rotator.files.logs import setup_logging
     from databricks.labs.oauth_rotator.lakebase.workspace import pin_profile
-    from databricks.labs.oauth_rotator.paths import log_path_for
 
     config = load_config(Path(config_path))
     target = pick_target(config, name)
     check_paths(config, environ=environ)
     if pin:
         pin_profile(config.profile)
-    setup_logging(log_path_for(config, environ), level=logging.DEBUG if debug else logging.INFO, to_stream=False)
+    _log_to_file(config, environ, debug=debug)
     cycle = build_cycle(config)
     report = run_with_deadline(
         lambda: cycle.run(force=True, only={target.label}), ONCE_DEADLINE_SECONDS, what="credential"
     )
     summary = ConfigSummary([target.label], config.effective_margin_minutes * 60, config.pgpass_file)
-    now = time.time()
-    failure = report.failed.get(target.label)
-    if failure is None:
-        found = credential_on_file(summary, target.label, environ=environ, now=now, left=MIN_LEFT_SECONDS)
-        if found is None:
-            raise CredentialError(f"{target.label}: rotated, but its credential is not in .pgpass")
-        return found[0]
-    found = credential_on_file(summary, target.label, environ=environ, now=now, left=MIN_LEFT_SECONDS)
-    if found is None:
-        raise failure
-    from databricks.labs.oauth_rotator.text import human_duration
+    return summary, report.failed.get(target.label)
 
-    print(
-        f"warning: could not refresh {target.label} ({failure}); the credential on file is valid for "
-        f"{human_duration(found[1] - now)} more",
-        file=err if err is not None else sys.stderr,
-    )
-    return found[0]
+
+def _log_to_file(config: RotatorConfig, environ: Mapping[str, str], *, debug: bool) -> None:
+    import logging
+
+    from databricks.labs.oauth_rotator.files.logs import setup_logging
+    from databricks.labs.oauth_rotator.paths import log_path_for
+
+    setup_logging(log_path_for(config, environ), level=logging.DEBUG if debug else logging.INFO, to_stream=False)

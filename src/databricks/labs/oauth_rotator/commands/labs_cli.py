@@ -1,14 +1,14 @@
 """The `databricks labs oauth-rotator` entrypoint: `python cli.py '<JSON payload>'`, as the Databricks CLI runs it.
 
 The payload is checked here first (one line on stderr and exit 2 when it is wrong). `status`, `logs` and `password`
-(while the credential on file is fresh) are answered without blueprint; every other command goes through blueprint's `App`, which imports the
-Databricks SDK (about two seconds). Each command turns its failure into an exit code itself: `App` would log the
-exception and exit 0, and the CLI would report success.
+(while the credential on file is fresh) are answered without blueprint; every other command goes through
+blueprint's `App`, which imports the Databricks SDK (about two seconds). Each command turns its failure into an exit
+code itself: `App` would log the exception and exit 0, and the CLI would report success.
 
 No `from __future__ import annotations` here: blueprint converts a flag by its parameter's annotation object
 (`bool`, `int`), and postponed annotations would be strings. Other annotations are quoted instead, and this
-module imports only `os` and `sys` when it loads (JSON is read and written by `plainjson`, without `re`): `status` must not pay for `typing`, `logging`,
-`dataclasses`, `pathlib` or pkgutil (the commands import what they use).
+module imports only `os` and `sys` when it loads (JSON is read and written by `plainjson`, without `re`): `status`
+must not pay for `typing`, `logging`, `dataclasses`, `pathlib` or pkgutil (the commands import what they use).
 """
 
 import os
@@ -364,7 +364,9 @@ def _run_light(payload: Payload) -> int:
         if payload.command == "status":
             return _print_status(debug=payload.debug)  # says what it has to say on stderr itself, without logging
         if payload.command == "password":
-            return _password(payload.flags["target"], debug=payload.debug)  # logs to the log file only: stderr is for one line
+            return _password(
+                payload.flags["target"], debug=payload.debug
+            )  # logs to the log file only: stderr is for one line
         _log_to_stderr(debug=payload.debug)
         return logs(int(payload.flags["lines"]))
     except RotatorError as err:

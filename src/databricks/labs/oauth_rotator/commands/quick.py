@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
 PROG = "databricks-oauth-rotator"
-PASSWORD = "password"
+PASSWORD = "password"  # noqa: S105  # a command's name, not a secret
 """The first word that makes `databricks-oauth-rotator` print a credential instead of rotating."""
 PASSWORD_FLAGS = ("--target", "--config")
 """`password`'s flags, each taking a value (`flags.build_password_parser` declares the same)."""

@@ -13,11 +13,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 try:
-    from _json import encode_basestring_ascii as _quote
-    from _json import make_scanner as _make_scanner
+    from _json import encode_basestring_ascii, make_scanner
 except ImportError:  # not CPython: `json` does everything
-    _quote = None
-    _make_scanner = None
+    encode_basestring_ascii = make_scanner = None  # type: ignore[assignment, misc]  # pylint: disable=invalid-name
 
 _WHITESPACE = " \t\n\r"
 """JSON's whitespace, exactly (`str.strip()` would strip more)."""
@@ -35,7 +33,7 @@ class _Context:
     memo: dict[str, str] = {}
 
 
-_SCAN = _make_scanner(_Context()) if _make_scanner is not None else None
+_SCAN = make_scanner(_Context()) if make_scanner is not None else None  # type: ignore[arg-type]
 
 
 def loads(data: bytes | str) -> Any:
@@ -76,7 +74,7 @@ def _scan(data: bytes | str) -> Any:
 def dumps(value: Any, *, indent: int | None = None) -> str:
     """`json.dumps(value, indent=indent)` for dicts with string keys, lists, strings, whole numbers, True, False and
     None; any other value (a float, a tuple, another key type) is handed to `json.dumps`."""
-    if _quote is None or not _plain(value):
+    if encode_basestring_ascii is None or not _plain(value):
         import json
 
         return json.dumps(value, indent=indent)
@@ -84,24 +82,23 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
 
 
 def _plain(value: Any) -> bool:
-    if value is None or isinstance(value, (str, bool)) or type(value) is int:  # noqa: E721  # not an int subclass
+    if value is None or isinstance(value, (str, int)):  # bool is an int
         return True
-    if type(value) is list:  # noqa: E721
+    if isinstance(value, list):
         return all(_plain(item) for item in value)
-    if type(value) is dict:  # noqa: E721
-        return all(type(key) is str and _plain(item) for key, item in value.items())  # noqa: E721
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
     return False
+
+
+_CONSTANTS = {None: "null", True: "true", False: "false"}
 
 
 def _dump(value: Any, indent: int | None, level: int) -> str:
     if isinstance(value, str):
-        return str(_quote(value))  # type: ignore[misc]
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
+        return str(encode_basestring_ascii(value))
+    if value is None or isinstance(value, bool):
+        return _CONSTANTS[value]
     if isinstance(value, int):
         return int.__repr__(value)
     if isinstance(value, dict):

@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 _YAML_WORDS = frozenset(
-    "y Y n N yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF null Null NULL ~".split()
+    {
+        *("y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False"),
+        *("FALSE", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~"),
+    }
 )
 """Plain scalars YAML reads as booleans or null (PyYAML's resolver, and YAML 1.1's `y`/`n`, to be safe)."""
 _KEY_START = "abcdefghijklmnopqrstuvwxyz_"
@@ -119,25 +122,37 @@ def _key(text: str) -> tuple[str, str | None]:
     return key, rest[1:]
 
 
+_SPECIAL: dict[str, Any] = {"true": True, "false": False, "null": None}
+
+
 def _scalar(text: str) -> Any:
     if text != text.strip(" ") or not text:
         raise NotSubset("spaces around a value")
-    special = {"true": True, "false": False, "null": None}
-    if text in special:
-        return special[text]
-    if text == "[]":
-        return []
-    if text == "{}":
-        return {}
+    if text in _SPECIAL:
+        return _SPECIAL[text]
+    if text in {"[]", "{}"}:
+        return [] if text == "[]" else {}
     if text[0] == "'":
         return _single_quoted(text)
-    number = text[1:] if text[0] == "-" else text
-    whole, dot, fraction = number.partition(".")
-    if whole and all(c in _DIGITS for c in whole) and (whole == "0" or whole[0] != "0"):
-        if not dot:
-            return int(text)
-        if fraction and all(c in _DIGITS for c in fraction):
-            return float(text)
+    number = _number(text)
+    if number is not None:
+        return number
+    return _plain(text)
+
+
+def _number(text: str) -> int | float | None:
+    """A decimal whole number or one with a fraction, written as `yaml.dump` writes them; None for anything else."""
+    whole, dot, fraction = (text[1:] if text[0] == "-" else text).partition(".")
+    if not whole or any(c not in _DIGITS for c in whole) or (whole != "0" and whole[0] == "0"):
+        return None
+    if not dot:
+        return int(text)
+    if fraction and all(c in _DIGITS for c in fraction):
+        return float(text)
+    return None
+
+
+def _plain(text: str) -> str:
     if text[0] not in _PLAIN_START or text in _YAML_WORDS:
         raise NotSubset(f"value {text[:40]!r}")
     if ": " in text or " #" in text or text.endswith(":"):
