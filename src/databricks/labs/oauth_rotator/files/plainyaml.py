@@ -26,6 +26,7 @@ _KEY_CHARS = frozenset(_KEY_START + "0123456789")
 _PLAIN_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_/~")
 """A plain scalar starting with one of these is never a number, a timestamp, an alias or an indicator."""
 _DIGITS = frozenset("0123456789")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class NotSubset(Exception):
@@ -152,7 +153,15 @@ def _number(text: str) -> int | float | None:
     return None
 
 
+def _is_uuid(text: str) -> bool:
+    """A service principal's application id: never a number or a timestamp to YAML (no dot, no dash at 4)."""
+    dashes = (8, 13, 18, 23)
+    return len(text) == 36 and all((c == "-") if i in dashes else (c in _HEX) for i, c in enumerate(text))
+
+
 def _plain(text: str) -> str:
+    if _is_uuid(text):
+        return text
     if text[0] not in _PLAIN_START or text in _YAML_WORDS:
         raise NotSubset(f"value {text[:40]!r}")
     if ": " in text or " #" in text or text.endswith(":"):
