@@ -53,7 +53,7 @@ def test_the_pgpass_file_is_the_one_the_cycle_writes(configured, environ):
 
 
 def test_the_default_margin_and_the_fingerprint_are_the_configs_and_tokeninfos():
-    assert password.DEFAULT_MARGIN_MINUTES == RotatorConfig().effective_margin_minutes
+    assert RotatorConfig().effective_margin_minutes == password.DEFAULT_MARGIN_MINUTES
     for token in ("", TOKEN, "ünïcode"):
         assert password.fingerprint(token) == token_fingerprint(token)
 
@@ -128,9 +128,8 @@ def test_a_config_it_cannot_read_goes_to_the_full_loader(raw):
 
 
 def test_labels_are_the_targets_labels():
-    raw = {
-        "targets": [{"instance": "i"}, {"endpoint": "projects/p/branches/b/endpoints/e"}, {"host": "h", "name": "n"}]
-    }
-    summary = password.summary_of(raw)
+    targets = [TargetConfig(instance="i"), TargetConfig(endpoint="projects/p/branches/b/endpoints/e")]
+    targets.append(TargetConfig(host="h", name="n"))
+    summary = password.summary_of({"targets": [{k: v for k, v in vars(t).items() if v is not None} for t in targets]})
     assert summary is not None
-    assert summary.labels == [TargetConfig(**t).label for t in raw["targets"]]
+    assert summary.labels == [t.label for t in targets]

@@ -10,8 +10,10 @@ from databricks.labs.oauth_rotator.commands import flags, quick
 from databricks.labs.oauth_rotator.errors import ConfigError
 
 WORDS = st.sampled_from(
-    ["--target", "--config", "--target=a", "--config=c.yml", "--target=", "sales", "-x", "--", "--targ", "-5", "a b"]
-    + ["--tar=x", "-h", "--help", "--verbose", "", "--target=-t", "=", "--config=a=b"]
+    [
+        *("--target", "--config", "--target=a", "--config=c.yml", "--target=", "sales", "-x", "--", "--targ", "-5"),
+        *("a b", "--tar=x", "-h", "--help", "--verbose", "", "--target=-t", "=", "--config=a=b"),
+    ]
 )
 
 
