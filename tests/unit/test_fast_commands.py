@@ -36,7 +36,8 @@ from databricks.labs.oauth_rotator.service import systemd
 from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_cli.py"
+CLI = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_main.py"
+"""The labs.yml entrypoint."""
 NOW = 1_767_225_600.0
 HEAVY = ("databricks.sdk", "databricks.labs.blueprint", "requests", "urllib3", "yaml", "google.protobuf")
 """Never imported by a command that needs no workspace (each costs tens of MB and up to seconds)."""
