@@ -234,6 +234,7 @@ EXPECTED = {
     "doctor": (1, ""),
     "psql": (2, "oauth-rotator configure"),
     "env": (2, "oauth-rotator configure"),
+    "password": (2, "oauth-rotator configure"),
 }
 
 

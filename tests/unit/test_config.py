@@ -141,7 +141,7 @@ def test_every_front_door_refuses_the_same_input_in_the_same_words(tmp_path, mon
     """The console, the Python API and a config file (as labs `rotate` and the worker read it) share one set of
     checks; each names the setting as its user spelled it."""
     from databricks.labs.oauth_rotator.commands.api import DatabricksOAuthRotator, check_paths
-    from databricks.labs.oauth_rotator.commands.rotator_script import parse_invocation
+    from databricks.labs.oauth_rotator.commands.flags import parse_invocation
 
     flags, arguments, lines = doors
     root = str(tmp_path)

@@ -36,7 +36,8 @@ from databricks.labs.oauth_rotator.service import systemd
 from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_cli.py"
+CLI = ROOT / "src" / "databricks" / "labs" / "oauth_rotator" / "commands" / "labs_main.py"
+"""The labs.yml entrypoint."""
 NOW = 1_767_225_600.0
 HEAVY = ("databricks.sdk", "databricks.labs.blueprint", "requests", "urllib3", "yaml", "google.protobuf")
 """Never imported by a command that needs no workspace (each costs tens of MB and up to seconds)."""
@@ -51,9 +52,12 @@ NOT_FOR_STATUS = (
     "databricks.labs.oauth_rotator.service",
     "databricks.labs.oauth_rotator.rotation.state",
     "databricks.labs.oauth_rotator.files.logs",
-    "databricks.labs.oauth_rotator.files",
+    "databricks.labs.oauth_rotator.files.pgpass",
+    "databricks.labs.oauth_rotator.files.writer",
+    "databricks.labs.oauth_rotator.files.config_store",
     "databricks.labs.oauth_rotator.config",
     *("pkgutil", "typing", "weakref", "importlib.util"),
+    *("json", "argparse"),
 )
 """What `status` no longer imports: the log machinery, the Status dataclasses, the service managers, paths, and
 pkgutil with typing (which the `databricks` namespace packages' `__init__.py` would import)."""
@@ -67,6 +71,14 @@ NOT_FOR_HELP = (
     "databricks.labs.oauth_rotator.files.logs",
     "databricks.labs.oauth_rotator.paths",
 )
+NOT_FOR_PASSWORD = (
+    *NOT_FOR_STATUS,
+    *("re", "base64", "hashlib", "_hashlib", "yaml", "databricks.labs.oauth_rotator.lakebase"),
+    *("databricks.labs.oauth_rotator.app.rotate", "databricks.labs.oauth_rotator.rotation"),
+)
+"""What `password` does without while the credential on file is fresh: no argparse, json or PyYAML (their `re`
+alone costs half a Python start-up), no pgpass parser (dataclasses) and no token decoding (base64)."""
+NOT_FOR_VERSION = (*NOT_FOR_HELP, "argparse", "re")
 WITHOUT_PKGUTIL = ("pkgutil", "typing")
 """Not imported by the console scripts (`python -m` imports pkgutil itself, through runpy)."""
 
@@ -106,8 +118,8 @@ def labs_environment(home: Path) -> dict[str, str]:
     return environment(home, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'src'}")
 
 
-def imported(argv: list[str], env: dict[str, str], *, cwd: Path) -> tuple[set[str], str]:
-    """Run `python -X importtime ARGV`: the modules it imported, and its stdout (it must exit 0)."""
+def imported(argv: list[str], env: dict[str, str], *, cwd: Path, check: bool = True) -> tuple[set[str], str]:
+    """Run `python -X importtime ARGV`: the modules it imported, and its stdout (it must exit 0, with `check`)."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", *argv],
         env=env,
@@ -118,7 +130,9 @@ def imported(argv: list[str], env: dict[str, str], *, cwd: Path) -> tuple[set[st
         check=False,
     )
     modules = imported_names(result.stderr)
-    assert result.returncode == 0, [line for line in result.stderr.splitlines() if not line.startswith("import time")]
+    assert result.returncode == 0 or not check, [
+        line for line in result.stderr.splitlines() if not line.startswith("import time")
+    ]
     return modules, result.stdout
 
 
@@ -223,9 +237,9 @@ def test_status_asks_systemctl_only_when_there_is_a_unit_and_still_without_the_s
     ("argv", "expected", "not_imported"),
     [
         (["-c", ROTATOR_ENTRY, "--help"], "usage: databricks-oauth-rotator", (*NOT_FOR_HELP, *WITHOUT_PKGUTIL)),
-        (["-c", ROTATOR_ENTRY, "--version"], "databricks-oauth-rotator 0.1", (*NOT_FOR_HELP, *WITHOUT_PKGUTIL)),
+        (["-c", ROTATOR_ENTRY, "--version"], "databricks-oauth-rotator 0.1", (*NOT_FOR_VERSION, *WITHOUT_PKGUTIL)),
         (["-m", "databricks.labs.oauth_rotator", "--help"], "usage: ", NOT_FOR_HELP),
-        (["-m", "databricks.labs.oauth_rotator", "--version"], " 0.1", NOT_FOR_HELP),
+        (["-m", "databricks.labs.oauth_rotator", "--version"], " 0.1", NOT_FOR_HELP),  # runpy imports re
     ],
     ids=["--help", "--version", "-m --help", "-m --version"],
 )
@@ -235,6 +249,63 @@ def test_help_and_version_import_argparse_and_little_else(tmp_path, argv, expect
     assert "databricks.labs.oauth_rotator.commands.rotator_script" in modules
     assert loaded(modules, HEAVY) == []
     assert loaded(modules, not_imported) == []
+
+
+TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJzb21lb25lQGV4YW1wbGUuY29tIn0.c2ln"
+KEY = ("sales.database.example.com", "5432", "*", "someone@example.com")
+
+
+def write_fresh_credential(home: Path, *, expires_in: float = 3000.0) -> None:
+    """What a rotation leaves: the saved config, our line in .pgpass, and status.json recording it."""
+    from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+    from databricks.labs.oauth_rotator.files import pgpass
+    from databricks.labs.oauth_rotator.files.config_store import save_config
+
+    (home / "config").mkdir(exist_ok=True)
+    target = TargetConfig(name="sales", host=KEY[0], user=KEY[3])
+    save_config(RotatorConfig(targets=[target], pgpass_file=str(home / ".pgpass")), home / "config" / "config.yml")
+    (home / ".pgpass").write_bytes(pgpass.format_entry(pgpass.PgpassEntry(*KEY, password=TOKEN)) + b"\n")
+    (home / ".pgpass").chmod(0o600)
+
+    def change(current: Status) -> None:
+        current.targets["sales"] = TargetState(
+            name="sales", keys=[list(KEY)], fingerprint=token_fingerprint(TOKEN), expires_at=time.time() + expires_in
+        )
+
+    StateStore(home / "state" / "status.json").update(change)
+
+
+def test_console_password_answers_from_the_file_with_no_sdk_argparse_json_or_yaml(tmp_path):
+    write_fresh_credential(tmp_path)
+    modules, out = imported(["-c", ROTATOR_ENTRY, "password", "--target", "sales"], environment(tmp_path), cwd=tmp_path)
+    assert out == f"{TOKEN}\n"  # it did its work
+    assert "databricks.labs.oauth_rotator.app.password" in modules
+    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, NOT_FOR_PASSWORD) == []
+
+
+def test_labs_password_answers_from_the_file_with_no_sdk_blueprint_or_yaml(tmp_path):
+    write_fresh_credential(tmp_path)
+    payload = json.dumps({"command": "password", "flags": {"target": "", "log_level": "warn"}, "output_type": ""})
+    modules, out = imported([str(CLI), payload], labs_environment(tmp_path), cwd=tmp_path)
+    assert out == f"{TOKEN}\n"
+    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, NOT_FOR_PASSWORD) == []
+
+
+def test_password_takes_the_minting_path_only_when_the_credential_on_file_is_due(tmp_path, fake_workspace):
+    """Within the margin, the SDK is imported (and the fake workspace asked): the light path is not a cache that
+    would print a credential about to expire."""
+    write_fresh_credential(tmp_path, expires_in=5 * 60)
+    env = environment(
+        tmp_path,
+        DATABRICKS_HOST=fake_workspace.host,
+        DATABRICKS_CLIENT_ID=fake_workspace.client_id,
+        DATABRICKS_CLIENT_SECRET=fake_workspace.client_secret,
+    )
+    modules, _ = imported(["-c", ROTATOR_ENTRY, "password"], env, cwd=tmp_path, check=False)
+    assert "databricks.sdk" in modules
+    assert fake_workspace.calls
 
 
 @pytest.mark.timeout(180)

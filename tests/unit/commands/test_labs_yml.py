@@ -88,7 +88,7 @@ def test_the_project_is_named_for_its_repository_and_its_scripts_exist(document)
     for script in (document["install"]["script"], document["uninstall"]["script"], document["entrypoint"]):
         assert (ROOT / script).is_file(), script
     assert document["install"]["script"] == "install.py"
-    assert document["entrypoint"] == "src/databricks/labs/oauth_rotator/commands/labs_cli.py"
+    assert document["entrypoint"] == "src/databricks/labs/oauth_rotator/commands/labs_main.py"
 
 
 def test_every_command_is_routed_and_every_routed_command_is_declared(commands):

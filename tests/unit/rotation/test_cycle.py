@@ -215,3 +215,18 @@ def test_the_hook_runs_after_a_write_that_changed_the_file_and_not_after_a_quiet
     clock.jump(50 * 60)
     cycle.run()
     assert calls == [["db"], ["db"]]
+
+
+def test_a_cycle_of_only_some_targets_leaves_the_others_and_their_status_alone(tmp_path, workspace, clock):
+    """`password` refreshes one target by a forced cycle limited to it: the others keep their lines and status."""
+    cycle_for(tmp_path, workspace, clock, "a", "b").run()
+    before = StateStore(tmp_path / "state" / "status.json").load().targets
+    old_b = password(tmp_path, "b.example.com")
+    clock.jump(60)
+    report = cycle_for(tmp_path, workspace, clock, "a", "b").run(force=True, only={"a"})
+    assert report.rotated == ["a"] and len(workspace.tokens) == 3
+    after = StateStore(tmp_path / "state" / "status.json").load().targets
+    assert set(after) == {"a", "b"} and after["b"] == before["b"]
+    assert after["a"].fingerprint != before["a"].fingerprint
+    assert password(tmp_path, "a.example.com") == workspace.tokens[-1]
+    assert password(tmp_path, "b.example.com") == old_b

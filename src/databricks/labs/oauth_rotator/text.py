@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from databricks.labs.oauth_rotator.secrets import redact
-
 
 def one_line(text: str, *, limit: int = 500) -> str:
     """The first line of an error, redacted and shortened: the SDK appends whole requests and responses."""
+    from databricks.labs.oauth_rotator.secrets import redact  # here: `status` shows durations without `re`
+
     lines = text.strip().splitlines()
     first = redact(lines[0].strip()) if lines else ""
     return first if len(first) <= limit else first[: limit - 3] + "..."

@@ -12,7 +12,6 @@ module imports only `json` and `sys` when it loads: `status` must not pay for `t
 `dataclasses`, `pathlib` or pkgutil (the commands import what they use).
 """
 
-import json
 import sys
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`, which would import typing
@@ -38,11 +37,12 @@ FLAGS: dict[str, dict[str, str]] = {
     "doctor": {},
     "psql": {"target": "", "database": "", "command": ""},
     "env": {"target": "", "database": "", "with-password": "false"},
+    "password": {"target": ""},
 }
 """Every command and its flags with their defaults, as labs.yml declares them (a test keeps the two equal)."""
-LIGHT_COMMANDS = frozenset({"status", "logs"})
-"""Answered before blueprint (and so the SDK) is imported."""
-UNAUTHENTICATED = frozenset({"install", "uninstall", "restart", "status", "logs", "doctor"})
+LIGHT_COMMANDS = frozenset({"status", "logs", "password"})
+"""Answered before blueprint (and so the SDK) is imported (`password` imports the SDK only to mint)."""
+UNAUTHENTICATED = frozenset({"install", "uninstall", "restart", "status", "logs", "doctor", "password"})
 """Commands that need no login from the CLI (labs.yml `is_unauthenticated: true`)."""
 LOGS_ARE_OUTPUT = frozenset({"configure", "rotate", "run"})
 """Commands whose INFO records tell the user what happened (the others print their result)."""
@@ -174,8 +174,9 @@ def status() -> int:
 def print_status(*, debug: bool) -> int:
     """`status`: one JSON value on stdout and nothing else (the CLI parses it for the table)."""
     from databricks.labs.oauth_rotator.app.status import collect_status
+    from databricks.labs.oauth_rotator.files.plainjson import dumps
 
-    print(json.dumps(collect_status(debug=debug)))
+    print(dumps(collect_status(debug=debug)))
     return 0
 
 
@@ -213,6 +214,23 @@ def env(target: str = "", database: str = "", with_password: bool = False) -> in
     return 0
 
 
+def password(target: str = "") -> int:
+    """Print the current credential of one configured database and nothing else (for pgAdmin, DBeaver, Postico)"""
+    return print_password(target, debug=is_debug())
+
+
+def print_password(target: str, *, debug: bool) -> int:
+    """`password`: the credential and a newline on stdout, in one write (a failure leaves stdout empty)."""
+    import os
+
+    from databricks.labs.oauth_rotator.app.password import config_file_name, current_password
+
+    # The saved config's profile decides the login, as for the service (labs.yml asks the CLI for none).
+    credential = current_password(config_file_name(os.environ), target or None, pin=True, debug=debug)
+    sys.stdout.write(f"{credential}\n")
+    return 0
+
+
 COMMANDS: "tuple[Callable[..., int], ...]" = (
     configure,
     rotate,
@@ -225,6 +243,7 @@ COMMANDS: "tuple[Callable[..., int], ...]" = (
     doctor,
     psql,
     env,
+    password,
 )
 
 
@@ -300,11 +319,17 @@ def run_light(command: str, flags: "Mapping[str, str]", *, debug: bool) -> int:
     try:
         if command == "status":
             return print_status(debug=debug)  # says what it has to say on stderr itself, without logging
+        if command == "password":
+            return print_password(flags["target"], debug=debug)  # logs to the log file only: stderr is one line
         log_to_stderr(debug=debug)
         return command_named(command)(**typed_arguments(flags))
     except RotatorError as err:
         print(f"{PROG} {command}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:  # pylint: disable=broad-exception-caught  # one line, never a traceback
+        if command != "password":
+            raise
+        raise fail(command, f"{type(err).__name__}: {err}", 1) from None
 
 
 def log_to_stderr(*, debug: bool) -> None:

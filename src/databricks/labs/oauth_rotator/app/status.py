@@ -1,19 +1,20 @@
 """What `status` and `logs` show: per-target rows from `status.json`, the service's state, the log's tail.
 
-`status` is answered about as fast as Python starts: it imports `json`, `os`, `sys`, `time` and `secrets` (`re`)
-and nothing else, neither the Databricks SDK nor blueprint (about two seconds and 80 MB) nor `logging`,
-`dataclasses`, `pathlib`, `datetime` or the service managers. `status.json` is read as plain JSON, not through
+`status` is answered about as fast as Python starts: it imports `os`, `sys` and `time`, reads JSON with `plainjson`
+(not `json`, which imports `re`), and imports `secrets` (`re`) only to clean a target's error; nothing else, neither
+the Databricks SDK nor blueprint (about two seconds and 80 MB) nor `logging`, `dataclasses`, `pathlib`, `datetime`
+or the service managers. `status.json` is read as plain JSON, not through
 `state.Status`; on Linux the service state comes from the unit file's existence and, only when there is one,
 `systemctl --user show`. `logs` may import more (PyYAML, to find a configured log file).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
+from databricks.labs.oauth_rotator.files import plainjson
 from databricks.labs.oauth_rotator.text import human_duration
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing alone costs a fifth of Python's start-up
@@ -276,7 +277,7 @@ def read_targets(path: str, *, err: TextIO) -> dict[str, PlainTarget]:
     try:
         with open(path, "rb") as file:
             data = file.read()
-        raw = json.loads(data) if data.strip() else {}
+        raw = plainjson.loads(data) if data.strip() else {}
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:

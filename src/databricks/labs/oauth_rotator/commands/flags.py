@@ -1,5 +1,6 @@
 """The console scripts' shared command line: the original tool's target flags and environment variables, checked
-into a `RotationRequest`, and `guarded`, which turns an error into one line on stderr and an exit code.
+into a `RotationRequest`, `password`'s flags, and `guarded` (from `quick`), which turns an error into one line on
+stderr and an exit code.
 
 Not a front door itself: `databricks-oauth-rotator` and `databricks-oauth-install` take the same flags.
 argparse and our own plain modules only, so `--help` answers in a few tens of milliseconds.
@@ -13,16 +14,24 @@ import sys
 
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.app.request import RotationRequest
-from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
+from databricks.labs.oauth_rotator.commands.quick import PASSWORD, PROG, guarded
+from databricks.labs.oauth_rotator.errors import ConfigError
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `--help` and `status` do without typing
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
-    from typing import Any, NoReturn, TextIO
+    from typing import Any, NoReturn
 
-
-PROG = "databricks-oauth-rotator"
+__all__ = [
+    "PROG",
+    "ConsoleParser",
+    "build_parser",
+    "build_password_parser",
+    "guarded",
+    "parse_invocation",
+    "parse_password_flags",
+]
 
 
 class ConsoleParser(argparse.ArgumentParser):
@@ -86,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep ~/.pgpass supplied with fresh Databricks Lakebase OAuth credentials.",
         epilog="Environment: DATABRICKS_HOST, DATABRICKS_CONFIG_PROFILE, DATABRICKS_CLIENT_ID, "
         "DATABRICKS_CLIENT_SECRET (and every other SDK auth variable), DATABRICKS_PG_HOST, DATABRICKS_PG_USERNAME, "
-        "PGPASSFILE.",
+        "PGPASSFILE. "
+        f"`{PROG} {PASSWORD} [--target NAME]` prints the current credential of one configured target instead.",
     )
     add = parser.add_argument
     add("--once", action="store_true", help="rotate every target once and exit (default: run as a daemon)")
@@ -108,6 +118,25 @@ def build_parser() -> argparse.ArgumentParser:
     add("--debug", action="store_true", help="debug logging (never includes tokens)")
     add("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def build_password_parser() -> argparse.ArgumentParser:
+    """`databricks-oauth-rotator password`: its help and its errors (`quick.password_flags` reads the usual forms)."""
+    parser = ConsoleParser(
+        prog=f"{PROG} {PASSWORD}",
+        description="Print the current credential of one configured target, and nothing else, on stdout: the one "
+        "in .pgpass while it has more than the margin left, else one minted now (and written to .pgpass). For "
+        "clients that run a command for their password (pgAdmin, DBeaver, Postico, node-postgres).",
+    )
+    parser.add_argument("--target", metavar="NAME", help="the target, by its name in status (default: the first)")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: the saved one)")
+    return parser
+
+
+def parse_password_flags(argv: Sequence[str]) -> dict[str, str | None]:
+    """`password`'s flags as `quick.password_flags` returns them; `--help` prints and exits, a mistake is a
+    `ConfigError` (one line, exit 2)."""
+    return dict(vars(build_password_parser().parse_args(argv)))
 
 
 FLAG_NAMES = {
@@ -195,15 +224,3 @@ def _config_path(explicit: str | None, has_target: bool, environ: Mapping[str, s
             "or run `databricks labs oauth-rotator configure`"
         )
     return None
-
-
-def guarded(command: Any, *, err: TextIO | None = None) -> int:
-    """Run a command; a `RotatorError` becomes one line on stderr and its exit code, never a traceback."""
-    err = err if err is not None else sys.stderr
-    try:
-        return int(command())
-    except RotatorError as error:
-        print(f"{PROG}: error: {error}", file=err)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return 130

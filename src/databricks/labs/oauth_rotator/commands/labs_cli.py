@@ -6,11 +6,10 @@ Databricks SDK (about two seconds). The commands, their flags and the checks of 
 `app.labs_commands`, shared with the sandbox's front door; each command turns its failure into an exit code
 itself: `App` would log the exception and exit 0, and the CLI would report success.
 
-This module imports only `json`, `os` and `sys` (and `app.labs_commands`, as light) when it loads: `status` must
+This module imports only `os` and `sys` (and `app.labs_commands` and `plainjson`, as light) when it loads: `status` must
 not pay for `typing`, `logging`, `dataclasses`, `pathlib` or pkgutil.
 """
 
-import json
 import os
 import sys
 
@@ -58,7 +57,9 @@ class Payload:
 
     def to_json(self) -> str:
         """The payload as blueprint's `App` reads it (it requires `log_level`)."""
-        return json.dumps({"command": self.command, "flags": {**self.flags, "log_level": self.log_level}})
+        from databricks.labs.oauth_rotator.files.plainjson import dumps
+
+        return dumps({"command": self.command, "flags": {**self.flags, "log_level": self.log_level}})
 
     @property
     def debug(self) -> bool:
@@ -73,8 +74,10 @@ def parse_payload(args: "Sequence[str]") -> Payload:
         raise PayloadError(
             "expected one argument, the JSON payload from the Databricks CLI; run `databricks labs oauth-rotator`"
         )
+    from databricks.labs.oauth_rotator.files.plainjson import loads
+
     try:
-        raw = json.loads(args[0])
+        raw = loads(args[0])
     except ValueError as err:
         raise PayloadError(f"the payload is not JSON: {err}") from None
     if not isinstance(raw, dict):

@@ -1,8 +1,10 @@
-"""`databricks-oauth-rotator`, compatible with the original tool: `--once` rotates now, else the scheduler runs.
+"""`databricks-oauth-rotator`, compatible with the original tool: `--once` rotates now, else the scheduler runs;
+`databricks-oauth-rotator password [--target NAME]` prints the current credential of one configured target.
 
 Exit codes: 0 success, 1 rotation failed, 2 bad usage or configuration (one line on stderr, nothing written,
 no credential requested). Messages go to stderr; stdout is for results. The daemon path stays import-light:
-each cycle runs in a child process, so the SDK is never loaded into the long-lived process.
+each cycle runs in a child process, so the SDK is never loaded into the long-lived process. `--version` and
+`password` (while the credential on file is fresh) answer before argparse is imported: see `quick`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from databricks.labs.oauth_rotator.commands.flags import guarded, parse_invocation
+from databricks.labs.oauth_rotator.commands.quick import PASSWORD, PROG, guarded, password_flags
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `--help` does without typing
 if TYPE_CHECKING:
@@ -25,6 +27,15 @@ def rotator_main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str
 
 
 def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
+    if argv == ["--version"]:  # what argparse's version action prints, without argparse
+        from databricks.labs.oauth_rotator.__about__ import __version__
+
+        print(f"{PROG} {__version__}")
+        return 0
+    if argv[:1] == [PASSWORD]:  # a first word, never a flag's value: every flag of the rotator starts with --
+        return _password(argv[1:], environ)
+    from databricks.labs.oauth_rotator.commands.flags import parse_invocation
+
     request = parse_invocation(argv, environ)
     if not request.once:
         from databricks.labs.oauth_rotator.app.scheduler import run_scheduler
@@ -36,3 +47,18 @@ def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
     for label in outcome.report.rotated:
         print(f"rotated {label}")
     return outcome.exit_code
+
+
+def _password(argv: list[str], environ: Mapping[str, str]) -> int:
+    """`password [--target NAME] [--config PATH]`: the credential and a newline on stdout, in one write."""
+    flags = password_flags(argv)
+    if flags is None:
+        from databricks.labs.oauth_rotator.commands.flags import parse_password_flags
+
+        flags = parse_password_flags(argv)
+    from databricks.labs.oauth_rotator.app.password import config_file_name, current_password
+
+    config = os.path.expanduser(flags["config"]) if flags["config"] else config_file_name(environ)
+    credential = current_password(config, flags["target"] or None, environ=environ)
+    sys.stdout.write(f"{credential}\n")
+    return 0

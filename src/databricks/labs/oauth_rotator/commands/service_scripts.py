@@ -7,12 +7,11 @@ blueprint; status, restart and uninstall stay import-light, so that `databricks-
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from databricks.labs.oauth_rotator.app.status import collect_status, render_table
-from databricks.labs.oauth_rotator.commands.flags import ConsoleParser, guarded, parse_invocation
+from databricks.labs.oauth_rotator.commands.quick import guarded
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `databricks-oauth-status` does without typing
 if TYPE_CHECKING:
@@ -29,6 +28,7 @@ def install_command(
 ) -> int:
     """`databricks-oauth-install [target flags]`: write the config from the flags, install and start the service."""
     from databricks.labs.oauth_rotator.app.service import save_and_install
+    from databricks.labs.oauth_rotator.commands.flags import parse_invocation
 
     path, message = save_and_install(parse_invocation(argv, environ), environ=environ, manager=manager_factory())
     print(f"Saved {path}", file=out)
@@ -47,17 +47,29 @@ def status_command(
     """`databricks-oauth-status [--json]`: the labs `status` rows, as a table or as JSON.
 
     Without a `manager_factory`, the service state is found as `status.service_state` finds it (on Linux without
-    importing the service package).
+    importing the service package). The two usual command lines are read without argparse (as fast as Python
+    starts); any other goes to the parser, for `--help` or the error.
     """
-    parser = ConsoleParser(prog="databricks-oauth-status", description="Show what oauth-rotator rotated and when.")
-    parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
-    args = parser.parse_args(argv)
+    as_json = list(argv) == ["--json"]
+    if argv and not as_json:
+        from databricks.labs.oauth_rotator.commands.flags import ConsoleParser
+
+        parser = ConsoleParser(prog="databricks-oauth-status", description="Show what oauth-rotator rotated and when.")
+        parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
+        as_json = parser.parse_args(argv).json
     rows = collect_status(environ=environ, manager_factory=manager_factory, err=err)
-    print(json.dumps(rows, indent=2) if args.json else render_table(rows), file=out)
+    if as_json:
+        from databricks.labs.oauth_rotator.files.plainjson import dumps
+
+        print(dumps(rows, indent=2), file=out)
+    else:
+        print(render_table(rows), file=out)
     return 0
 
 
 def restart_command(argv: Sequence[str], *, manager_factory: ManagerFactory, out: TextIO) -> int:
+    from databricks.labs.oauth_rotator.commands.flags import ConsoleParser
+
     ConsoleParser(prog="databricks-oauth-restart", description="Restart the background service.").parse_args(argv)
     from databricks.labs.oauth_rotator.app.service import restart_service
 
@@ -68,6 +80,8 @@ def restart_command(argv: Sequence[str], *, manager_factory: ManagerFactory, out
 def uninstall_command(
     argv: Sequence[str], *, environ: Mapping[str, str], manager_factory: ManagerFactory, out: TextIO
 ) -> int:
+    from databricks.labs.oauth_rotator.commands.flags import ConsoleParser
+
     parser = ConsoleParser(prog="databricks-oauth-uninstall", description="Stop and remove the background service.")
     parser.add_argument("--purge", action="store_true", help="also remove oauth-rotator's lines from .pgpass")
     args = parser.parse_args(argv)

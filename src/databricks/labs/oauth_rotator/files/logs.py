@@ -36,11 +36,17 @@ def setup_logging(
     level: int = logging.INFO,
     stream: TextIO | None = None,
     root: logging.Logger | None = None,
+    to_stream: bool = True,
 ) -> None:
-    """Send the rotator's records to `stream` (stderr) and `log_file`, both redacted, in the original format."""
+    """Send the rotator's records to `stream` (stderr) and `log_file`, both redacted, in the original format.
+
+    Without `to_stream`, to the file only (a command whose stderr is for one line, like `password`).
+    """
     root = root if root is not None else logging.getLogger()
     formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream if stream is not None else sys.stderr)]
+    handlers: list[logging.Handler] = []
+    if to_stream:
+        handlers.append(logging.StreamHandler(stream if stream is not None else sys.stderr))
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         # delay: the file appears with the first record, so a run that fails on its arguments writes nothing.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,8 +99,10 @@ class RotationCycle:
         self._interactive = False
         """A forced cycle is someone asking now: it says every failure, not only the ones that changed."""
 
-    def run(self, *, force: bool = False) -> CycleReport:
+    def run(self, *, force: bool = False, only: Collection[str] | None = None) -> CycleReport:
         """Refresh the targets that are due (all of them with `force`); one failing target never stops the rest.
+
+        `only` limits the cycle to the targets of those labels (the others, and their status, are left alone).
 
         A target whose lines all hold someone else's credential that outlives ours (another rotator's, a pasted
         one) is not due: no credential is minted, and status.json follows that one's expiry instead.
@@ -112,6 +114,8 @@ class RotationCycle:
         due: list[TargetConfig] = []
         adopted: dict[str, _OnFile] = {}
         for target in self._config.targets:
+            if only is not None and target.label not in only:
+                continue
             known = status.targets.get(target.label)
             if not force and not self._is_due(known, current, on_file):
                 continue

@@ -1,0 +1,172 @@
+"""`password` as clients run it (pgAdmin's password exec command, DBeaver's pre-connect command): the console script
+and the labs entrypoint in a subprocess, the real SDK against the fake workspace, a real PostgreSQL login with what
+it printed as the password (psycopg, no .pgpass), and the workspace taken away to prove it answers from the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
+from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files.config_store import save_config
+from tests.integration.conftest import USER, UserHome
+from tests.integration.test_labs_contract import Labs
+from tests.rigs.postgres import LocalPostgres
+from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
+
+
+@pytest.fixture(name="labs")
+def labs_fixture(tmp_path: Path, workspace: FakeWorkspace) -> Labs:
+    return Labs(tmp_path, workspace)
+
+
+def configure(home: UserHome, **fields: object) -> Path:
+    """The saved config a user has after `configure`: the demo instance (on the rig's port) and a .pgpass."""
+    path = home.root / "config" / "config.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = TargetConfig(name="sales", instance=DEMO_INSTANCE, port=home.postgres.port)
+    save_config(RotatorConfig(targets=[target], pgpass_file=str(home.pgpass), **fields), path)  # type: ignore[arg-type]
+    return path
+
+
+def logs_in(postgres: LocalPostgres, password: str) -> bool:
+    """A psycopg connection with `password` as its password (and no password file to fall back on)."""
+    try:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=postgres.port,
+            user=USER,
+            dbname="postgres",
+            password=password,
+            passfile=os.devnull,
+            sslmode="require",
+            connect_timeout=5,
+        ) as connection:
+            return connection.execute("select current_user").fetchone() == (USER,)
+    except psycopg.OperationalError:
+        return False
+
+
+def on_file(home: UserHome) -> str | None:
+    return pgpass.lookup(home.pgpass.read_bytes(), "127.0.0.1", str(home.postgres.port), "*", USER)
+
+
+def issued_tokens(workspace: FakeWorkspace) -> list[str]:
+    return [credential.token for credential in workspace.issued]
+
+
+def test_the_printed_password_logs_in_and_is_all_of_stdout(home: UserHome):
+    configure(home)
+    minted = home.rotator("password")
+    assert minted.returncode == 0, minted.stderr
+    assert minted.stderr == ""
+    token = minted.stdout.removesuffix("\n")
+    assert minted.stdout == f"{token}\n" and "\n" not in token and token
+    assert issued_tokens(home.workspace) == [token]  # minted once, by a forced cycle of that target...
+    assert on_file(home) == token  # ...which wrote it to .pgpass too
+    assert json.loads(home.status_file.read_text())["targets"]["sales"]["last_error"] is None
+    assert logs_in(home.postgres, token)
+
+    again = home.rotator("password", "--target", "sales")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == minted.stdout  # answered from the file: nothing minted
+    assert issued_tokens(home.workspace) == [token]
+    assert home.secrets_seen(minted.stderr, again.stderr) == []  # never in the log, status.json or stderr
+
+
+def test_with_the_workspace_unreachable_the_credential_on_file_is_still_printed(home: UserHome):
+    configure(home)
+    rotated = home.rotator("--once", "--config", str(home.root / "config" / "config.yml"))
+    assert rotated.returncode == 0, rotated.stderr
+    token = on_file(home)
+    assert token is not None
+    home.workspace.stop()
+    result = home.rotator("password", env={"DATABRICKS_HOST": "http://127.0.0.1:9"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{token}\n" and result.stderr == ""
+    assert logs_in(home.postgres, token)
+
+
+def test_within_the_margin_and_unreachable_a_still_valid_credential_is_printed_with_a_warning(home: UserHome):
+    configure(home, margin_minutes=90)  # longer than a credential lives: every call refreshes
+    first = home.rotator("password")
+    assert first.returncode == 0, first.stderr
+    home.workspace.stop()
+    result = home.rotator("password", env={"DATABRICKS_HOST": "http://127.0.0.1:9"}, timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == first.stdout
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("warning: could not refresh sales") and "valid for" in warning
+    assert home.secrets_seen(result.stderr) == []
+
+
+def test_with_no_valid_credential_and_no_workspace_it_fails_with_one_line_and_no_output(home: UserHome):
+    home.workspace.ttl_seconds = 20  # shorter than MIN_LEFT_SECONDS: never printed from the file
+    configure(home)
+    first = home.rotator("password")
+    assert first.returncode == 0, first.stderr  # just minted: printed whatever its lifetime
+    assert logs_in(home.postgres, first.stdout.strip())
+    home.workspace.stop()
+    result = home.rotator("password", env={"DATABRICKS_HOST": "http://127.0.0.1:9"}, timeout=90)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("databricks-oauth-rotator: error: ")
+    assert home.secrets_seen(result.stderr) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["password", "--target", "nope"], "no target named 'nope' (configured: sales)"),
+        (["password", "--bogus"], "unrecognized arguments: --bogus"),
+        (["password", "--target"], "expected one argument"),
+    ],
+)
+def test_bad_usage_is_one_line_exit_2_and_asks_nothing(home: UserHome, argv: list[str], message: str):
+    configure(home)
+    started = time.monotonic()
+    result = home.rotator(*argv)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert message in line
+    assert home.workspace.issued == [] and not home.pgpass.exists()
+    assert time.monotonic() - started < 20
+
+
+def test_without_a_config_it_says_to_configure(home: UserHome):
+    result = home.rotator("password")
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "no such config file" in line and "configure" in line
+
+
+def test_labs_password_answers_from_the_file_then_mints_with_the_saved_profile(labs: Labs, postgres: LocalPostgres):
+    cfg = labs.home / ".databrickscfg"
+    cfg.write_text(
+        f"[lakebase]\nhost = {labs.workspace.host}\nauth_type = oauth-m2m\n"
+        f"client_id = {labs.workspace.client_id}\nclient_secret = {labs.workspace.client_secret}\n"
+    )
+    cfg.chmod(0o600)
+    labs.configure(postgres, profile="lakebase")
+    minted = labs.run("password", DATABRICKS_CONFIG_FILE=str(cfg))  # unauthenticated: the profile logs in
+    assert minted.returncode == 0, minted.stderr
+    token = minted.stdout.removesuffix("\n")
+    assert [c.token for c in labs.workspace.issued] == [token]
+    assert logs_in(postgres, token)
+    labs.workspace.stop()
+    again = labs.run("password", flags={"target": DEMO_INSTANCE}, DATABRICKS_CONFIG_FILE=str(cfg))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == minted.stdout and again.stderr == ""
+    bad = labs.run("password", flags={"target": "nope"})
+    assert bad.returncode == 2 and bad.stdout == ""
+    expected = f"oauth-rotator password: error: no target named 'nope' (configured: {DEMO_INSTANCE})"
+    assert bad.stderr.splitlines() == [expected]
+    assert labs.secrets_in(minted.stderr, again.stderr) == []
