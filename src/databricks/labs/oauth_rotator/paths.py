@@ -94,3 +94,12 @@ def log_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None
 def status_file(environ: Mapping[str, str] | None = None) -> Path:
     """`state/status.json`: what was rotated, when it expires, what failed (never a secret)."""
     return state_dir(environ) / STATUS_FILE_NAME
+
+
+def pgbouncer_dir_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """The pgbouncer front's folder (ini, auth file, pid, log, generated password): `pgbouncer.dir`, else
+    `<state folder>/pgbouncer`."""
+    front = config.pgbouncer
+    if front is not None and front.dir:
+        return Path(os.path.expanduser(front.dir))
+    return state_dir(environ) / "pgbouncer"
