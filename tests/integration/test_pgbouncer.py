@@ -7,6 +7,7 @@ made under /tmp, where that user can reach it (pytest's own temp folders are pri
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -49,10 +50,8 @@ def front_dir() -> Iterator[Path]:
     yield base / "front"
     pid = _pid(base / "front" / "pgbouncer.pid")
     if pid:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
     shutil.rmtree(base, ignore_errors=True)
 
 

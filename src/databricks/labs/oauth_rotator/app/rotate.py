@@ -188,7 +188,10 @@ def rotate_now(
     check_machine(config)
     setup_logging(log_path_for(config), level=logging.DEBUG if request.debug else logging.INFO, stream=log_stream)
     cycle = build_cycle(config)
-    run = lambda: cycle.run(force=force)  # noqa: E731
+
+    def run() -> CycleReport:
+        return cycle.run(force=force)
+
     report = run() if deadline is None else run_with_deadline(run, deadline)
     exit_code = report.exit_code
     if request.verify and report.keys:

@@ -134,12 +134,16 @@ def too_long(password: str, version: tuple[int, int, int] | None) -> str | None:
     size, limit = len(password.encode("utf-8")), password_limit(version)
     if size <= limit:
         return None
-    named = "this pgbouncer" if version is None else f"pgbouncer {'.'.join(map(str, version))}"
-    wanted = ".".join(map(str, LONG_PASSWORDS_SINCE))
+    named = "this pgbouncer" if version is None else f"pgbouncer {_dotted(version)}"
+    wanted = _dotted(LONG_PASSWORDS_SINCE)
     return (
         f"the credential is {size} bytes, but {named} takes upstream passwords of at most {limit} bytes "
         f"(a longer one crashes it): pgbouncer {wanted} or later takes up to 65535"
     )
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in version)
 
 
 def _double_quotes(value: str) -> str:

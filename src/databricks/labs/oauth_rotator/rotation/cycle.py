@@ -77,7 +77,7 @@ class _OnFile:
 class RotationCycle:
     """Rotates the targets of one config. Collaborators are passed in, so tests need no patching."""
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments  # each collaborator is passed in, none is built here
         self,
         config: RotatorConfig,
         workspace_client: Callable[[], WorkspaceClient],

@@ -241,6 +241,26 @@ def write_front(
     files = files or files_for(config)
     prepare_folder(front, files)
     update = FrontUpdate()
+    upstreams = _upstreams(config, pgpass_data, status, version, update.refused)
+    ini = pgbouncer_ini.render_ini(_settings(front, files), upstreams)
+    auth = pgbouncer_ini.render_auth_file({front.effective_user: local_password(front, files)})
+    changed_auth = writer.update_file(files.auth_file, lambda _old: auth)
+    changed_ini = writer.update_file(files.ini, lambda _old: ini)
+    update.changed = changed_auth or changed_ini
+    update.databases = [u.name for u in upstreams]
+    if update.changed:
+        update.reloaded = reload(files.pidfile)
+    return update
+
+
+def _upstreams(
+    config: RotatorConfig,
+    pgpass_data: bytes,
+    status: Status,
+    version: tuple[int, int, int] | None,
+    refused: dict[str, str],
+) -> list[pgbouncer_ini.Upstream]:
+    """A database entry per target with a credential on file that this pgbouncer can take; `refused` gets the rest."""
     upstreams = []
     for target in config.targets:
         known = status.targets.get(target.label)
@@ -253,11 +273,15 @@ def write_front(
             continue
         reason = pgbouncer_ini.too_long(password, version)
         if reason is not None:
-            update.refused[target.label] = f"{target.label}: not handed to pgbouncer: {reason}"
+            refused[target.label] = f"{target.label}: not handed to pgbouncer: {reason}"
             continue
         dbname = database if database != "*" else DEFAULT_DATABASE
         upstreams.append(pgbouncer_ini.Upstream(service_name(target.label), host, port, dbname, user, password))
-    settings = pgbouncer_ini.Settings(
+    return upstreams
+
+
+def _settings(front: PgbouncerConfig, files: FrontFiles) -> pgbouncer_ini.Settings:
+    return pgbouncer_ini.Settings(
         listen_address=front.effective_listen_address,
         listen_port=front.effective_listen_port,
         unix_socket_dir=os.path.expanduser(front.unix_socket_dir) if front.unix_socket_dir else "",
@@ -267,15 +291,6 @@ def write_front(
         server_tls_sslmode=front.effective_sslmode,
         server_tls_ca_file=os.path.expanduser(front.server_tls_ca_file) if front.server_tls_ca_file else "",
     )
-    ini = pgbouncer_ini.render_ini(settings, upstreams)
-    auth = pgbouncer_ini.render_auth_file({front.effective_user: local_password(front, files)})
-    changed_auth = writer.update_file(files.auth_file, lambda _old: auth)
-    changed_ini = writer.update_file(files.ini, lambda _old: ini)
-    update.changed = changed_auth or changed_ini
-    update.databases = [u.name for u in upstreams]
-    if update.changed:
-        update.reloaded = reload(files.pidfile)
-    return update
 
 
 def read_pgpass(path: Path) -> bytes:
@@ -364,7 +379,8 @@ class Supervisor:
             with self._lock:
                 if self._stop.is_set():
                     return None
-                self._child = subprocess.Popen(
+                # A long-lived child, waited for below and stopped by `stop()`: no `with` block fits its lifetime.
+                self._child = subprocess.Popen(  # pylint: disable=consider-using-with
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
