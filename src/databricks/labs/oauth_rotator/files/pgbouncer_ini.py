@@ -19,7 +19,7 @@ HEADER = b"; written by oauth-rotator: edits are overwritten at the next rotatio
 LONG_PASSWORDS_SINCE = (1, 26)
 """The first pgbouncer release taking upstream passwords up to 65,535 bytes (pull request #1310, merged 2026-07)."""
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
-_VERSION = re.compile(r"PgBouncer\s+(\d+)\.(\d+)(?:\.(\d+))?", re.IGNORECASE)
+_VERSION = re.compile(r"PgBouncer(?:\s+version)?\s+(\d+)\.(\d+)(?:\.(\d+))?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
