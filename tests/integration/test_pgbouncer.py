@@ -24,7 +24,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from databricks.labs.oauth_rotator.app.doctor import check_front
 from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files.config_store import load_config
+from databricks.labs.oauth_rotator.rotation.state import StateStore
 from tests.integration.conftest import USER, UserHome
 from tests.rigs.workspace import DEMO_INSTANCE
 
@@ -192,6 +195,14 @@ def test_clients_log_in_through_the_front_across_a_rotation_and_a_pgbouncer_cras
     for text in (pgbouncer_log, home.log_file.read_text(), out, err, *ps_samples):
         assert not [t for t in tokens if t in text]
     assert LOCAL_PASSWORD not in home.log_file.read_text() + out + err
+    shown = subprocess.run(
+        [sys.executable, "-c", "from databricks_oauth_rotator.scripts import status_main; status_main()"],
+        env=home.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert f"pgbouncer front for sales: host=127.0.0.1 port={port} dbname=sales user=lakebase" in shown.stdout, shown
 
 
 def _private_files_only(front_dir: Path, home: Path, tokens: list[str]) -> list[str]:
@@ -237,6 +248,7 @@ def test_a_credential_longer_than_pgbouncer_takes_is_refused_in_one_line(
         assert len(refusals) == 1, result.stderr
         assert "1025 bytes" in refusals[0] and "at most 1024 bytes" in refusals[0] and "1.26" in refusals[0]
         assert token not in ini and "sales =" not in ini
+        assert "FAIL  pgbouncer sales: the credential is 1025 bytes" in doctor(config, home)
         return
     assert result.returncode == 0, result.stderr
     assert token in ini
@@ -244,6 +256,10 @@ def test_a_credential_longer_than_pgbouncer_takes_is_refused_in_one_line(
     bouncer = subprocess.Popen([PGBOUNCER, "-q", *user, str(front_dir / "pgbouncer.ini")])
     try:
         wait_for(lambda: front_logs_in(port), 20, "a login through the user's pgbouncer")
+        report = doctor(config, home)
+        assert "FAIL" not in report, report
+        for finding in ("is pgbouncer 1.", "running (pid", "(1024 bytes) fits pgbouncer's limit (1024)", "answers on"):
+            assert finding in report
         again = home.rotator("--once", "--config", str(config))
         assert again.returncode == 0, again.stderr
         assert "reloaded pgbouncer" in home.log_file.read_text()
@@ -252,6 +268,12 @@ def test_a_credential_longer_than_pgbouncer_takes_is_refused_in_one_line(
     finally:
         bouncer.terminate()
         bouncer.wait(10)
+
+
+def doctor(config: Path, home: UserHome) -> str:
+    """What `doctor` says about the front."""
+    findings = check_front(load_config(config), StateStore(home.status_file).load())
+    return "\n".join(finding.render() for finding in findings)
 
 
 @pytest.mark.parametrize(

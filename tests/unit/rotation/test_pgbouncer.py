@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from databricks.labs.oauth_rotator.app.status import _service_name, with_front
 from databricks.labs.oauth_rotator.config import PgbouncerConfig, RotatorConfig, TargetConfig, from_raw
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
+from databricks.labs.oauth_rotator.files.pgservice import service_name
 from databricks.labs.oauth_rotator.rotation import pgbouncer
 from databricks.labs.oauth_rotator.rotation.state import Status, TargetState
 
@@ -25,8 +27,10 @@ KEY = ("h.example.com", "5432", "postgres", "someone@example.com")
 
 
 @pytest.fixture
-def folder() -> Iterator[Path]:
+def folder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The front's folder, reachable by the user pgbouncer runs as; the state folder (pgbouncer.json) beside it."""
     base = Path(tempfile.mkdtemp(prefix="oauth-rotator-front-", dir="/tmp"))
+    monkeypatch.setenv("DATABRICKS_LABS_STATE_DIR", str(base / "state"))
     yield base / "front"
     shutil.rmtree(base, ignore_errors=True)
 
@@ -56,6 +60,24 @@ def test_the_front_gets_the_credential_on_the_targets_pgpass_line_in_private_fil
     again = pgbouncer.write_front(config, pgpass_with("token-1"), status_with_key())
     assert not again.changed, "the same credential writes nothing, and reloads nothing"
     assert pgbouncer.write_front(config, pgpass_with("token-2"), status_with_key()).changed
+    described = (folder.parent / "state" / "pgbouncer.json").read_text()
+    assert '"databases": [\n    "sales"\n  ]' in described and "token" not in described and "local-pw" not in described
+
+
+def test_status_shows_where_to_connect_and_the_generated_password(folder: Path):
+    config = config_for(folder)
+    assert config.pgbouncer is not None
+    config.pgbouncer.password = None
+    pgbouncer.write_front(config, pgpass_with("token-1"), status_with_key())
+    generated = pgbouncer.files_for(config).password_file.read_text().strip()
+    rows = with_front([{"target": "sales"}, {"target": "other"}], str(folder.parent / "state" / "pgbouncer.json"))
+    assert rows[0]["front"] == "host=127.0.0.1 port=6432 dbname=sales user=lakebase"
+    assert rows[0]["front_password"] == generated and "front" not in rows[1]
+
+
+@pytest.mark.parametrize("label", ["sales", "my sales/eu", "--x--", "a.b@c"])
+def test_status_names_the_database_as_the_front_does(label: str):
+    assert _service_name(label) == service_name(label)
 
 
 def test_a_generated_local_password_is_made_once(folder: Path):

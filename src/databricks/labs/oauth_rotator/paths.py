@@ -15,6 +15,8 @@ PRODUCT = "oauth-rotator"
 ENV_FILE_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ENV_FILE"
 """Names a 0600 `KEY=value` file the scheduler loads at start (launchd cannot read an EnvironmentFile)."""
 STATUS_FILE_NAME = "status.json"
+FRONT_FILE_NAME = "pgbouncer.json"
+"""Where `status` finds the pgbouncer front: address, port, local user, databases, the generated password's file."""
 SERVICE_STDOUT_LOG_NAME = ".databricks_oauth_rotator_stdout.log"
 SERVICE_STDERR_LOG_NAME = ".databricks_oauth_rotator_stderr.log"
 """The service's own output, in the home directory as the original tool had it."""
@@ -103,3 +105,8 @@ def pgbouncer_dir_for(config: RotatorConfig, environ: Mapping[str, str] | None =
     if front is not None and front.dir:
         return Path(os.path.expanduser(front.dir))
     return state_dir(environ) / "pgbouncer"
+
+
+def front_file(environ: Mapping[str, str] | None = None) -> Path:
+    """`state/pgbouncer.json`: how clients reach the pgbouncer front (never a secret; the password's file by name)."""
+    return state_dir(environ) / FRONT_FILE_NAME

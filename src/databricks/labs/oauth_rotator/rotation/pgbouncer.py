@@ -11,6 +11,7 @@ Stdlib and our plain modules only: the scheduler imports this, and never the SDK
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -29,7 +30,7 @@ from databricks.labs.oauth_rotator.config import PgbouncerConfig, RotatorConfig
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
 from databricks.labs.oauth_rotator.files import pgbouncer_ini, pgpass, writer
 from databricks.labs.oauth_rotator.files.pgservice import service_name
-from databricks.labs.oauth_rotator.paths import pgbouncer_dir_for
+from databricks.labs.oauth_rotator.paths import front_file, pgbouncer_dir_for
 from databricks.labs.oauth_rotator.rotation.state import Status
 from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
 from databricks.labs.oauth_rotator.secrets import without_secrets
@@ -43,6 +44,8 @@ RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 STEADY_SECONDS = 60.0
 """A pgbouncer that ran this long before dying starts the backoff again from the first delay."""
 STOP_SECONDS = 5.0
+SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+"""The first message a PostgreSQL client may send; any PostgreSQL server (pgbouncer too) answers one byte."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,17 @@ def port_problem(address: str, port: int) -> str | None:
     return None
 
 
+def listener_problem(address: str, port: int, timeout: float = 3.0) -> str | None:
+    """Why the listener does not answer like a PostgreSQL server, or None: an SSLRequest must get `N` or `S` back."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            conn.sendall(SSL_REQUEST)
+            answer = conn.recv(1)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None if answer in {b"N", b"S"} else f"unexpected answer {answer!r} to an SSLRequest"
+
+
 def running_pid(pidfile: Path) -> int | None:
     """The pid in pgbouncer's pidfile when that process is alive (and, where /proc tells, is pgbouncer)."""
     try:
@@ -248,9 +262,29 @@ def write_front(
     changed_ini = writer.update_file(files.ini, lambda _old: ini)
     update.changed = changed_auth or changed_ini
     update.databases = [u.name for u in upstreams]
+    _describe_front(front, files, update.databases)
     if update.changed:
         update.reloaded = reload(files.pidfile)
     return update
+
+
+def _describe_front(front: PgbouncerConfig, files: FrontFiles, databases: list[str]) -> None:
+    """`state/pgbouncer.json` for `status`, which reads it without the config: how to connect, and where the
+    generated password is (by name: the password itself stays in its own 0600 file)."""
+    described = {
+        "address": front.effective_listen_address,
+        "port": front.effective_listen_port,
+        "unix_socket_dir": front.unix_socket_dir,
+        "user": front.effective_user,
+        "databases": databases,
+        "password_file": None if front.password else str(files.password_file),
+    }
+    data = (json.dumps(described, indent=2, sort_keys=True) + "\n").encode()
+    try:
+        writer.make_private_directories(front_file().parent)
+        writer.update_file(front_file(), lambda _old: data)
+    except RotatorError as err:
+        logger.warning(f"Could not describe the pgbouncer front for `status`: {err}")
 
 
 def _upstreams(
