@@ -33,7 +33,7 @@ RESULTS_FILE = BENCH_DIR / "results.json"
 FLOOR_SDK_SCRIPT = BENCH_DIR / "floor_sdk_call.py"
 SPAWN_SCRIPT = BENCH_DIR / "spawn.py"
 FLOOR_SDK_LABEL = "SDK credential call in a bare process"
-BENCHMARKS = ("once", "startup", "daemon", "fleet", "pgpass")
+BENCHMARKS = ("once", "startup", "daemon", "fleet", "pgpass", "pgbouncer")
 """Section names in results.json, in the order of the table."""
 CHILD_TIMEOUT_SECONDS = 120.0
 _STRIPPED_ENV_PREFIXES = ("DATABRICKS_", "PG", "PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC", "PYTHONDEVMODE")

@@ -24,7 +24,7 @@ from typing import Any
 if __package__ in {None, ""}:  # `python bench/run.py` puts bench/, not the repository, on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import bench_daemon, bench_fleet, bench_once, bench_pgpass, bench_startup, report
+from bench import bench_daemon, bench_fleet, bench_once, bench_pgbouncer, bench_pgpass, bench_startup, report
 from bench.common import (
     RESULTS_FILE,
     BenchError,
@@ -75,6 +75,7 @@ def run_all(options: Options) -> dict[str, dict[str, Any]]:
         cycles = run_section(bench_daemon.run_cycles, options)
         sections["fleet"] = run_section(bench_fleet.run, options)
         sections["pgpass"] = run_section(bench_pgpass.run, options)
+        sections["pgbouncer"] = run_section(bench_pgbouncer.run, options)
     except BaseException:
         idle.stop.set()  # the daemon and its workspace are stopped, not left running
         idle.join()
