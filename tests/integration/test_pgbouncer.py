@@ -229,13 +229,18 @@ def _uid(name: str) -> int:
     return pwd.getpwnam(name).pw_uid
 
 
-@pytest.mark.parametrize(("length", "accepted"), [(1024, True), (1025, False)])
+@pytest.mark.parametrize(
+    ("length", "accepted", "sslmode"),
+    [(1024, True, "require"), (1024, True, "verify-full"), (1025, False, "require")],
+)
 def test_a_credential_longer_than_pgbouncer_takes_is_refused_in_one_line(
-    home: UserHome, front_dir: Path, length: int, accepted: bool
+    home: UserHome, front_dir: Path, length: int, accepted: bool, sslmode: str
 ):
-    """`manage: false`: the user runs pgbouncer on the files we write; we reload it after a rotation."""
+    """`manage: false`: the user runs pgbouncer on the files we write; we reload it after a rotation. With
+    `verify-full`, pgbouncer checks the server's certificate against the rig's CA (its subjectAltName: 127.0.0.1)."""
     home.workspace.token_length = length
-    config = write_config(home, front_dir, manage="false")
+    ca_file = str(home.postgres.ca_file) if sslmode == "verify-full" else None
+    config = write_config(home, front_dir, manage="false", server_tls_sslmode=sslmode, server_tls_ca_file=ca_file)
     port = front_port(config)
     result = home.rotator("--once", "--config", str(config))
     token = home.workspace.issued[-1].token
@@ -300,3 +305,32 @@ def test_bad_pgbouncer_input_is_one_line_exit_2_and_nothing_written(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not home.pgpass.exists() and not home.log_file.exists() and not front_dir.exists()
     assert home.workspace.issued == []
+
+
+def test_verify_full_refuses_a_server_whose_certificate_another_ca_signed(home: UserHome, front_dir: Path):
+    other_ca = front_dir.parent / "other-ca.pem"
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout", str(front_dir.parent / "other.key")]
+    argv = ["openssl", "req", "-x509", "-nodes", "-days", "1", *key, "-out", str(other_ca), "-subj", "/CN=127.0.0.1"]
+    subprocess.run(argv, capture_output=True, check=True)
+    other_ca.chmod(0o644)
+    config = write_config(
+        home, front_dir, manage="false", server_tls_sslmode="verify-full", server_tls_ca_file=str(other_ca)
+    )
+    port = front_port(config)
+    assert home.rotator("--once", "--config", str(config)).returncode == 0
+    user = ["-u", RUN_AS] if RUN_AS else []
+    bouncer = subprocess.Popen([PGBOUNCER, "-q", *user, str(front_dir / "pgbouncer.ini")])
+    try:
+        wait_for(lambda: "listening on" in _read(front_dir / "pgbouncer.log"), 20, "pgbouncer to listen")
+        assert not front_logs_in(port), "no login to a server the configured CA did not sign"
+        assert "certificate verify failed" in _read(front_dir / "pgbouncer.log")
+    finally:
+        bouncer.terminate()
+        bouncer.wait(10)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
