@@ -197,10 +197,14 @@ def running_pid(pidfile: Path) -> int | None:
 def reload(pidfile: Path) -> int | None:
     """SIGHUP to the pgbouncer of `pidfile` (it re-reads the ini and the auth file); its pid, or None if none runs."""
     pid = running_pid(pidfile)
+    hangup = getattr(signal, "SIGHUP", None)
     if pid is None:
         return None
+    if hangup is None:  # Windows: pgbouncer there reloads on `RELOAD` at its admin console, or a service restart
+        logger.warning(f"pgbouncer (pid {pid}) must be reloaded by hand here: its files changed")
+        return None
     try:
-        os.kill(pid, signal.SIGHUP)
+        os.kill(pid, hangup)
     except OSError as err:
         logger.warning(f"Could not reload pgbouncer (pid {pid}): {err.strerror or err}")
         return None
