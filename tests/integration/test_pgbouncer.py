@@ -83,10 +83,8 @@ def front_port(config: Path) -> int:
     return int(next(line.split(":")[1] for line in config.read_text().splitlines() if "listen_port" in line))
 
 
-def connect_front(port: int, password: str = LOCAL_PASSWORD) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        host="127.0.0.1", port=port, dbname="sales", user=LOCAL_USER, password=password, connect_timeout=5
-    )
+def connect_front(port: int, password: str = LOCAL_PASSWORD, host: str = "127.0.0.1") -> psycopg.Connection[Any]:
+    return psycopg.connect(host=host, port=port, dbname="sales", user=LOCAL_USER, password=password, connect_timeout=5)
 
 
 def whoami(conn: psycopg.Connection[Any]) -> str:
@@ -104,9 +102,9 @@ def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
     raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
 
 
-def front_logs_in(port: int) -> bool:
+def front_logs_in(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with connect_front(port) as conn:
+        with connect_front(port, host=host) as conn:
             return whoami(conn) == USER
     except psycopg.OperationalError:
         return False
@@ -240,7 +238,19 @@ def test_a_credential_longer_than_pgbouncer_takes_is_refused_in_one_line(
     `verify-full`, pgbouncer checks the server's certificate against the rig's CA (its subjectAltName: 127.0.0.1)."""
     home.workspace.token_length = length
     ca_file = str(home.postgres.ca_file) if sslmode == "verify-full" else None
-    config = write_config(home, front_dir, manage="false", server_tls_sslmode=sslmode, server_tls_ca_file=ca_file)
+    socket_dir = front_dir.parent / "sock" if sslmode == "verify-full" else None  # and a unix socket, there
+    if socket_dir is not None:
+        socket_dir.mkdir(mode=0o755)
+        if RUN_AS:
+            shutil.chown(socket_dir, RUN_AS, RUN_AS)
+    config = write_config(
+        home,
+        front_dir,
+        manage="false",
+        server_tls_sslmode=sslmode,
+        server_tls_ca_file=ca_file,
+        unix_socket_dir=str(socket_dir) if socket_dir else None,
+    )
     port = front_port(config)
     result = home.rotator("--once", "--config", str(config))
     token = home.workspace.issued[-1].token
@@ -261,6 +271,9 @@ def test_a_credential_longer_than_pgbouncer_takes_is_refused_in_one_line(
     bouncer = subprocess.Popen([PGBOUNCER, "-q", *user, str(front_dir / "pgbouncer.ini")])
     try:
         wait_for(lambda: front_logs_in(port), 20, "a login through the user's pgbouncer")
+        if socket_dir is not None:
+            assert (socket_dir / f".s.PGSQL.{port}").is_socket()
+            assert front_logs_in(port, host=str(socket_dir)), "a login through its unix socket"
         report = doctor(config, home)
         assert "FAIL" not in report, report
         for finding in ("is pgbouncer 1.", "running (pid", "(1024 bytes) fits pgbouncer's limit (1024)", "answers on"):
