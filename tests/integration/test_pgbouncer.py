@@ -156,6 +156,7 @@ def test_clients_log_in_through_the_front_across_a_rotation_and_a_pgbouncer_cras
     ps_samples: list[str] = []
     try:
         wait_for(lambda: front_logs_in(port), 40, "a first login through pgbouncer")
+        assert not Path(f"/tmp/.s.PGSQL.{port}").exists(), "no unix socket unless one is configured"
         # A session opened before the rotation, holding its server connection (so the pool has none idle).
         session = connect_front(port)
         assert whoami(session) == USER
