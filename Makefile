@@ -63,7 +63,7 @@ demo:
 
 bench:
 	$(PY) -m pip install --quiet --editable '.[bench]'
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 # The reliability suite, writing its figures to tests/reliability/figures.json and docs/reliability.md (other
 # runs leave both alone). The soak writes its own row.

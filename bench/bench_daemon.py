@@ -27,28 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_daemon.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    FLOOR_SDK_LABEL,
-    FLOOR_SDK_SCRIPT,
-    BenchError,
-    Options,
-    WorkspaceServer,
-    child_env,
-    duration,
-    figure,
-    instance_host,
-    instance_name,
-    measure_interleaved,
-    run_child,
-    scratch,
-    standalone,
-    stop_process,
-    tail,
-    with_bytecode,
-)
+from bench.fleet_workspace import WorkspaceServer, instance_host, instance_name
+from bench.harness import BenchError, Options, scratch, standalone
+from bench.processes import FLOOR_SDK_LABEL, FLOOR_SDK_SCRIPT, child_env, run_child, stop_process, tail, with_bytecode
+from bench.results import duration
+from bench.stats import figure, measure_interleaved
 from databricks.labs.oauth_rotator.service.base import MODULE as SERVICE_MODULE
 
 NAME = "daemon"

@@ -20,27 +20,16 @@ from __future__ import annotations
 
 import functools
 import statistics
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_fleet.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    TIMES,
-    BenchError,
-    Options,
-    WorkspaceServer,
-    environment,
-    figure,
-    instance_name,
-    measure_interleaved,
-    scratch,
-    standalone,
-)
+from bench.fleet_workspace import WorkspaceServer, instance_name
+from bench.harness import BenchError, Options, scratch, standalone
+from bench.processes import environment
+from bench.results import TIMES
+from bench.stats import figure, measure_interleaved
 
 NAME = "fleet"
 SIZES = (1, 10, 50, 100, 500)

@@ -13,26 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_once.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    FLOOR_SDK_LABEL,
-    FLOOR_SDK_SCRIPT,
-    BenchError,
-    ChildRun,
-    Options,
-    WorkspaceServer,
-    child_env,
-    figure,
-    instance_host,
-    instance_name,
-    measure_interleaved,
-    rotator_command,
-    run_child,
-    scratch,
-    standalone,
-)
+from bench.fleet_workspace import WorkspaceServer, instance_host, instance_name
+from bench.harness import BenchError, Options, scratch, standalone
+from bench.processes import FLOOR_SDK_LABEL, FLOOR_SDK_SCRIPT, ChildRun, child_env, rotator_command, run_child
+from bench.stats import figure, measure_interleaved
 
 NAME = "once"
 GOAL_RATIO = 1.15

@@ -17,17 +17,14 @@ import os
 import secrets
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_pgbouncer.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import BenchError, Options, figure, measure_interleaved, standalone, timed
+from bench.harness import BenchError, Options, standalone
+from bench.stats import figure, measure_interleaved, timed
 
 NAME = "pgbouncer"
 FLOOR_LABEL = "direct to PostgreSQL (TLS + SCRAM)"

@@ -18,14 +18,11 @@ from __future__ import annotations
 import os
 import secrets
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_pgpass.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import BenchError, Options, figure, measure_interleaved, scratch, standalone, timed
+from bench.harness import BenchError, Options, scratch, standalone
+from bench.stats import figure, measure_interleaved, timed
 
 NAME = "pgpass"
 SIZES = (1, 100, 10_000)

@@ -23,22 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/bench_startup.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (
-    REPO,
-    BenchError,
-    Options,
-    child_env,
-    figure,
-    measure_interleaved,
-    rotator_command,
-    run_child,
-    scratch,
-    standalone,
-    with_bytecode,
-)
+from bench.harness import REPO, BenchError, Options, scratch, standalone
+from bench.processes import child_env, rotator_command, run_child, with_bytecode
+from bench.stats import figure, measure_interleaved
 
 NAME = "startup"
 GOAL_RATIOS: dict[str, float | None] = {"labs status": 3.0, "console status": 3.0, "--help": 2.5, "--version": None}

@@ -1,6 +1,6 @@
 """Rewrite the results section of docs/benchmarks.md from bench/results.json, and draw docs/benchmarks.png.
 
-`python bench/report.py [--results PATH] [--doc PATH] [--plot PATH | --no-plot]`. Only the text between the
+`python -m bench.report [--results PATH] [--doc PATH] [--plot PATH | --no-plot]`. Only the text between the
 `<!-- bench-results:start -->` and `<!-- bench-results:end -->` markers is replaced. The plot needs matplotlib
 (the `bench` extra): fleet scaling, and the 10 000-line `.pgpass` update against its floor.
 """
@@ -16,10 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/report.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import DASH, HEADERS, REPO, RESULTS_FILE, duration, number, table_rows
+from bench.harness import REPO, RESULTS_FILE
+from bench.results import DASH, HEADERS, duration, number, table_rows
 
 DOC_FILE = REPO / "docs" / "benchmarks.md"
 PLOT_FILE = REPO / "docs" / "benchmarks.png"

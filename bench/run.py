@@ -14,29 +14,15 @@ results) and leaves docs/ alone unless `--doc`/`--plot` name other files.
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-if __package__ in {None, ""}:  # `python bench/run.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench import bench_daemon, bench_fleet, bench_once, bench_pgbouncer, bench_pgpass, bench_startup, report
-from bench.common import (
-    RESULTS_FILE,
-    BenchError,
-    Options,
-    build_parser,
-    format_table,
-    load_average,
-    now_iso,
-    options_from,
-    run_section,
-    write_results,
-)
+from bench.harness import RESULTS_FILE, BenchError, Options, build_parser, options_from, run_section
+from bench.results import format_table, load_average, now_iso, write_results
 
 
 class Background(threading.Thread):

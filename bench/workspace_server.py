@@ -1,4 +1,5 @@
-"""The fake workspace in a process of its own, for the benchmarks (`common.WorkspaceServer` starts it).
+"""The fake workspace in a process of its own, for the benchmarks: `python -m bench.workspace_server`, which
+`fleet_workspace.WorkspaceServer` starts.
 
 Prints one JSON line (`host`, `client_id`, `client_secret`, `user_name`), then answers `stats` lines on stdin
 with a JSON line of request counts, and stops at the end of stdin.
@@ -9,14 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-
-if __package__ in {None, ""}:  # `python bench/workspace_server.py` puts bench/, not the repository, on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.rigs.workspace import FakeWorkspace
 
-from bench.common import instance_host, instance_name
+from bench.fleet_workspace import instance_host, instance_name
 
 
 def main() -> None:

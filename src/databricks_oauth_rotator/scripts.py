@@ -5,7 +5,7 @@ sys.path) call `pkgutil.extend_path`, and importing pkgutil (typing, collections
 about as long as starting Python. An entry point inside `databricks.` pays for it before its first line runs, so
 `--help` and `status`, which need a few milliseconds of work, took three times as long as Python itself. These
 entry points first set up the two namespace packages as `extend_path` would (`namespace_packages`), then import
-the command. The labs entrypoint (`cli.py`, run by path) does the same for `status`.
+the command. The labs entrypoint (`commands/labs_cli.py`, run by path) does the same for `status`.
 """
 
 from __future__ import annotations

@@ -411,7 +411,7 @@ def check_file_path(path: Path, where: str) -> None:
     if not folder.is_dir():
         state = "is not a directory" if folder.exists() else "does not exist"
         raise InvalidSetting(where, f"cannot write {path}: directory {folder} {state}")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not os.access(folder, os.W_OK | os.X_OK) and not _read_only_mount(folder):
         raise InvalidSetting(where, f"cannot write {path}: directory {folder} is not writable")
 
 
@@ -424,8 +424,20 @@ def check_folder_path(path: Path, where: str) -> None:
         return
     if not existing.is_dir():
         raise InvalidSetting(where, f"cannot create {path}: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not os.access(existing, os.W_OK | os.X_OK) and not _read_only_mount(existing):
         raise InvalidSetting(where, f"cannot create {path}: directory {existing} is not writable")
+
+
+def _read_only_mount(folder: Path) -> bool:
+    """A file system mounted read-only is a fault that a rotation reports and retries (it gets remounted), not a
+    setting that can never work: only permissions make a path unusable before a rotation."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:  # Windows
+        return False
+    try:
+        return bool(statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def check_paths(

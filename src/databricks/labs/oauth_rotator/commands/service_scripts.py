@@ -1,9 +1,8 @@
-"""The background service from the console (`databricks-oauth-install`, `-status`, `-restart`, `-uninstall`), and
-the service operations the labs commands share with them.
+"""The service's console scripts: `databricks-oauth-install`, `-status`, `-restart` and `-uninstall`.
 
-Only `install` reads the config through blueprint; status, restart and uninstall stay import-light: this module
-imports the service package, `files`, `pgpass` and `state` only in the functions that use them, so that
-`databricks-oauth-status` loads no more than `status.py` does.
+Each parses its arguments and calls `app.service` or `app.status`. Only `install` reads the config through
+blueprint; status, restart and uninstall stay import-light, so that `databricks-oauth-status` loads no more than
+`app/status.py` does.
 """
 
 from __future__ import annotations

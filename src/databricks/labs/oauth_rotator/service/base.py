@@ -58,6 +58,7 @@ class ServiceError(RotatorError):
         super().__init__(message, fix=fix)
         self.command = tuple(command)
         self.returncode = returncode
+        self.output = output
 
     @classmethod
     def from_result(
