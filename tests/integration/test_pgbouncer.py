@@ -348,3 +348,16 @@ def _read(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
+
+
+def test_the_service_with_a_front_on_a_taken_port_stops_at_once_with_exit_2(home: UserHome, front_dir: Path):
+    """Not a pgbouncer restart loop: the scheduler checks the front before it starts anything."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = write_config(home, front_dir, listen_port=str(taken.getsockname()[1]))
+        result = home.rotator("--config", str(config), timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "pgbouncer.listen_port: cannot listen on 127.0.0.1:" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not front_dir.exists() and home.workspace.issued == []

@@ -179,13 +179,14 @@ def rotate_now(
     force: bool = True,
     deadline: float | None = ONCE_DEADLINE_SECONDS,
     log_stream: TextIO | None = None,
+    supervised: bool = False,
 ) -> RotationOutcome:
     """One cycle for the request's config: checked first (exit 2 before any request), logged to its log file and
     `log_stream` (stderr), bounded by `deadline` (None where a parent process is the watchdog), then verified with
-    a psql login when the request asks."""
+    a psql login when the request asks. `supervised`: a scheduler's worker, whose scheduler runs the front."""
     config = effective_config(request.config_path, request.overrides)
     check_paths(config)
-    check_machine(config)
+    check_machine(config, port=not supervised)  # under a scheduler, its supervisor owns the front's port
     setup_logging(log_path_for(config), level=logging.DEBUG if request.debug else logging.INFO, stream=log_stream)
     cycle = build_cycle(config)
 

@@ -40,8 +40,8 @@ def run_scheduler(request: RotationRequest) -> int:
         state=StateStore(status_file()),
         watch=request.config_path,
     )
-    install_stop_handlers(daemon.stop)
     supervisor = front_supervisor(request)
+    install_stop_handlers(daemon.stop)
     if supervisor is not None:
         supervisor.start()
     try:
@@ -62,12 +62,14 @@ def front_supervisor(request: RotationRequest) -> Supervisor | None:
     from databricks.labs.oauth_rotator.rotation.pgbouncer import (
         Supervisor,
         binary_version,
+        check_machine,
         find_binary,
         read_pgpass,
         write_front,
     )
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
+    check_machine(config)  # installed, a user to run it as, a free port: else exit 2 now, not a restart loop
     binary = find_binary(front)
     version = binary_version(binary) if binary else None
     state = StateStore(status_file())

@@ -121,9 +121,13 @@ def service_user(front: PgbouncerConfig) -> tuple[str, int, int] | None:
     return name, entry.pw_uid, entry.pw_gid
 
 
-def check_machine(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> None:
+def check_machine(config: RotatorConfig, environ: Mapping[str, str] | None = None, *, port: bool = True) -> None:
     """What the front needs from this machine, checked before anything is written: pgbouncer installed, a user to
-    run it as, and, for a managed front that is not running yet, a free listen port. `ConfigError` (exit 2)."""
+    run it as, and, for a managed front that is not running yet, a free listen port. `ConfigError` (exit 2).
+
+    A cycle's worker skips the port (`port=False`): its scheduler checked it at start, and a port held for a moment
+    by something else while its pgbouncer restarts is the supervisor's to retry, not a reason to stop the service.
+    """
     front = config.front
     if front is None:
         return
@@ -137,13 +141,13 @@ def check_machine(config: RotatorConfig, environ: Mapping[str, str] | None = Non
         return
     service_user(front)
     files = files_for(config, environ)
-    if running_pid(files.pidfile) is not None:
+    if not port or running_pid(files.pidfile) is not None:
         return  # ours already holds the port
-    address, port = front.effective_listen_address, front.effective_listen_port
-    problem = port_problem(address, port)
+    address, number = front.effective_listen_address, front.effective_listen_port
+    problem = port_problem(address, number)
     if problem:
         raise ConfigError(
-            f"pgbouncer.listen_port: cannot listen on {address}:{port}: {problem}",
+            f"pgbouncer.listen_port: cannot listen on {address}:{number}: {problem}",
             fix="set pgbouncer.listen_port to a free port, or stop what listens there",
         )
 
