@@ -17,7 +17,7 @@ TIMES = "\u00d7"
 DASH = "\u2013"
 
 
-BENCHMARKS = ("once", "startup", "daemon", "fleet", "pgpass")
+BENCHMARKS = ("once", "startup", "daemon", "fleet", "pgpass", "pgbouncer")
 """Section names in results.json, in the order of the table."""
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import bench_daemon, bench_fleet, bench_once, bench_pgpass, bench_startup, report
+from bench import bench_daemon, bench_fleet, bench_once, bench_pgbouncer, bench_pgpass, bench_startup, report
 from bench.harness import RESULTS_FILE, BenchError, Options, build_parser, options_from, run_section
 from bench.results import format_table, load_average, now_iso, write_results
 
@@ -61,6 +61,7 @@ def run_all(options: Options) -> dict[str, dict[str, Any]]:
         cycles = run_section(bench_daemon.run_cycles, options)
         sections["fleet"] = run_section(bench_fleet.run, options)
         sections["pgpass"] = run_section(bench_pgpass.run, options)
+        sections["pgbouncer"] = run_section(bench_pgbouncer.run, options)
     except BaseException:
         idle.stop.set()  # the daemon and its workspace are stopped, not left running
         idle.join()

@@ -169,7 +169,8 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
     ``delay_seconds`` before every response under ``delay_path_prefix`` (default: every path; lowering it
     releases requests already waiting);
     ``on_credential(user, token, expires_at)``, called before a credential response is sent (if it raises,
-    the client gets a 500).
+    the client gets a 500); ``token_length`` (credentials of exactly that many characters: the JWT's signature
+    part is padded or cut, as claims of another size would make it).
     """
 
     oauth_ttl_seconds: int = 3600
@@ -177,6 +178,7 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
     delay_seconds: float = 0.0
     delay_path_prefix: str = ""
     on_credential: Callable[[str, str, datetime], None] | None = None
+    token_length: int | None = None
     _LIST = re.compile(r"/api/2\.0/postgres/(projects(?:/[^/]+/branches(?:/[^/]+/endpoints)?)?)")
     _GET = re.compile(r"/api/2\.0/postgres/(projects/[^/]+(?:/branches/[^/]+(?:/endpoints/[^/]+)?)?)")
 
@@ -562,6 +564,8 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
         token = ""
         if effect != "empty_token":
             token = mint_jwt(user, expires_at=expires_at, issuer=f"{self.host}/oidc", claims={"aud": target})
+            if self.token_length is not None:
+                token = sized_jwt(token, self.token_length)
             self._identities.remember(token)
             with self._lock:  # one at a time, so the hook sees credentials in the order of ``issued``
                 hook = self.on_credential
@@ -572,6 +576,17 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
         if not self.omit_expiry:
             payload["expiration_time" if kind == "database" else "expire_time"] = rfc3339(expires_at)
         return _json(200, payload)
+
+
+def sized_jwt(token: str, length: int) -> str:
+    """`token` with its signature part replaced by random base64url characters so that it is `length` long."""
+    head = token.rsplit(".", 1)[0] + "."
+    if length <= len(head):
+        raise ValueError(f"a JWT with these claims is at least {len(head) + 1} characters")
+    signature = ""
+    while len(signature) < length - len(head):
+        signature += secrets.token_urlsafe(64).replace("=", "")
+    return head + signature[: length - len(head)]
 
 
 def _body_problem(body: Any, kind: CredentialKind) -> str | None:

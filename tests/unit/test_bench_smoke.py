@@ -25,6 +25,7 @@ SECTIONS = {
     "daemon": {"resident daemon, 20 s", "one rotation cycle (worker)"},
     "fleet": {"1 target", "10 targets"},
     "pgpass": {"1 foreign line", "100 foreign lines", "5 entries", "50 entries"},
+    "pgbouncer": {"connect + select 1"},
 }
 FIGURE_KEYS = {"case", "metric", "unit", "runs", "min", "median", "max", "floor", "ratio", "goal", "met"}
 # Measures that may be zero: an idle process can use no CPU tick (10 ms) in 20 seconds.
@@ -122,3 +123,14 @@ def test_a_benchmark_runs_on_its_own(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     check_section(results, "pgpass")
     assert set(results) == {"meta", "pgpass"}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not (shutil.which("pgbouncer") or os.access("/usr/sbin/pgbouncer", os.X_OK)), reason="no pgbouncer")
+def test_the_pgbouncer_benchmark_runs_as_a_module(tmp_path: Path) -> None:
+    """`python -m bench.bench_pgbouncer`, as the docs say to run it."""
+    out = tmp_path / "results.json"
+    run_script("bench_pgbouncer.py", "--smoke", f"--out={out}", timeout=100)
+    results = json.loads(out.read_text())
+    check_section(results, "pgbouncer")
+    assert results["pgbouncer"]["figures"][0]["ratio"] > 0

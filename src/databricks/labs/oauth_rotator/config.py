@@ -59,6 +59,64 @@ class TargetConfig:
         return self.database if self.database is not None else "*"
 
 
+SSLMODES = ("require", "verify-full")
+DEFAULT_LISTEN_ADDRESS = "127.0.0.1"
+DEFAULT_LISTEN_PORT = 6432
+DEFAULT_LOCAL_USER = "lakebase"
+
+
+@dataclass
+class PgbouncerConfig:
+    """The local pgbouncer front (`pgbouncer:`): clients that cannot read `.pgpass` log in to it with a fixed local
+    password, and it logs in to Lakebase with the credential each rotation writes into its files."""
+
+    enabled: bool | None = None
+    """Default true when the block is there."""
+    manage: bool | None = None
+    """True (default): the scheduler runs pgbouncer as its child; false: only write its files and reload it."""
+    listen_address: str | None = None
+    listen_port: int | None = None
+    unix_socket_dir: str | None = None
+    """A directory for pgbouncer's unix socket; none by default (TCP on `listen_address` only)."""
+    user: str | None = None
+    """The local user name clients log in as (default `lakebase`)."""
+    password: str | None = None
+    """The local password clients log in with; without one, one is generated once into `<dir>/password` (0600)."""
+    server_tls_sslmode: str | None = None
+    """`require` (default) or `verify-full` (with `server_tls_ca_file`, else the system's CAs)."""
+    server_tls_ca_file: str | None = None
+    binary: str | None = None
+    """The pgbouncer program: default `pgbouncer` on PATH, else /usr/sbin/pgbouncer."""
+    dir: str | None = None
+    """Where its files go (ini, auth file, pid, log, password): default `<state folder>/pgbouncer`."""
+    run_as: str | None = None
+    """The OS user pgbouncer runs as when oauth-rotator runs as root (pgbouncer refuses to run as root)."""
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.enabled is not False
+
+    @property
+    def is_managed(self) -> bool:
+        return self.manage is not False
+
+    @property
+    def effective_listen_address(self) -> str:
+        return self.listen_address or DEFAULT_LISTEN_ADDRESS
+
+    @property
+    def effective_listen_port(self) -> int:
+        return self.listen_port if self.listen_port is not None else DEFAULT_LISTEN_PORT
+
+    @property
+    def effective_user(self) -> str:
+        return self.user or DEFAULT_LOCAL_USER
+
+    @property
+    def effective_sslmode(self) -> str:
+        return self.server_tls_sslmode or "require"
+
+
 @dataclass
 class RotatorConfig:
     __file__ = "config.yml"
@@ -80,6 +138,13 @@ class RotatorConfig:
     pg_service_file: str | None = None
     notify: bool | None = None
     """Desktop notifications when a person must act (default on, where the desktop offers them)."""
+    pgbouncer: PgbouncerConfig | None = None
+    """A local pgbouncer front for clients that cannot read `.pgpass` (docs/clients.md)."""
+
+    @property
+    def front(self) -> PgbouncerConfig | None:
+        """The pgbouncer block when it is there and enabled, else None."""
+        return self.pgbouncer if self.pgbouncer is not None and self.pgbouncer.is_enabled else None
 
     @property
     def effective_margin_minutes(self) -> float:
@@ -115,7 +180,8 @@ def _key_types(cls: type) -> dict[str, tuple[type, ...]]:
 
 
 _TARGET_KEYS = _key_types(TargetConfig)
-_TOP_KEYS = {"version": (int,), **_key_types(RotatorConfig)}
+_PGBOUNCER_KEYS = _key_types(PgbouncerConfig)
+_TOP_KEYS = {"version": (int,), **_key_types(RotatorConfig), "pgbouncer": (dict,)}
 _PATH_KEYS = ("pgpass_file", "log_file", "pg_service_file")
 
 
@@ -270,6 +336,30 @@ def check_settings(raw: Mapping[str, Any], names: Mapping[str, str] | None = Non
         check_workspace_url(raw.get("workspace_url"))
         _check_minutes(raw.get("margin_minutes"), "margin_minutes", minimum=0)
         _check_minutes(raw.get("interval_minutes"), "interval_minutes", minimum=1)
+        if raw.get("pgbouncer") is not None:
+            validate_pgbouncer(raw["pgbouncer"])
+
+
+def validate_pgbouncer(raw: Mapping[str, Any], where: str = "pgbouncer") -> None:
+    """Check the `pgbouncer:` block's keys and values (not the machine: see `check_pgbouncer_machine`)."""
+    _check_keys(raw, _PGBOUNCER_KEYS, where)
+    for key in ("listen_address", "user", "run_as"):
+        _check_text(raw.get(key), f"{where}.{key}")
+    for key in ("unix_socket_dir", "server_tls_ca_file", "binary", "dir"):
+        _check_path_text(raw.get(key), f"{where}.{key}")
+    check_port(raw.get("listen_port"), f"{where}.listen_port")
+    password = raw.get("password")
+    if password is not None and (not password or any(c in password for c in "\n\r\0") or len(password) > 1024):
+        raise InvalidSetting(f"{where}.password", "must be 1-1024 characters, without line breaks or NUL")
+    user = raw.get("user")
+    if user is not None and '"' in user:
+        raise InvalidSetting(f"{where}.user", f"cannot contain a double quote: {_show(user)}")
+    mode = raw.get("server_tls_sslmode")
+    if mode is not None and mode not in SSLMODES:
+        raise InvalidSetting(
+            f"{where}.server_tls_sslmode",
+            f"expected one of {', '.join(SSLMODES)}, got {_show(mode)} (Lakebase requires TLS)",
+        )
 
 
 def validate_raw(raw: Any, names: Mapping[str, str] | None = None) -> None:
@@ -406,4 +496,5 @@ def from_raw(raw: Any) -> RotatorConfig:
     validate_raw(raw)
     data = {k: v for k, v in raw.items() if k != "version"}
     targets = [TargetConfig(**t) for t in data.pop("targets")]
-    return RotatorConfig(targets=targets, **data)
+    front = data.pop("pgbouncer", None)
+    return RotatorConfig(targets=targets, pgbouncer=PgbouncerConfig(**front) if front is not None else None, **data)

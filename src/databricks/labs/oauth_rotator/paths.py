@@ -18,6 +18,8 @@ LOGIN_DIR_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_LOGIN_DIR"
 """The folder of the `login.json` that the Databricks CLI keeps for the labs project it started, when that project is
 not oauth-rotator (the sandbox): `own_labs_folders` sets it, the installer reads the default profile from it."""
 STATUS_FILE_NAME = "status.json"
+FRONT_FILE_NAME = "pgbouncer.json"
+"""Where `status` finds the pgbouncer front: address, port, local user, databases, the generated password's file."""
 SERVICE_STDOUT_LOG_NAME = ".databricks_oauth_rotator_stdout.log"
 SERVICE_STDERR_LOG_NAME = ".databricks_oauth_rotator_stderr.log"
 """The service's own output, in the home directory as the original tool had it."""
@@ -111,3 +113,17 @@ def log_path_for(config: RotatorConfig, environ: Mapping[str, str] | None = None
 def status_file(environ: Mapping[str, str] | None = None) -> Path:
     """`state/status.json`: what was rotated, when it expires, what failed (never a secret)."""
     return state_dir(environ) / STATUS_FILE_NAME
+
+
+def pgbouncer_dir_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """The pgbouncer front's folder (ini, auth file, pid, log, generated password): `pgbouncer.dir`, else
+    `<state folder>/pgbouncer`."""
+    front = config.pgbouncer
+    if front is not None and front.dir:
+        return Path(os.path.expanduser(front.dir))
+    return state_dir(environ) / "pgbouncer"
+
+
+def front_file(environ: Mapping[str, str] | None = None) -> Path:
+    """`state/pgbouncer.json`: how clients reach the pgbouncer front (never a secret; the password's file by name)."""
+    return state_dir(environ) / FRONT_FILE_NAME

@@ -33,8 +33,15 @@ from databricks.labs.oauth_rotator.rotation.cycle import CycleReport, RotationCy
 from databricks.labs.oauth_rotator.rotation.daemon import CycleResult
 from databricks.labs.oauth_rotator.rotation.hooks import DEFAULT_TIMEOUT_SECONDS, PostRotationHook
 from databricks.labs.oauth_rotator.rotation.notify import Notifier
+from databricks.labs.oauth_rotator.rotation.pgbouncer import (
+    FrontUpdate,
+    binary_version,
+    check_machine,
+    find_binary,
+    write_front,
+)
 from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy, SystemClock
-from databricks.labs.oauth_rotator.rotation.state import StateStore
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
 from databricks.labs.oauth_rotator.rotation.verify import verify_all
 
 logger = logging.getLogger(__name__)
@@ -76,6 +83,7 @@ def build_cycle(
     return RotationCycle(
         config,
         from_config,
+        front=front_writer(config),
         pgpass_path=pgpass_path_for(config),
         state=state or default_state_store(),
         clock=clock or SystemClock(),
@@ -84,6 +92,17 @@ def build_cycle(
         notifier=(notifier or Notifier()) if config.notify is not False else None,
         pg_service_path=pg_service_path_for(config) if config.pg_service else None,
     )
+
+
+def front_writer(config: RotatorConfig) -> Callable[[bytes, Status], FrontUpdate] | None:
+    """What writes the pgbouncer front's files after each cycle, for the pgbouncer version installed; None without a
+    front. The version decides the longest credential pgbouncer may be handed."""
+    front = config.front
+    if front is None:
+        return None
+    binary = find_binary(front)
+    version = binary_version(binary) if binary else None
+    return lambda data, status: write_front(config, data, status, version=version)
 
 
 def pick_target(config: RotatorConfig, name: str | None) -> TargetConfig:
@@ -160,12 +179,14 @@ def rotate_now(
     force: bool = True,
     deadline: float | None = ONCE_DEADLINE_SECONDS,
     log_stream: TextIO | None = None,
+    supervised: bool = False,
 ) -> RotationOutcome:
     """One cycle for the request's config: checked first (exit 2 before any request), logged to its log file and
     `log_stream` (stderr), bounded by `deadline` (None where a parent process is the watchdog), then verified with
-    a psql login when the request asks."""
+    a psql login when the request asks. `supervised`: a scheduler's worker, whose scheduler runs the front."""
     config = effective_config(request.config_path, request.overrides)
     check_paths(config)
+    check_machine(config, port=not supervised)  # under a scheduler, its supervisor owns the front's port
     setup_logging(log_path_for(config), level=logging.DEBUG if request.debug else logging.INFO, stream=log_stream)
     cycle = build_cycle(config)
 

@@ -10,6 +10,11 @@ import os
 
 from databricks.labs.oauth_rotator.app.request import RotationRequest
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from databricks.labs.oauth_rotator.config import RotatorConfig
+    from databricks.labs.oauth_rotator.rotation.pgbouncer import Supervisor
+
 
 def run_scheduler(request: RotationRequest) -> int:
     """The daemon, until SIGTERM or SIGINT; returns its exit code (2 when the configuration cannot be used)."""
@@ -35,5 +40,62 @@ def run_scheduler(request: RotationRequest) -> int:
         state=StateStore(status_file()),
         watch=request.config_path,
     )
+    supervisor = front_supervisor(request)
     install_stop_handlers(daemon.stop)
-    return daemon.run()
+    if supervisor is not None:
+        supervisor.start()
+    try:
+        return daemon.run()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()  # the front goes with the service: SIGTERM to the scheduler stops pgbouncer too
+
+
+def front_supervisor(request: RotationRequest) -> Supervisor | None:
+    """The supervisor of the pgbouncer front when the config has a managed one, else None. A config that cannot be
+    read gives none here: the first cycle's worker reports it (exit 2) and the scheduler stops."""
+    config = _light_config(request)
+    front = config.front if config is not None else None
+    if config is None or front is None or not front.is_managed:
+        return None
+    from databricks.labs.oauth_rotator.paths import pgpass_path_for, status_file
+    from databricks.labs.oauth_rotator.rotation.pgbouncer import (
+        Supervisor,
+        binary_version,
+        check_machine,
+        find_binary,
+        read_pgpass,
+        write_front,
+    )
+    from databricks.labs.oauth_rotator.rotation.state import StateStore
+
+    check_machine(config)  # installed, a user to run it as, a free port: else exit 2 now, not a restart loop
+    binary = find_binary(front)
+    version = binary_version(binary) if binary else None
+    state = StateStore(status_file())
+
+    def prepare() -> None:
+        # Before each start: the ini pgbouncer reads at start, with the credentials on file now.
+        write_front(config, read_pgpass(pgpass_path_for(config)), state.load(), version=version)
+
+    return Supervisor(config, prepare=prepare)
+
+
+def _light_config(request: RotationRequest) -> RotatorConfig | None:
+    """The config read with PyYAML and our checks alone (blueprint would import the Databricks SDK)."""
+    if request.config_path is None:
+        return None
+    import yaml
+
+    from databricks.labs.oauth_rotator.config import from_raw
+    from databricks.labs.oauth_rotator.errors import RotatorError
+
+    try:
+        raw = yaml.safe_load(request.config_path.read_text(encoding="utf-8"))
+        if isinstance(raw, dict):
+            raw.update({k: v for k, v in request.overrides.items() if k != "target" and v is not None})
+            if request.overrides.get("target"):
+                raw["targets"] = [{k: v for k, v in request.overrides["target"].items() if v is not None}]
+        return from_raw(raw)
+    except (OSError, ValueError, yaml.YAMLError, RotatorError, TypeError):
+        return None

@@ -121,5 +121,8 @@ def save_and_install(
     base = request.config_path or (default if default.is_file() else None)
     config = replace(effective_config(base, request.overrides), service=True)
     check_paths(config)  # a service that could never write its files is refused now, not restarted for ever
+    from databricks.labs.oauth_rotator.rotation.pgbouncer import check_machine
+
+    check_machine(config)  # nor one whose pgbouncer front could never start (not installed, port taken)
     path = save_config(config, request.config_path or default)
     return path, install_service(config, path, manager=manager, environ=environ)

@@ -249,7 +249,13 @@ def render_table(rows: list[dict[str, str]]) -> str:
     keys = list(COLUMNS)
     table = [[COLUMNS[k] for k in keys], *([row.get(k, "") for k in keys] for row in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(keys))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table)
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table]
+    for row in rows:
+        if row.get("front"):
+            lines.append(
+                f"pgbouncer front for {row['target']}: {row['front']} password={row.get('front_password', '')}"
+            )
+    return "\n".join(lines)
 
 
 # ---- status.json -----------------------------------------------------------------------------------------------
@@ -315,7 +321,48 @@ def collect_status(
             file=err,
         )
         return []
-    return status_rows(read_targets(path, err=err), service, time.time() if now is None else now)
+    rows = status_rows(read_targets(path, err=err), service, time.time() if now is None else now)
+    return with_front(rows, os.path.join(os.path.dirname(path), "pgbouncer.json"))
+
+
+def with_front(rows: list[dict[str, str]], front_file: str) -> list[dict[str, str]]:
+    """The rows, each target served by the pgbouncer front with `front` (where clients connect, as whom) and
+    `front_password` (the local password when it was generated, which only that file and `status` show)."""
+    try:
+        with open(front_file, "rb") as file:
+            front = json.loads(file.read())
+    except (OSError, ValueError):
+        return rows
+    if not isinstance(front, dict):
+        return rows
+    listed = front.get("databases")
+    databases = [name for name in listed if isinstance(name, str)] if isinstance(listed, list) else []
+    password = _front_password(front.get("password_file"))
+    for row in rows:
+        name = _service_name(row["target"])
+        if name in databases:
+            row["front"] = (
+                f"host={front.get('address')} port={front.get('port')} dbname={name} user={front.get('user')}"
+            )
+            row["front_password"] = password or "(pgbouncer.password in the config)"
+    return rows
+
+
+def _front_password(path: object) -> str | None:
+    if not isinstance(path, str):
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip() or None
+    except OSError:
+        return None
+
+
+def _service_name(label: str) -> str:
+    """`files.pgservice.service_name`, spelled out here (a unit test keeps the two equal): status imports little."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "-", label).strip("-") or "lakebase"
 
 
 # ---- logs ------------------------------------------------------------------------------------------------------

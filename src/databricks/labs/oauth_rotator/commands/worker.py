@@ -23,7 +23,11 @@ def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float 
 
     # No deadline here: the scheduler is this process's watchdog, and kills it when a cycle hangs.
     outcome = rotate_now(
-        RotationRequest.from_worker(request), force=bool(request.get("force")), deadline=None, log_stream=stream
+        RotationRequest.from_worker(request),
+        force=bool(request.get("force")),
+        deadline=None,
+        log_stream=stream,
+        supervised=True,
     )
     return outcome.exit_code, outcome.report.next_due
 

@@ -13,7 +13,7 @@ from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.deadlines import map_on_daemon_threads
-from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
+from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, NeedsPersonError, RotatorError
 from databricks.labs.oauth_rotator.files import pgpass, pgservice, writer
 from databricks.labs.oauth_rotator.lakebase.catalog import HOST_ROLES
 from databricks.labs.oauth_rotator.lakebase.credentials import Credential
@@ -21,6 +21,7 @@ from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_claims, jwt_expiry, token_fingerprint
 from databricks.labs.oauth_rotator.lakebase.workspace import auth_error, current_user_name
 from databricks.labs.oauth_rotator.rotation.notify import Notifier
+from databricks.labs.oauth_rotator.rotation.pgbouncer import FrontUpdate
 from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
 from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
@@ -46,6 +47,8 @@ class CycleReport:
     """How long fetching the due targets' credentials took (elapsed, not wall-clock, time)."""
     write_seconds: float = 0.0
     """How long the write phase took: `.pgpass`, `pg_service.conf` and status.json, for all of them at once."""
+    front: FrontUpdate | None = None
+    """What writing the pgbouncer front's files did, when there is a front."""
 
     @property
     def exit_code(self) -> int:
@@ -74,7 +77,7 @@ class _OnFile:
 class RotationCycle:
     """Rotates the targets of one config. Collaborators are passed in, so tests need no patching."""
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments  # each collaborator is passed in, none is built here
         self,
         config: RotatorConfig,
         workspace_client: Callable[[], WorkspaceClient],
@@ -86,6 +89,7 @@ class RotationCycle:
         hook: Callable[[Sequence[str], Path], int | None] | None = None,
         notifier: Notifier | None = None,
         pg_service_path: Path | None = None,
+        front: Callable[[bytes, Status], FrontUpdate] | None = None,
     ) -> None:
         self._config = config
         self._workspace_client = workspace_client
@@ -96,6 +100,8 @@ class RotationCycle:
         self._hook = hook
         self._notifier = notifier
         self._pg_service_path = pg_service_path
+        self._front = front
+        """Writes pgbouncer's files from `.pgpass` and the status after each cycle, and reloads it when they changed."""
         self._interactive = False
         """A forced cycle is someone asking now: it says every failure, not only the ones that changed."""
 
@@ -144,8 +150,27 @@ class RotationCycle:
                     report.failed[outcome.target.label] = outcome.error or CredentialError("unknown error")
             if report.changed and self._hook is not None:
                 self._hook(report.rotated, self._pgpass_path)
+        self._update_front(report, status)
         report.next_due = status.next_due()
         return report
+
+    def _update_front(self, report: CycleReport, status: Status) -> None:
+        """Every cycle, not only those that rotated: a front started (or its files lost) since the last rotation
+        gets the credentials on file now. Its files change, and pgbouncer is reloaded, only when a credential did."""
+        if self._front is None:
+            return
+        try:
+            report.front = self._front(_read(self._pgpass_path), status)
+        except RotatorError as err:
+            logger.error(f"Could not update the pgbouncer front: {err}")
+            report.failed["pgbouncer"] = err
+            return
+        for label, reason in report.front.refused.items():
+            logger.error(reason)
+            report.failed[label] = NeedsPersonError(reason)
+        if report.front.changed:
+            reloaded = f"; reloaded pgbouncer (pid {report.front.reloaded})" if report.front.reloaded else ""
+            logger.info(f"Updated the pgbouncer front ({', '.join(report.front.databases) or 'no database'}){reloaded}")
 
     def _make_private(self) -> None:
         """A .pgpass others can read is ignored by libpq, every line of it: fix that even when nothing is due."""

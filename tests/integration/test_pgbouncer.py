@@ -1,0 +1,363 @@
+"""The pgbouncer front, for real: Debian's pgbouncer in front of the PostgreSQL rig (SSL, SCRAM, VALID UNTIL),
+credentials from the fake workspace, clients with a fixed local password.
+
+pgbouncer refuses to run as root: under root (CI) the config says `run_as: postgres`, and the front's folder is
+made under /tmp, where that user can reach it (pytest's own temp folders are private to root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from databricks.labs.oauth_rotator.app.doctor import check_front
+from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files.config_store import load_config
+from databricks.labs.oauth_rotator.rotation.state import StateStore
+from tests.integration.conftest import USER, UserHome
+from tests.rigs.workspace import DEMO_INSTANCE
+
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+LOCAL_USER = "lakebase"
+LOCAL_PASSWORD = "local-front-password-1"
+RUN_AS = "postgres" if os.geteuid() == 0 else None
+
+pytestmark = pytest.mark.skipif(not os.access(PGBOUNCER, os.X_OK), reason="pgbouncer is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def front_dir() -> Iterator[Path]:
+    """A folder the OS user pgbouncer runs as can reach; the product makes `<it>/front` private to that user."""
+    base = Path(tempfile.mkdtemp(prefix="oauth-rotator-pgbouncer-", dir="/tmp"))
+    base.chmod(0o755)
+    yield base / "front"
+    pid = _pid(base / "front" / "pgbouncer.pid")
+    if pid:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def write_config(home: UserHome, front_dir: Path, **front: Any) -> Path:
+    block = {"password": LOCAL_PASSWORD, "dir": str(front_dir), "listen_port": free_port(), **front}
+    if RUN_AS:
+        block.setdefault("run_as", RUN_AS)
+    lines = "".join(f"  {key}: {value}\n" for key, value in block.items() if value is not None)
+    config = home.root / "config.yml"
+    config.write_text(
+        f"""version: 1
+pgpass_file: {home.pgpass}
+log_file: {home.log_file}
+targets:
+  - name: sales
+    instance: {DEMO_INSTANCE}
+    port: {home.postgres.port}
+    database: postgres
+pgbouncer:
+{lines}"""
+    )
+    return config
+
+
+def front_port(config: Path) -> int:
+    return int(next(line.split(":")[1] for line in config.read_text().splitlines() if "listen_port" in line))
+
+
+def connect_front(port: int, password: str = LOCAL_PASSWORD, host: str = "127.0.0.1") -> psycopg.Connection[Any]:
+    return psycopg.connect(host=host, port=port, dbname="sales", user=LOCAL_USER, password=password, connect_timeout=5)
+
+
+def whoami(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute("select current_user").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+
+
+def front_logs_in(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with connect_front(port, host=host) as conn:
+            return whoami(conn) == USER
+    except psycopg.OperationalError:
+        return False
+
+
+def direct_login(home: UserHome, password: str) -> bool:
+    try:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=home.postgres.port,
+            dbname="postgres",
+            user=USER,
+            password=password,
+            sslmode="require",
+            connect_timeout=5,
+        ):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_clients_log_in_through_the_front_across_a_rotation_and_a_pgbouncer_crash(home: UserHome, front_dir: Path):
+    """20-second credentials: the one pgbouncer first logs in with is dead on the server well within the test."""
+    home.workspace.ttl_seconds = 20
+    config = write_config(home, front_dir)
+    port = front_port(config)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config)],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ps_samples: list[str] = []
+    try:
+        wait_for(lambda: front_logs_in(port), 40, "a first login through pgbouncer")
+        assert not Path(f"/tmp/.s.PGSQL.{port}").exists(), "no unix socket unless one is configured"
+        # A session opened before the rotation, holding its server connection (so the pool has none idle).
+        session = connect_front(port)
+        assert whoami(session) == USER
+        first = home.workspace.issued[-1]
+        wait_for(lambda: len(home.workspace.issued) >= 2, 30, "a rotation")
+        wait_for(lambda: time.time() > first.expires_at.timestamp() + 1, 30, "the first credential to expire")
+        assert not direct_login(home, first.token), "the first credential is dead on the server"
+        ps_samples.append(subprocess.run(["ps", "auxww"], capture_output=True, text=True, check=True).stdout)
+
+        with connect_front(port) as fresh:  # a new client: a new server login, with the new credential
+            assert whoami(fresh) == USER
+        assert whoami(session) == USER, "the session opened before the rotation keeps working"
+        session.close()
+        with pytest.raises(psycopg.OperationalError):
+            connect_front(port, password="not-the-local-password").close()
+
+        pid = _pid(front_dir / "pgbouncer.pid")
+        assert pid is not None and _alive(pid)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: _pid(front_dir / "pgbouncer.pid") not in {None, pid}, 20, "pgbouncer to be restarted")
+        wait_for(lambda: front_logs_in(port), 20, "logins through the restarted pgbouncer")
+        ps_samples.append(subprocess.run(["ps", "auxww"], capture_output=True, text=True, check=True).stdout)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    last = _pid(front_dir / "pgbouncer.pid")
+    assert last is None or not _alive(last), "pgbouncer stops with the service"
+    assert "pgbouncer exited (killed by SIGKILL)" in err, "the scheduler saw it die and restarted it"
+
+    tokens = [c.token for c in home.workspace.issued]
+    assert _private_files_only(front_dir, home.root, tokens) == []
+    pgbouncer_log = (front_dir / "pgbouncer.log").read_text(errors="replace")
+    assert "got SIGHUP" in pgbouncer_log, "the rotation reloaded pgbouncer"
+    for text in (pgbouncer_log, home.log_file.read_text(), out, err, *ps_samples):
+        assert not [t for t in tokens if t in text]
+    assert LOCAL_PASSWORD not in home.log_file.read_text() + out + err
+    shown = subprocess.run(
+        [sys.executable, "-c", "from databricks_oauth_rotator.scripts import status_main; status_main()"],
+        env=home.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert f"pgbouncer front for sales: host=127.0.0.1 port={port} dbname=sales user=lakebase" in shown.stdout, shown
+
+
+def _private_files_only(front_dir: Path, home: Path, tokens: list[str]) -> list[str]:
+    """Files holding an issued credential that the group or others can read, or that the wrong user owns."""
+    problems = []
+    for folder in (front_dir, home):
+        for path in folder.rglob("*"):
+            if not path.is_file():
+                continue
+            data = path.read_text(errors="replace")
+            if not any(t in data for t in tokens):
+                continue
+            info = path.stat()
+            if stat.S_IMODE(info.st_mode) & 0o077:
+                problems.append(f"{path} has mode {stat.S_IMODE(info.st_mode):04o}")
+            if folder == front_dir and RUN_AS and info.st_uid != _uid(RUN_AS):
+                problems.append(f"{path} belongs to uid {info.st_uid}, not to {RUN_AS}")
+    return problems
+
+
+def _uid(name: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(name).pw_uid
+
+
+@pytest.mark.parametrize(
+    ("length", "accepted", "sslmode"),
+    [(1024, True, "require"), (1024, True, "verify-full"), (1025, False, "require")],
+)
+def test_a_credential_longer_than_pgbouncer_takes_is_refused_in_one_line(
+    home: UserHome, front_dir: Path, length: int, accepted: bool, sslmode: str
+):
+    """`manage: false`: the user runs pgbouncer on the files we write; we reload it after a rotation. With
+    `verify-full`, pgbouncer checks the server's certificate against the rig's CA (its subjectAltName: 127.0.0.1)."""
+    home.workspace.token_length = length
+    ca_file = str(home.postgres.ca_file) if sslmode == "verify-full" else None
+    socket_dir = front_dir.parent / "sock" if sslmode == "verify-full" else None  # and a unix socket, there
+    if socket_dir is not None:
+        socket_dir.mkdir(mode=0o755)
+        if RUN_AS:
+            shutil.chown(socket_dir, RUN_AS, RUN_AS)
+    config = write_config(
+        home,
+        front_dir,
+        manage="false",
+        server_tls_sslmode=sslmode,
+        server_tls_ca_file=ca_file,
+        unix_socket_dir=str(socket_dir) if socket_dir else None,
+    )
+    port = front_port(config)
+    result = home.rotator("--once", "--config", str(config))
+    token = home.workspace.issued[-1].token
+    assert len(token) == length
+    ini = (front_dir / "pgbouncer.ini").read_text()
+    assert pgpass.lookup(home.pgpass.read_bytes(), "127.0.0.1", str(home.postgres.port), "postgres", USER) == token
+    if not accepted:
+        assert result.returncode == 1
+        refusals = [line for line in result.stderr.splitlines() if "not handed to pgbouncer" in line]
+        assert len(refusals) == 1, result.stderr
+        assert "1025 bytes" in refusals[0] and "at most 1024 bytes" in refusals[0] and "1.26" in refusals[0]
+        assert token not in ini and "sales =" not in ini
+        assert "FAIL  pgbouncer sales: the credential is 1025 bytes" in doctor(config, home)
+        return
+    assert result.returncode == 0, result.stderr
+    assert token in ini
+    user = ["-u", RUN_AS] if RUN_AS else []
+    bouncer = subprocess.Popen([PGBOUNCER, "-q", *user, str(front_dir / "pgbouncer.ini")])
+    try:
+        wait_for(lambda: front_logs_in(port), 20, "a login through the user's pgbouncer")
+        if socket_dir is not None:
+            assert (socket_dir / f".s.PGSQL.{port}").is_socket()
+            assert front_logs_in(port, host=str(socket_dir)), "a login through its unix socket"
+        report = doctor(config, home)
+        assert "FAIL" not in report, report
+        for finding in ("is pgbouncer 1.", "running (pid", "(1024 bytes) fits pgbouncer's limit (1024)", "answers on"):
+            assert finding in report
+        again = home.rotator("--once", "--config", str(config))
+        assert again.returncode == 0, again.stderr
+        assert "reloaded pgbouncer" in home.log_file.read_text()
+        wait_for(lambda: "got SIGHUP" in (front_dir / "pgbouncer.log").read_text(), 10, "pgbouncer to reload")
+        assert front_logs_in(port)
+    finally:
+        bouncer.terminate()
+        bouncer.wait(10)
+
+
+def doctor(config: Path, home: UserHome) -> str:
+    """What `doctor` says about the front."""
+    findings = check_front(load_config(config), StateStore(home.status_file).load())
+    return "\n".join(finding.render() for finding in findings)
+
+
+@pytest.mark.parametrize(
+    ("front", "message"),
+    [
+        ({"bogus": "1"}, "pgbouncer: unknown key 'bogus'"),
+        ({"binary": "/nonexistent/pgbouncer"}, "pgbouncer program is not installed at /nonexistent/pgbouncer"),
+        ({"server_tls_sslmode": "disable"}, "pgbouncer.server_tls_sslmode: expected one of require, verify-full"),
+        ({"listen_port": "TAKEN"}, "pgbouncer.listen_port: cannot listen on 127.0.0.1:"),
+    ],
+)
+def test_bad_pgbouncer_input_is_one_line_exit_2_and_nothing_written(
+    home: UserHome, front_dir: Path, front: dict[str, str], message: str
+):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        if front.get("listen_port") == "TAKEN":
+            front = {"listen_port": str(taken.getsockname()[1])}
+        config = write_config(home, front_dir, **front)
+        result = home.rotator("--once", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not home.pgpass.exists() and not home.log_file.exists() and not front_dir.exists()
+    assert home.workspace.issued == []
+
+
+def test_verify_full_refuses_a_server_whose_certificate_another_ca_signed(home: UserHome, front_dir: Path):
+    other_ca = front_dir.parent / "other-ca.pem"
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout", str(front_dir.parent / "other.key")]
+    argv = ["openssl", "req", "-x509", "-nodes", "-days", "1", *key, "-out", str(other_ca), "-subj", "/CN=127.0.0.1"]
+    subprocess.run(argv, capture_output=True, check=True)
+    other_ca.chmod(0o644)
+    config = write_config(
+        home, front_dir, manage="false", server_tls_sslmode="verify-full", server_tls_ca_file=str(other_ca)
+    )
+    port = front_port(config)
+    assert home.rotator("--once", "--config", str(config)).returncode == 0
+    user = ["-u", RUN_AS] if RUN_AS else []
+    bouncer = subprocess.Popen([PGBOUNCER, "-q", *user, str(front_dir / "pgbouncer.ini")])
+    try:
+        wait_for(lambda: "listening on" in _read(front_dir / "pgbouncer.log"), 20, "pgbouncer to listen")
+        assert not front_logs_in(port), "no login to a server the configured CA did not sign"
+        assert "certificate verify failed" in _read(front_dir / "pgbouncer.log")
+    finally:
+        bouncer.terminate()
+        bouncer.wait(10)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_the_service_with_a_front_on_a_taken_port_stops_at_once_with_exit_2(home: UserHome, front_dir: Path):
+    """Not a pgbouncer restart loop: the scheduler checks the front before it starts anything."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = write_config(home, front_dir, listen_port=str(taken.getsockname()[1]))
+        result = home.rotator("--config", str(config), timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "pgbouncer.listen_port: cannot listen on 127.0.0.1:" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not front_dir.exists() and home.workspace.issued == []
