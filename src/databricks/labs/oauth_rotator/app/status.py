@@ -330,7 +330,7 @@ def with_front(rows: list[dict[str, str]], front_file: str) -> list[dict[str, st
     `front_password` (the local password when it was generated, which only that file and `status` show)."""
     try:
         with open(front_file, "rb") as file:
-            front = json.loads(file.read())
+            front = plainjson.loads(file.read())
     except (OSError, ValueError):
         return rows
     if not isinstance(front, dict):
