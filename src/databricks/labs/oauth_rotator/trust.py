@@ -96,7 +96,7 @@ class _Checker:
             if status is not None:
                 self._check_directory(directory, status, child_owner, wanted)
                 child_owner = status.st_uid
-            if directory == stop or directory == directory.parent:
+            if directory in {stop, directory.parent}:
                 return
             directory = directory.parent
 
