@@ -37,8 +37,8 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:
         """One line on stderr, once, instead of logging's traceback for every record."""
-        if not PrivateRotatingFileHandler._reported:
-            PrivateRotatingFileHandler._reported = True
+        if not self._reported:
+            self._reported = True
             error = sys.exc_info()[1]
             print(f"oauth-rotator: cannot write the log {self.baseFilename}: {error}", file=sys.stderr)
 
