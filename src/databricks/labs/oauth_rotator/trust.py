@@ -64,41 +64,47 @@ class _Checker:
     def check(self, path: Path, *, for_write: bool) -> Path:
         real, links = self._resolve(path)
         for link, status in links:
+            self._check_directories(link.parent, status.st_uid, path)
             if status.st_uid not in {self.uid, 0}:
                 raise self._refuse(
                     f"{link} is a symbolic link of uid {_who(status.st_uid)}, who can point it anywhere",
                     f"remove {link}, or use a path without links of other users",
                 )
-            self._check_directories(link.parent, status.st_uid, path)
         status = _lstat(real)
+        self._check_directories(real.parent, status.st_uid if status is not None else self.uid, path)
         if status is not None:
             self._check_file(real, status, for_write=for_write)
-        self._check_directories(real.parent, status.st_uid if status is not None else self.uid, path)
         return real
 
     def _check_file(self, real: Path, status: os.stat_result, *, for_write: bool) -> None:
         owners = {self.uid} if for_write else {self.uid, 0}
         if status.st_uid not in owners:
-            raise self._refuse(
-                f"{real} belongs to uid {_who(status.st_uid)}, not to you (uid {_who(self.uid)})",
-                "remove it and let oauth-rotator create its own, or point the setting at a file of yours",
+            fix = (
+                "remove it and let oauth-rotator create its own, or point the setting at a file of yours"
+                if for_write
+                else f"remove it, or check what it says and `chown {_name(self.uid)} {real}`"
             )
+            raise self._refuse(f"{real} belongs to uid {_who(status.st_uid)}, not to you (uid {_who(self.uid)})", fix)
         if not for_write and status.st_mode & _WRITABLE_BY_OTHERS:
             raise self._refuse(
                 f"{real} is writable by {_others(status.st_mode)}, who could change what it says", f"chmod go-w {real}"
             )
 
     def _check_directories(self, directory: Path, child_owner: int, wanted: Path) -> None:
-        """Each existing directory from `directory` up to the home directory (when under it) or `/`."""
+        """Each existing directory from the home directory (when under it) or `/` down to `directory`: the outermost
+        problem is named first, as it is the one to fix."""
         stop = self.home if self.home is not None and _is_within(directory, self.home) else Path("/")
+        chain: list[tuple[Path, os.stat_result]] = []
         while True:
             status = _lstat(directory)
             if status is not None:
-                self._check_directory(directory, status, child_owner, wanted)
-                child_owner = status.st_uid
+                chain.append((directory, status))
             if directory in {stop, directory.parent}:
-                return
+                break
             directory = directory.parent
+        below = [child_owner] + [status.st_uid for _, status in chain[:-1]]  # who owns the entry inside each
+        for (folder, status), owner_below in reversed(list(zip(chain, below, strict=True))):
+            self._check_directory(folder, status, owner_below, wanted)
 
     def _check_directory(self, directory: Path, status: os.stat_result, child_owner: int, wanted: Path) -> None:
         if status.st_uid not in {self.uid, 0}:
@@ -108,8 +114,14 @@ class _Checker:
             )
         if not status.st_mode & _WRITABLE_BY_OTHERS or self.shared_ok:
             return
-        if status.st_mode & stat.S_ISVTX and child_owner in {self.uid, 0}:
-            return  # sticky (/tmp): others cannot rename or delete what is ours in it
+        if status.st_mode & stat.S_ISVTX:
+            if child_owner in {self.uid, 0}:
+                return  # sticky (/tmp): others cannot rename or delete what is ours in it
+            raise self._refuse(
+                f"in the shared directory {directory}, the entry on the way to {wanted} belongs to uid "
+                f"{_who(child_owner)}, who can replace it",
+                "remove it, or use a folder of your own (`mkdir -m 700`)",
+            )
         raise self._refuse(
             f"{directory} is writable by {_others(status.st_mode)}, who could replace {wanted}",
             f"`chmod go-w {directory}`, or set {SHARED_DIRECTORY_VARIABLE}=1 if it is shared on purpose",
