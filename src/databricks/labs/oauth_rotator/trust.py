@@ -63,11 +63,11 @@ class _Checker:
 
     def check(self, path: Path, *, for_write: bool) -> Path:
         real, links = self._resolve(path)
-        for link, status in links:
-            self._check_directories(link.parent, status.st_uid, path)
-            if status.st_uid not in {self.uid, 0}:
+        for link, link_status in links:
+            self._check_directories(link.parent, link_status.st_uid, path)
+            if link_status.st_uid not in {self.uid, 0}:
                 raise self._refuse(
-                    f"{link} is a symbolic link of uid {_who(status.st_uid)}, who can point it anywhere",
+                    f"{link} is a symbolic link of uid {_who(link_status.st_uid)}, who can point it anywhere",
                     f"remove {link}, or use a path without links of other users",
                 )
         status = _lstat(real)

@@ -11,9 +11,15 @@ import stat
 import sys
 from typing import Any
 
-_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-# A FIFO planted as the log fails at once (ENXIO) instead of blocking the run until someone reads it.
-_FLAGS |= getattr(os, "O_NONBLOCK", 0)
+# O_NONBLOCK: a FIFO planted as the log fails at once (ENXIO) instead of blocking the run until someone reads it.
+_FLAGS = (
+    os.O_WRONLY
+    | os.O_APPEND
+    | os.O_CREAT
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+)
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
