@@ -133,7 +133,8 @@ def test_another_user_cannot_get_a_hook_run_by_replacing_the_config_folder(
         if scheduler.poll() is None:
             scheduler.send_signal(signal.SIGTERM)
         _, err = scheduler.communicate(timeout=30)
-    assert "Traceback" not in err
+    assert scheduler.returncode == 2, err
+    assert "unsafe permissions" in err and "Traceback" not in err
     assert sorted(os.listdir(loot)) == [], "the attacker's hook never ran"
     assert not victim.pgpass.exists(), "no credential was written under a config someone else controls"
     assert not victim.secrets_seen(once.stdout, once.stderr, err)
