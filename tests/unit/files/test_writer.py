@@ -394,7 +394,7 @@ def test_root_never_writes_into_a_users_file_or_folder(shared_dir: Path) -> None
     with pytest.raises(UntrustedPathError, match="belongs to uid 65534"):
         update_file(existing, append(b"x\n"))
     os.chown(shared_dir, NOBODY, NOBODY)
-    with pytest.raises(UntrustedPathError, match=f"{shared_dir} belongs to uid 65534"):
+    with pytest.raises(UntrustedPathError, match=f"on the way to {shared_dir}/new.conf belongs to uid 65534"):
         update_file(shared_dir / "new.conf", append(b"x\n"))
     assert existing.read_bytes() == USER_LINES
     assert sorted(os.listdir(shared_dir)) == [".pgpass"]
