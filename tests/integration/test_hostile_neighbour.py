@@ -20,7 +20,7 @@ from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.files.config_store import save_config
 from tests.integration.conftest import USER, UserHome, home_environment, without
 from tests.rigs.postgres import LocalPostgres
-from tests.rigs.users import OtherUser, reachable_directory, throwaway_user
+from tests.rigs.users import OtherUser, reachable_directory, sticky_directory, throwaway_user
 from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
 
 INSTALL_SCRIPT = "from databricks.labs.oauth_rotator.commands.service_scripts import install_main; install_main()"
@@ -167,3 +167,24 @@ def test_a_pgpass_held_locked_by_another_process_names_it_and_fails_before_the_d
     assert "is the workspace reachable" not in result.stderr
     assert took < 25, f"took {took:.1f} s"
     assert not home.secrets_seen(result.stdout, result.stderr)
+
+
+def test_a_pgpass_file_linked_by_another_user_to_the_victims_bashrc_is_refused_before_any_credential(
+    victim: UserHome, attacker: OtherUser
+) -> None:
+    """Issue 19's first case: `--pgpass-file /tmp/s/pgpass`, a link another user planted to the victim's ~/.bashrc."""
+    bashrc = victim.root / ".bashrc"
+    bashrc.write_text("# my shell\n")
+    bashrc.chmod(0o644)
+    with sticky_directory() as shared:
+        planted = shared / "pgpass"
+        assert attacker.run("ln", "-s", str(bashrc), str(planted)).returncode == 0
+        result = victim.rotator(
+            "--once", "--instance", DEMO_INSTANCE, "--pg-username", USER, "--pg-port", str(victim.postgres.port),
+            "--pgpass-file", str(planted),
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"the entry on the way to {planted} belongs to uid {attacker.uid}" in result.stderr
+    assert bashrc.read_text() == "# my shell\n" and mode_of(bashrc) == 0o644
+    assert victim.workspace.issued == [], "refused before a credential was requested"
