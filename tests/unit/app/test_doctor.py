@@ -322,3 +322,46 @@ def test_findings_render_with_their_fix():
     finding = Finding(FAIL, ".pgpass", "mode 0644", "chmod 600 ~/.pgpass")
     assert finding.render() == "FAIL  .pgpass: mode 0644\n      fix: chmod 600 ~/.pgpass"
     assert Finding(OK, "libpq", "16.4").render() == "OK    libpq: 16.4"
+
+
+# ---- permissions: the StrictModes rule (issue 19) -----------------------------------------------------------------
+
+
+def test_permissions_are_ok_on_a_healthy_machine(machine):
+    healthy(machine)
+    assert "only you" in only(machine.doctor(), "permissions", OK).message
+
+
+def test_a_config_folder_others_can_write_fails_with_its_fix(machine):
+    healthy(machine)
+    machine.config_path.parent.chmod(0o777)
+    findings = machine.doctor()
+    permissions = only(findings, "permissions", FAIL)
+    assert permissions.message.startswith(f"config: {machine.config_path.parent} is writable by its group and others")
+    assert permissions.fix is not None and f"chmod go-w {machine.config_path.parent}" in permissions.fix
+    assert "DATABRICKS_OAUTH_ROTATOR_ALLOW_SHARED_DIR=1" in permissions.fix
+    assert only(findings, "config", FAIL)  # and the config is not read
+
+
+def test_an_unsafe_status_folder_and_a_group_writable_config_are_each_reported(machine):
+    healthy(machine)
+    machine.config_path.chmod(0o664)
+    machine.state.path.parent.chmod(0o775)
+    failures = [f for f in machine.doctor() if f.check == "permissions"]
+    assert [f.level for f in failures] == [FAIL, FAIL], failures
+    assert f"{machine.config_path} is writable by its group" in failures[0].message
+    assert failures[0].fix == f"chmod go-w {machine.config_path}"
+    assert failures[1].message.startswith(f"status: {machine.state.path.parent} is writable by its group")
+
+
+def test_a_pgpass_symlink_of_another_user_is_reported(machine):
+    from tests.rigs.users import sticky_directory, throwaway_user
+
+    healthy(machine)
+    with throwaway_user() as attacker, sticky_directory() as shared:
+        link = shared / "pgpass"
+        assert attacker.run("ln", "-s", str(machine.pgpass), str(link)).returncode == 0
+        config = RotatorConfig(targets=[TargetConfig(instance=DEMO_INSTANCE)], profile="prod", pgpass_file=str(link))
+        save_config(config, machine.config_path)
+        finding = next(f for f in machine.doctor() if f.check == "permissions" and f.level == FAIL)
+    assert finding.message.startswith(".pgpass: in the shared directory") and f"uid {attacker.uid}" in finding.message

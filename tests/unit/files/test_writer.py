@@ -16,6 +16,7 @@ import pytest
 from databricks.labs.oauth_rotator.errors import FileWriteError, LockTimeoutError
 from databricks.labs.oauth_rotator.files.writer import FileLock, atomic_write, update_file, write_public
 from databricks.labs.oauth_rotator.paths import default_pgpass_path
+from databricks.labs.oauth_rotator.trust import SHARED_DIRECTORY_VARIABLE, UntrustedPathError
 
 NOBODY = 65534
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -299,11 +300,18 @@ def test_a_planted_lock_path_is_refused(tmp_path: Path, kind: str) -> None:
     assert target.read_bytes() == USER_LINES
 
 
-def test_a_shared_directory_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_shared_directory_is_refused_unless_allowed_and_then_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tmp_path.chmod(0o777)
+    with pytest.raises(UntrustedPathError, match=f"writable by its group and others.*{SHARED_DIRECTORY_VARIABLE}=1"):
+        atomic_write(tmp_path / "x", b"")
+    assert not (tmp_path / "x").exists()
+    monkeypatch.setenv(SHARED_DIRECTORY_VARIABLE, "1")
     with caplog.at_level(logging.WARNING, logger="databricks.labs.oauth_rotator.files.writer"):
         atomic_write(tmp_path / "x", b"")
     assert "writable by other users" in caplog.text
+    assert mode_of(tmp_path / "x") == 0o600
 
 
 # ---- the lock ------------------------------------------------------------------------------------------------------
@@ -323,7 +331,7 @@ def test_lock_timeout_names_the_holder_and_a_dead_holder_frees_it(tmp_path: Path
             assert holder.stdout is not None
             assert holder.stdout.readline().strip() == "locked"
             started = time.monotonic()
-            with pytest.raises(LockTimeoutError, match=f"held by PID {holder.pid}") as caught:
+            with pytest.raises(LockTimeoutError, match=f"`.pgpass` is locked by process {holder.pid}") as caught:
                 update_file(target, append(b"x\n"), lock_timeout=0.3)
             assert 0.3 <= time.monotonic() - started < 2
             assert caught.value.retryable
@@ -337,7 +345,7 @@ def test_lock_timeout_names_the_holder_and_a_dead_holder_frees_it(tmp_path: Path
 
 
 def test_the_lock_is_exclusive_within_a_process_too(tmp_path: Path) -> None:
-    with FileLock(tmp_path / "f.lock"), pytest.raises(LockTimeoutError, match=f"PID {os.getpid()}"):
+    with FileLock(tmp_path / "f.lock"), pytest.raises(LockTimeoutError, match=f"locked by process {os.getpid()}"):
         FileLock(tmp_path / "f.lock", timeout=0.05).acquire()
     with FileLock(tmp_path / "f.lock", timeout=0.05):
         pass
@@ -371,22 +379,25 @@ def test_a_file_of_another_user_is_refused(shared_dir: Path) -> None:
     target.chmod(0o600)
     os.chown(shared_dir, NOBODY, NOBODY)
     outcome = run_child(lambda: update_file(target, append(b"x\n")), as_nobody=True)
-    assert outcome["error"] == "FileWriteError"
-    assert "belongs to uid 0" in outcome["message"]
+    assert outcome["error"] == "UntrustedPathError"
+    assert "belongs to uid 0 (root), not to you" in outcome["message"]
     assert target.read_bytes() == USER_LINES
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="only root writes files of other users")
-def test_root_keeps_the_owner_of_a_users_file(shared_dir: Path) -> None:
-    os.chown(shared_dir, NOBODY, NOBODY)
-    existing, new = shared_dir / ".pgpass", shared_dir / "new.conf"
+@pytest.mark.skipif(not IS_ROOT, reason="only root could write files of other users")
+def test_root_never_writes_into_a_users_file_or_folder(shared_dir: Path) -> None:
+    """Run as root, a file (or folder) another user owns could be theirs to read: it is refused, not written."""
+    existing = shared_dir / ".pgpass"
     existing.write_bytes(USER_LINES)
     existing.chmod(0o600)
     os.chown(existing, NOBODY, NOBODY)
-    assert update_file(existing, append(b"x\n"))
-    assert update_file(new, append(b"x\n"))
-    for path in (existing, new, shared_dir / ".pgpass.lock", shared_dir / "new.conf.lock"):
-        assert (os.stat(path).st_uid, os.stat(path).st_gid, mode_of(path)) == (NOBODY, NOBODY, 0o600), path
+    with pytest.raises(UntrustedPathError, match="belongs to uid 65534"):
+        update_file(existing, append(b"x\n"))
+    os.chown(shared_dir, NOBODY, NOBODY)
+    with pytest.raises(UntrustedPathError, match=f"on the way to {shared_dir}/new.conf belongs to uid 65534"):
+        update_file(shared_dir / "new.conf", append(b"x\n"))
+    assert existing.read_bytes() == USER_LINES
+    assert sorted(os.listdir(shared_dir)) == [".pgpass"]
     assert run_child(lambda: update_file(existing, append(b"y\n")), as_nobody=True) == {"error": ""}
 
 

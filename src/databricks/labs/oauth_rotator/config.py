@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.paths import log_path_for, pg_service_path_for, pgpass_path_for
+from databricks.labs.oauth_rotator.trust import check_trusted
 
 ENDPOINT_PATTERN = re.compile(r"^projects/[^/\s]+/branches/[^/\s]+/endpoints/[^/\s]+$")
 MAX_MINUTES = 24 * 60
@@ -459,6 +460,20 @@ def check_paths(
             check_file_path(pg_service_path_for(config, environ), where)
         where = "DATABRICKS_LABS_STATE_DIR" if environ.get("DATABRICKS_LABS_STATE_DIR") else "state folder"
         check_folder_path(paths.state_dir(environ), where)
+    check_trusted_paths(config, environ)
+
+
+def check_trusted_paths(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse, before any credential is requested, files that another user could replace or read through a
+    directory they control: `.pgpass` and its lock, the log, `pg_service.conf`, `status.json` (`trust.py`)."""
+    environ = os.environ if environ is None else environ
+    pgpass = Path(os.path.realpath(pgpass_path_for(config, environ)))
+    wanted = [pgpass_path_for(config, environ), pgpass.with_name(pgpass.name + ".lock"), log_path_for(config, environ)]
+    if config.pg_service:
+        wanted.append(pg_service_path_for(config, environ))
+    wanted.append(paths.status_file(environ))
+    for path in wanted:
+        check_trusted(path, for_write=True, environ=environ)
 
 
 def _source(key: str, variable: str, config: RotatorConfig, environ: Mapping[str, str]) -> str:

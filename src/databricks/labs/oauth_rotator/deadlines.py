@@ -25,6 +25,9 @@ RETRY_TIMEOUT_SECONDS = 20
 ONCE_DEADLINE_SECONDS = 25.0
 """A one-shot front door (`--once`, labs `rotate`/`psql`/`env`, `run_once()`) gives up on the workspace after this
 long; with the start-up (importing the SDK), the process ends within about 30 s."""
+LOCK_WAIT_SECONDS = 10.0
+"""How long a write waits for another process's lock on `.pgpass` (or `status.json`) before it says who holds it:
+well inside `ONCE_DEADLINE_SECONDS`, so the run reports the lock, not a workspace that seems unreachable."""
 DOCTOR_DEADLINE_SECONDS = ONCE_DEADLINE_SECONDS
 """`doctor`'s workspace checks (the login, then every target at once), all of them together."""
 IN_PROCESS_CYCLE_DEADLINE_SECONDS = 60.0

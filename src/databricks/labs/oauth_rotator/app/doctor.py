@@ -39,6 +39,7 @@ from databricks.labs.oauth_rotator.rotation.cycle import MAX_CONCURRENT_FETCHES
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
 from databricks.labs.oauth_rotator.service import CommandRunner, ServiceManager, default_runner, for_platform
 from databricks.labs.oauth_rotator.text import human_duration, one_line
+from databricks.labs.oauth_rotator.trust import UntrustedPathError, check_trusted
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ class Doctor:
         config = self._check_config()
         if config is not None:
             self._check_workspace(config)
-        status = self._state.load()
+        status = self._load_status()
+        self._check_permissions(config)
         self._check_pgpass(config, status)
         self._check_credentials(status)
         self._check_environment(config)
@@ -121,6 +123,42 @@ class Doctor:
 
     def _add(self, level: str, check: str, message: str, fix: str | None = None) -> None:
         self.findings.append(Finding(level, check, message, fix))
+
+    def _load_status(self) -> Status:
+        try:
+            return self._state.load()
+        except UntrustedPathError:
+            return Status()  # `permissions` says why and how to fix it
+
+    def _check_permissions(self, config: RotatorConfig | None) -> None:
+        """The StrictModes rule (`trust.py`) for every file a run reads or writes: each failure with its fix."""
+        failed = False
+        for what, path, for_write in self._guarded_files(config):
+            try:
+                check_trusted(path, for_write=for_write, environ=self._environ)
+            except UntrustedPathError as err:
+                failed = True
+                self._add(FAIL, "permissions", f"{what}: {_message(err).removeprefix('unsafe permissions: ')}", err.fix)
+        if not failed:
+            self._add(OK, "permissions", "only you (or root) can replace the config, .pgpass, the log and the status")
+
+    def _guarded_files(self, config: RotatorConfig | None) -> list[tuple[str, Path, bool]]:
+        pgpass_file = pgpass_path_for(config, self._environ) if config else paths.default_pgpass_path(self._environ)
+        real = Path(os.path.realpath(pgpass_file))
+        files = [
+            ("config", self._config_path, False),
+            (".pgpass", pgpass_file, True),
+            (".pgpass lock", real.with_name(real.name + ".lock"), True),
+            ("status", self._state.path, True),
+        ]
+        if config is not None:
+            files.append(("log", paths.log_path_for(config, self._environ), True))
+            if config.pg_service:
+                files.append(("pg_service.conf", paths.pg_service_path_for(config, self._environ), True))
+        env_file = self._environ.get(paths.ENV_FILE_VARIABLE)
+        if env_file:
+            files.append((paths.ENV_FILE_VARIABLE, Path(env_file), False))
+        return files
 
     def _check_config(self) -> RotatorConfig | None:
         try:

@@ -34,6 +34,12 @@ def run_scheduler(request: RotationRequest) -> int:
 
         # launchd cannot read an EnvironmentFile itself; the worker children inherit what we load here.
         os.environ.update(read_environment_file(Path(env_file)))
+    from databricks.labs.oauth_rotator.trust import check_trusted
+
+    # Refused at start (exit 2), not cycle after cycle: a config or status file someone else could replace.
+    if request.config_path is not None:
+        check_trusted(request.config_path, for_write=False)
+    check_trusted(status_file(), for_write=True)
     daemon = Daemon(
         SubprocessCycleRunner(request.to_worker()),
         clock=SystemClock(),

@@ -20,6 +20,7 @@ from databricks.labs.oauth_rotator.config import RotatorConfig, from_raw, to_raw
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files import writer
 from databricks.labs.oauth_rotator.paths import PRODUCT
+from databricks.labs.oauth_rotator.trust import check_trusted
 
 
 class LocalInstallation(Installation):
@@ -30,7 +31,7 @@ class LocalInstallation(Installation):
 
     def upload(self, filename: str, raw: bytes) -> str:
         target = Path(self.install_folder()) / filename
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        writer.make_private_directories(target.parent)
         writer.atomic_write(target, raw, mode=0o600)
         return str(target)
 
@@ -58,7 +59,11 @@ class LocalInstallation(Installation):
 
 
 def load_config(path: Path) -> RotatorConfig:
-    """Read and check a config file; every problem is a `ConfigError` that names the file."""
+    """Read and check a config file; every problem is a `ConfigError` that names the file.
+
+    A config that another user could replace is refused before it is read: it names the hook command we run.
+    """
+    check_trusted(path, for_write=False)
     installation = LocalInstallation(path.parent)
     try:
         raw = installation.load_raw(path.name)

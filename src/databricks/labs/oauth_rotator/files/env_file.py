@@ -10,10 +10,13 @@ from pathlib import Path
 
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE
+from databricks.labs.oauth_rotator.trust import check_trusted
 
 
 def read_environment_file(path: Path) -> dict[str, str]:
-    """`KEY=value` lines (systemd EnvironmentFile style) from a file only its owner can read."""
+    """`KEY=value` lines (systemd EnvironmentFile style) from a file only its owner can read (and only they or root
+    can replace: its variables reach every child the scheduler starts)."""
+    check_trusted(path, for_write=False)
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")

@@ -48,11 +48,15 @@ def setup_logging(
     if to_stream:
         handlers.append(logging.StreamHandler(stream if stream is not None else sys.stderr))
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        # delay: the file appears with the first record, so a run that fails on its arguments writes nothing.
         from databricks.labs.oauth_rotator.files.logfile import PrivateRotatingFileHandler
+        from databricks.labs.oauth_rotator.files.writer import make_private_directories
+        from databricks.labs.oauth_rotator.trust import check_trusted
 
-        handlers.append(PrivateRotatingFileHandler(log_file, maxBytes=10 * 1024 * 1024, backupCount=5, delay=True))
+        make_private_directories(log_file.parent)
+        # A symlinked log is followed only when it passes the rule; the handler opens the real file, no links.
+        real = check_trusted(log_file, for_write=True)
+        # delay: the file appears with the first record, so a run that fails on its arguments writes nothing.
+        handlers.append(PrivateRotatingFileHandler(real, maxBytes=10 * 1024 * 1024, backupCount=5, delay=True))
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:

@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
+from databricks.labs.oauth_rotator.deadlines import LOCK_WAIT_SECONDS
 from databricks.labs.oauth_rotator.errors import FileWriteError, LockTimeoutError
+from databricks.labs.oauth_rotator.trust import check_trusted
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ class FileLock:
     `flock` on POSIX, `msvcrt.locking` on Windows; both are released by the OS when the holder dies.
     """
 
-    def __init__(self, path: Path, *, timeout: float = 30.0, owner: tuple[int, int] | None = None) -> None:
+    def __init__(self, path: Path, *, timeout: float = LOCK_WAIT_SECONDS, owner: tuple[int, int] | None = None) -> None:
         self.path = path
         self._timeout = timeout
         self._owner = owner
@@ -51,9 +53,11 @@ class FileLock:
         fd = _open_lock(self.path, self._owner)
         try:
             self._wait(fd)
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            # A full disk fails here first (the temp file comes later): a FileWriteError, not a traceback.
+            with _failure(self.path, "writing our process ID into the lock file"):
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, f"{os.getpid()}\n".encode())
         except BaseException:
             os.close(fd)
             raise
@@ -76,9 +80,11 @@ class FileLock:
         while not _try_lock(fd, self.path):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                guarded = self.path.name.removesuffix(".lock")
                 raise LockTimeoutError(
-                    f"{self.path} is held by PID {_holder(fd)}; gave up after {self._timeout:g} s",
-                    fix="try again later, or stop that process if it is stuck",
+                    f"`{guarded}` is locked by process {_holder(fd)} (lock file {self.path}); "
+                    f"waited {self._timeout:g} s",
+                    fix="try again once it is done, or stop that process if it is stuck",
                 )
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.02)
@@ -87,6 +93,7 @@ class FileLock:
 def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Replace `target` with `data` atomically and durably; on any error the old file is untouched."""
     _check_mode(mode)
+    check_trusted(target, for_write=True)
     real, status = _resolve(target)
     _warn_if_shared(real)
     _write_replace(real, data, _final_mode(real, status, mode), _owner_for(real, status))
@@ -101,6 +108,7 @@ def write_public(target: Path, data: bytes, *, mode: int = 0o644) -> None:
     if mode & 0o022 or not mode & 0o400:
         raise ValueError(f"mode {mode:04o} must be readable by the owner and writable by nobody else")
     make_private_directories(target.parent)
+    check_trusted(target, for_write=True)
     real, status = _resolve(target)
     _write_replace(real, data, mode, _owner_for(real, status))
 
@@ -117,16 +125,23 @@ def make_private_directories(directory: Path) -> None:
 
 
 def update_file(
-    target: Path, transform: Callable[[bytes], bytes], *, mode: int = 0o600, lock_timeout: float = 30.0
+    target: Path,
+    transform: Callable[[bytes], bytes],
+    *,
+    mode: int = 0o600,
+    lock_timeout: float = LOCK_WAIT_SECONDS,
 ) -> bool:
     """Under the sidecar lock, rewrite `target` with `transform(current bytes)` (b"" when missing).
 
     Writes only when the bytes change or the mode must be fixed, and returns whether the bytes changed.
     If another program (an editor) replaces the file between our read and our rename, the update is
     redone on its version, so its lines are kept; `transform` must therefore be pure.
+    A file or lock that another user could replace (`trust.check_trusted`) is refused before anything is written.
     """
     _check_mode(mode)
+    check_trusted(target, for_write=True)
     real, _ = _resolve(target)
+    check_trusted(real.with_name(real.name + ".lock"), for_write=True)
     _warn_if_shared(real)
     with FileLock(real.with_name(real.name + ".lock"), timeout=lock_timeout, owner=_owner_for(real, None)):
         _remove_stale_temps(real)

@@ -133,7 +133,13 @@ class StateStore:
         self.path = path
 
     def load(self) -> Status:
-        """The current status; an unreadable or corrupt file reads as empty (it holds nothing we cannot rebuild)."""
+        """The current status; an unreadable or corrupt file reads as empty (it holds nothing we cannot rebuild).
+
+        A status file that another user could replace is refused (`UntrustedPathError`), not read.
+        """
+        from databricks.labs.oauth_rotator.trust import check_trusted
+
+        check_trusted(self.path, for_write=False)
         try:
             return Status.from_json(self.path.read_bytes())
         except FileNotFoundError:
@@ -161,6 +167,6 @@ class StateStore:
             result = status
             return status.to_json()
 
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        writer.make_private_directories(self.path.parent)
         writer.update_file(self.path, transform)
         return result

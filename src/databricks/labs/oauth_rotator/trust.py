@@ -1,0 +1,207 @@
+"""Whether only the user controls a file: the rule of OpenSSH's `StrictModes`, applied before we read or write one.
+
+A config names a hook command that the scheduler runs, an env file sets the scheduler's variables, `.pgpass`
+receives a token: if another local user could replace the file, or any directory on its way (a directory they can
+write lets them rename a file or a whole folder away and put their own in its place), they could run commands as
+the user or read the token. So the file and every directory of its real path, from the user's home (or `/`) down,
+must belong to the user or root and be writable by nobody else, unless the directory is sticky (`/tmp`) and the
+entry in it is the user's (or root's) own. Symbolic links are followed under the same rule: each link must belong
+to the user or root, in a directory that passes. Run as root, the user is root: a file of another user is refused.
+
+A directory writable by others on purpose (a Kubernetes `emptyDir` is created 0777) is accepted only when
+`DATABRICKS_OAUTH_ROTATOR_ALLOW_SHARED_DIR=1` says so; the files in it must still be the user's own.
+Standard library only; nothing is checked on Windows (no POSIX ownership).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from databricks.labs.oauth_rotator.errors import ConfigError
+
+SHARED_DIRECTORY_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ALLOW_SHARED_DIR"
+"""Set to 1 to accept directories that others can write (a Kubernetes `emptyDir`); the files stay 0600 and ours."""
+
+_POSIX = sys.platform != "win32"
+_MAX_LINKS = 40  # as Linux's MAXSYMLINKS: a loop is an error, not a hang
+_WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+
+
+class UntrustedPathError(ConfigError):
+    """A file, or a directory on its way, that another user could replace: nothing was read or written."""
+
+
+def check_trusted(path: Path, *, for_write: bool, environ: Mapping[str, str] | None = None) -> Path:
+    """Refuse `path` unless only the user (or root) controls it and every directory to it; returns its real path.
+
+    `for_write`: the file (when it exists) must be the user's own, and a group- or world-writable mode is allowed
+    because the writer makes it 0600; to be read, it may also be root's but must be writable by nobody else.
+    A missing file, or missing directories, are fine: we create them, 0700. Raises `UntrustedPathError`.
+    """
+    if not _POSIX:
+        return path
+    environ = os.environ if environ is None else environ
+    checker = _Checker(os.geteuid(), _home(environ), shared_directories_allowed(environ))
+    return checker.check(Path(os.path.abspath(path)), for_write=for_write)
+
+
+def shared_directories_allowed(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the user said that directories writable by others are shared on purpose."""
+    environ = os.environ if environ is None else environ
+    return environ.get(SHARED_DIRECTORY_VARIABLE, "") in {"1", "true", "yes"}
+
+
+class _Checker:
+    def __init__(self, uid: int, home: Path | None, shared_ok: bool) -> None:
+        self.uid = uid
+        self.home = home
+        self.shared_ok = shared_ok
+
+    def check(self, path: Path, *, for_write: bool) -> Path:
+        real, links = self._resolve(path)
+        for link, link_status in links:
+            self._check_directories(link.parent, link_status.st_uid, path)
+            if link_status.st_uid not in {self.uid, 0}:
+                raise self._refuse(
+                    f"{link} is a symbolic link of uid {_who(link_status.st_uid)}, who can point it anywhere",
+                    f"remove {link}, or use a path without links of other users",
+                )
+        status = _lstat(real)
+        self._check_directories(real.parent, status.st_uid if status is not None else self.uid, path)
+        if status is not None:
+            self._check_file(real, status, for_write=for_write)
+        return real
+
+    def _check_file(self, real: Path, status: os.stat_result, *, for_write: bool) -> None:
+        owners = {self.uid} if for_write else {self.uid, 0}
+        if status.st_uid not in owners:
+            fix = (
+                "remove it and let oauth-rotator create its own, or point the setting at a file of yours"
+                if for_write
+                else f"remove it, or check what it says and `chown {_name(self.uid)} {real}`"
+            )
+            raise self._refuse(f"{real} belongs to uid {_who(status.st_uid)}, not to you (uid {_who(self.uid)})", fix)
+        if not for_write and status.st_mode & _WRITABLE_BY_OTHERS:
+            raise self._refuse(
+                f"{real} is writable by {_others(status.st_mode)}, who could change what it says", f"chmod go-w {real}"
+            )
+
+    def _check_directories(self, directory: Path, child_owner: int, wanted: Path) -> None:
+        """Each existing directory from the home directory (when under it) or `/` down to `directory`: the outermost
+        problem is named first, as it is the one to fix."""
+        stop = self.home if self.home is not None and _is_within(directory, self.home) else Path("/")
+        chain: list[tuple[Path, os.stat_result]] = []
+        while True:
+            status = _lstat(directory)
+            if status is not None:
+                chain.append((directory, status))
+            if directory in {stop, directory.parent}:
+                break
+            directory = directory.parent
+        below = [child_owner] + [status.st_uid for _, status in chain[:-1]]  # who owns the entry inside each
+        for (folder, status), owner_below in reversed(list(zip(chain, below, strict=True))):
+            self._check_directory(folder, status, owner_below, wanted)
+
+    def _check_directory(self, directory: Path, status: os.stat_result, child_owner: int, wanted: Path) -> None:
+        if status.st_uid not in {self.uid, 0}:
+            raise self._refuse(
+                f"{directory} belongs to uid {_who(status.st_uid)}, who could replace {wanted}",
+                f"keep the file in a folder of your own, or `chown {_name(self.uid)} {directory}`",
+            )
+        if not status.st_mode & _WRITABLE_BY_OTHERS or self.shared_ok:
+            return
+        if status.st_mode & stat.S_ISVTX:
+            if child_owner in {self.uid, 0}:
+                return  # sticky (/tmp): others cannot rename or delete what is ours in it
+            raise self._refuse(
+                f"in the shared directory {directory}, the entry on the way to {wanted} belongs to uid "
+                f"{_who(child_owner)}, who can replace it",
+                "remove it, or use a folder of your own (`mkdir -m 700`)",
+            )
+        raise self._refuse(
+            f"{directory} is writable by {_others(status.st_mode)}, who could replace {wanted}",
+            f"`chmod go-w {directory}`, or set {SHARED_DIRECTORY_VARIABLE}=1 if it is shared on purpose",
+        )
+
+    @staticmethod
+    def _refuse(problem: str, fix: str) -> UntrustedPathError:
+        return UntrustedPathError(f"unsafe permissions: {problem}", fix=fix)
+
+    @staticmethod
+    def _resolve(path: Path) -> tuple[Path, list[tuple[Path, os.stat_result]]]:
+        """The real path (missing components kept as they are) and every symbolic link met on the way."""
+        pending = list(reversed(path.parts[1:]))
+        current = Path(path.parts[0])
+        links: list[tuple[Path, os.stat_result]] = []
+        while pending:
+            part = pending.pop()
+            if part in {"", "."}:
+                continue
+            if part == "..":
+                current = current.parent
+                continue
+            candidate = current / part
+            status = _lstat(candidate)
+            if status is None or not stat.S_ISLNK(status.st_mode):
+                current = candidate
+                if status is None:  # the rest does not exist yet: nothing more to follow
+                    return current.joinpath(*reversed(pending)), links
+                continue
+            links.append((candidate, status))
+            if len(links) > _MAX_LINKS:
+                raise UntrustedPathError(f"{path}: too many levels of symbolic links")
+            target = Path(os.readlink(candidate))
+            if target.is_absolute():
+                current = Path(target.parts[0])
+                pending.extend(reversed(target.parts[1:]))
+            else:
+                pending.extend(reversed(target.parts))
+        return current, links
+
+
+def _home(environ: Mapping[str, str]) -> Path | None:
+    home = environ.get("HOME")
+    if not home:
+        try:
+            import pwd
+
+            home = pwd.getpwuid(os.geteuid()).pw_dir
+        except (ImportError, KeyError):
+            return None
+    real = Path(os.path.realpath(home))
+    return None if real == Path("/") else real
+
+
+def _is_within(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _others(mode: int) -> str:
+    if mode & stat.S_IWGRP and mode & stat.S_IWOTH:
+        return "its group and others"
+    return "its group" if mode & stat.S_IWGRP else "others"
+
+
+def _who(uid: int) -> str:
+    name = _name(uid)
+    return f"{uid} ({name})" if name != str(uid) else name
+
+
+def _name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
