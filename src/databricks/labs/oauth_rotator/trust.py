@@ -35,17 +35,21 @@ class UntrustedPathError(ConfigError):
     """A file, or a directory on its way, that another user could replace: nothing was read or written."""
 
 
-def check_trusted(path: Path, *, for_write: bool, environ: Mapping[str, str] | None = None) -> Path:
+def check_trusted(
+    path: Path, *, for_write: bool, environ: Mapping[str, str] | None = None, delegate: int | None = None
+) -> Path:
     """Refuse `path` unless only the user (or root) controls it and every directory to it; returns its real path.
 
     `for_write`: the file (when it exists) must be the user's own, and a group- or world-writable mode is allowed
     because the writer makes it 0600; to be read, it may also be root's but must be writable by nobody else.
     A missing file, or missing directories, are fine: we create them, 0700. Raises `UntrustedPathError`.
+    `delegate`: the uid of a service user that we hand a folder to on purpose (pgbouncer, run as that user by
+    root), who may own the file and its folders as we may.
     """
     if not _POSIX:
         return path
     environ = os.environ if environ is None else environ
-    checker = _Checker(os.geteuid(), _home(environ), shared_directories_allowed(environ))
+    checker = _Checker(os.geteuid(), _home(environ), shared_directories_allowed(environ), delegate)
     return checker.check(Path(os.path.abspath(path)), for_write=for_write)
 
 
@@ -56,16 +60,19 @@ def shared_directories_allowed(environ: Mapping[str, str] | None = None) -> bool
 
 
 class _Checker:
-    def __init__(self, uid: int, home: Path | None, shared_ok: bool) -> None:
+    def __init__(self, uid: int, home: Path | None, shared_ok: bool, delegate: int | None = None) -> None:
         self.uid = uid
         self.home = home
         self.shared_ok = shared_ok
+        self.ours = {uid} if delegate is None else {uid, delegate}
+        """Who may own what we write: the user, and the service user the user hands a folder to."""
+        self.trusted = {*self.ours, 0}
 
     def check(self, path: Path, *, for_write: bool) -> Path:
         real, links = self._resolve(path)
         for link, link_status in links:
             self._check_directories(link.parent, link_status.st_uid, path)
-            if link_status.st_uid not in {self.uid, 0}:
+            if link_status.st_uid not in self.trusted:
                 raise self._refuse(
                     f"{link} is a symbolic link of uid {_who(link_status.st_uid)}, who can point it anywhere",
                     f"remove {link}, or use a path without links of other users",
@@ -77,7 +84,7 @@ class _Checker:
         return real
 
     def _check_file(self, real: Path, status: os.stat_result, *, for_write: bool) -> None:
-        owners = {self.uid} if for_write else {self.uid, 0}
+        owners = self.ours if for_write else self.trusted
         if status.st_uid not in owners:
             fix = (
                 "remove it and let oauth-rotator create its own, or point the setting at a file of yours"
@@ -107,7 +114,7 @@ class _Checker:
             self._check_directory(folder, status, owner_below, wanted)
 
     def _check_directory(self, directory: Path, status: os.stat_result, child_owner: int, wanted: Path) -> None:
-        if status.st_uid not in {self.uid, 0}:
+        if status.st_uid not in self.trusted:
             raise self._refuse(
                 f"{directory} belongs to uid {_who(status.st_uid)}, who could replace {wanted}",
                 f"keep the file in a folder of your own, or `chown {_name(self.uid)} {directory}`",
@@ -115,7 +122,7 @@ class _Checker:
         if not status.st_mode & _WRITABLE_BY_OTHERS or self.shared_ok:
             return
         if status.st_mode & stat.S_ISVTX:
-            if child_owner in {self.uid, 0}:
+            if child_owner in self.trusted:
                 return  # sticky (/tmp): others cannot rename or delete what is ours in it
             raise self._refuse(
                 f"in the shared directory {directory}, the entry on the way to {wanted} belongs to uid "

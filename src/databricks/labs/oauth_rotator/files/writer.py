@@ -130,18 +130,20 @@ def update_file(
     *,
     mode: int = 0o600,
     lock_timeout: float = LOCK_WAIT_SECONDS,
+    delegate: int | None = None,
 ) -> bool:
     """Under the sidecar lock, rewrite `target` with `transform(current bytes)` (b"" when missing).
 
     Writes only when the bytes change or the mode must be fixed, and returns whether the bytes changed.
     If another program (an editor) replaces the file between our read and our rename, the update is
     redone on its version, so its lines are kept; `transform` must therefore be pure.
-    A file or lock that another user could replace (`trust.check_trusted`) is refused before anything is written.
+    A file or lock that another user could replace (`trust.check_trusted`) is refused before anything is written;
+    `delegate` is the uid of a service user whose folder we write into on purpose (`trust.check_trusted`).
     """
     _check_mode(mode)
-    check_trusted(target, for_write=True)
+    check_trusted(target, for_write=True, delegate=delegate)
     real, _ = _resolve(target)
-    check_trusted(real.with_name(real.name + ".lock"), for_write=True)
+    check_trusted(real.with_name(real.name + ".lock"), for_write=True, delegate=delegate)
     _warn_if_shared(real)
     with FileLock(real.with_name(real.name + ".lock"), timeout=lock_timeout, owner=_owner_for(real, None)):
         _remove_stale_temps(real)

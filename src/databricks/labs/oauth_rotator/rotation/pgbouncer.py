@@ -220,7 +220,9 @@ def local_password(front: PgbouncerConfig, files: FrontFiles) -> str:
     if front.password:
         return front.password
     fresh = secrets.token_urlsafe(24)
-    writer.update_file(files.password_file, lambda old: old if old.strip() else (fresh + "\n").encode())
+    writer.update_file(
+        files.password_file, lambda old: old if old.strip() else (fresh + "\n").encode(), delegate=_delegate(front)
+    )
     return files.password_file.read_text(encoding="utf-8").strip()
 
 
@@ -232,6 +234,12 @@ def prepare_folder(front: PgbouncerConfig, files: FrontFiles) -> None:
     if user is not None:
         os.chown(files.folder, user[1], user[2])
         os.chmod(files.folder, 0o700)
+
+
+def _delegate(front: PgbouncerConfig) -> int | None:
+    """The uid of the user pgbouncer runs as when it is not us (under root): its folder is handed to it."""
+    user = service_user(front)
+    return user[1] if user is not None else None
 
 
 @dataclass
@@ -266,8 +274,8 @@ def write_front(
     upstreams = _upstreams(config, pgpass_data, status, version, update.refused)
     ini = pgbouncer_ini.render_ini(_settings(front, files), upstreams)
     auth = pgbouncer_ini.render_auth_file({front.effective_user: local_password(front, files)})
-    changed_auth = writer.update_file(files.auth_file, lambda _old: auth)
-    changed_ini = writer.update_file(files.ini, lambda _old: ini)
+    changed_auth = writer.update_file(files.auth_file, lambda _old: auth, delegate=_delegate(front))
+    changed_ini = writer.update_file(files.ini, lambda _old: ini, delegate=_delegate(front))
     update.changed = changed_auth or changed_ini
     update.databases = [u.name for u in upstreams]
     _describe_front(front, files, update.databases)
