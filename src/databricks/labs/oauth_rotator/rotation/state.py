@@ -18,6 +18,21 @@ STATE_VERSION = 1
 PgpassKey = tuple[str, str, str, str]
 
 
+MAX_FOREIGN_LEAD_SECONDS = 24 * 3600.0
+"""How much longer than ours a credential someone else put on our line may claim to live and still be believed."""
+
+
+def foreign_expiry(password: str, ours: float) -> float | None:
+    """When a credential someone else put on our line expires, by its JWT `exp` claim, for the rule that keeps a
+    longer-lived one: None when it has no usable claim, or claims to outlive `ours` (our credential's expiry, as the
+    API gave it) by more than a day. Such a claim (a JWT `exp` in 2100) is not believed: it would keep that
+    credential on the line for ever, long after the server stopped taking it."""
+    from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_expiry
+
+    claimed = jwt_expiry(password)
+    return claimed if claimed is not None and claimed <= ours + MAX_FOREIGN_LEAD_SECONDS else None
+
+
 @dataclass
 class TargetState:
     """What the last cycles did for one target. Times are seconds since the epoch (wall clock)."""
@@ -61,11 +76,11 @@ class TargetState:
         return self.fingerprint is not None and token_fingerprint(password) == self.fingerprint
 
     def expiry_of(self, password: str) -> float | None:
-        """When a credential found on one of this target's lines expires, for scheduling: the one recorded here by
-        the expiry recorded with it, any other by its JWT `exp` claim (None when it has none)."""
-        from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_expiry
-
-        return self.expires_at if self.is_recorded(password) else jwt_expiry(password)
+        """When a credential found on one of this target's lines expires, for scheduling: the one recorded here (we
+        wrote it) by the expiry the API gave for it, never its JWT claim; any other by `foreign_expiry`."""
+        if self.is_recorded(password):
+            return self.expires_at
+        return foreign_expiry(password, self.expires_at) if self.expires_at is not None else None
 
     def lines_lost(self, current: bytes, on_file: Mapping[PgpassKey, str | None] | None = None) -> bool:
         """Whether `.pgpass` (as `current`) lacks the credential we wrote: deleted, edited, or the file is gone.
