@@ -215,3 +215,50 @@ def test_the_hook_runs_after_a_write_that_changed_the_file_and_not_after_a_quiet
     clock.jump(50 * 60)
     cycle.run()
     assert calls == [["db"], ["db"]]
+
+
+# ---- nothing kills the scheduler: every exception in a cycle is a reported failure (issue 19) --------------------
+
+
+def test_an_unforeseen_exception_for_one_target_is_its_recorded_failure(tmp_path, workspace, clock):
+    cycle = cycle_for(tmp_path, workspace, clock, "db", "other")
+    real = workspace.issue
+
+    def issue(**kwargs):
+        if kwargs["instance_names"] == ["other"]:
+            raise RecursionError("maximum recursion depth exceeded \x1b[2J")
+        return real(**kwargs)
+
+    workspace.ws.database.generate_database_credential.side_effect = issue
+    report = cycle.run()
+    assert report.rotated == ["db"]
+    assert "RecursionError" in str(report.failed["other"])
+    recorded = StateStore(tmp_path / "state" / "status.json").load().targets["other"]
+    assert recorded.failures == 1 and recorded.next_attempt is not None
+    assert "\x1b" not in (recorded.last_error or "")
+
+
+def test_an_unforeseen_exception_outside_the_targets_is_a_retryable_rotator_error(tmp_path, workspace, clock):
+    from databricks.labs.oauth_rotator.errors import CredentialError
+
+    class Broken(Notifier):
+        def notify(self, message: str) -> bool:
+            raise ZeroDivisionError("the desktop is gone")
+
+    workspace.ws.database.generate_database_credential.side_effect = PermissionDenied("no")
+    cycle = cycle_for(tmp_path, workspace, clock, notifier=Broken())
+    with pytest.raises(CredentialError, match="ZeroDivisionError: the desktop is gone") as failure:
+        cycle.run()
+    assert failure.value.retryable
+
+
+def test_a_malformed_status_file_is_set_aside_and_the_cycle_rotates(tmp_path, workspace, clock, caplog):
+    status = tmp_path / "state" / "status.json"
+    status.parent.mkdir()
+    status.write_bytes(b'{"targets": {"db": 5}}')
+    report = cycle_for(tmp_path, workspace, clock).run()
+    assert report.rotated == ["db"]
+    assert password(tmp_path) == workspace.tokens[-1]
+    assert StateStore(status).load().targets["db"].fingerprint is not None
+    assert len([r for r in caplog.records if "Malformed status file" in r.getMessage()]) == 1
+    assert len(list(status.parent.glob("status.json.bad-*"))) == 1

@@ -104,7 +104,19 @@ class RotationCycle:
 
         A target whose lines all hold someone else's credential that outlives ours (another rotator's, a pasted
         one) is not due: no credential is minted, and status.json follows that one's expiry instead.
+
+        Raises only `RotatorError`: anything else that goes wrong (a bug, an answer of a shape nobody foresaw) is a
+        retryable `CredentialError` naming it, so that a scheduler backs off and tries again, never dies.
         """
+        try:
+            return self._run(force=force)
+        except RotatorError:
+            raise
+        except Exception as err:  # pylint: disable=broad-exception-caught  # see the docstring
+            logger.debug("The rotation cycle failed unexpectedly", exc_info=True)
+            raise CredentialError(f"the rotation cycle failed: {type(err).__name__}: {one_line(str(err))}") from err
+
+    def _run(self, *, force: bool) -> CycleReport:
         self._make_private()
         status = self._state.load()
         current = _read(self._pgpass_path)
@@ -246,8 +258,9 @@ class RotationCycle:
         except ValueError as err:  # a token refresh the identity provider refused, or an unreadable answer
             logger.debug(f"{target.label}: refused or unreadable", exc_info=True)
             return _Outcome(target, error=auth_error(err, self._config.profile))
-        except (AttributeError, KeyError, TypeError, NotImplementedError) as err:
-            # The SDK parsing an answer of an unexpected shape (a list, a number where a string belongs).
+        except Exception as err:  # pylint: disable=broad-exception-caught  # one target never stops the rest
+            # The SDK parsing an answer of an unexpected shape (a list, a number where a string belongs), or anything
+            # else nobody foresaw: a failure of this target, recorded and retried with backoff.
             logger.debug(f"{target.label}: unexpected answer", exc_info=True)
             message = (
                 f"{target.label}: unexpected answer from the workspace ({type(err).__name__}: {one_line(str(err))})"
