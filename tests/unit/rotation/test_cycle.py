@@ -262,3 +262,34 @@ def test_a_malformed_status_file_is_set_aside_and_the_cycle_rotates(tmp_path, wo
     assert StateStore(status).load().targets["db"].fingerprint is not None
     assert len([r for r in caplog.records if "Malformed status file" in r.getMessage()]) == 1
     assert len(list(status.parent.glob("status.json.bad-*"))) == 1
+
+
+def test_a_two_second_credential_gives_at_most_one_cycle_a_minute(tmp_path, clock):
+    """Issue 19: a workspace answering with credentials that live 2 s gave 16 cycles in 30 s; the scheduler, running
+    real cycles, now asks at most once a minute."""
+    import threading
+
+    from databricks.labs.oauth_rotator.rotation.daemon import CycleResult, Daemon
+
+    workspace = Workspace(clock)
+
+    def issue(**_: object) -> DatabaseCredential:
+        now = datetime.fromtimestamp(clock.time(), tz=timezone.utc)
+        token = mint_jwt(USER, expires_at=now + timedelta(seconds=2), issuer="test", issued_at=now)
+        workspace.tokens.append(token)
+        return DatabaseCredential(token=token, expiration_time=rfc3339(now + timedelta(seconds=2)))
+
+    workspace.ws.database.generate_database_credential.side_effect = issue
+    cycle = cycle_for(tmp_path, workspace, clock)
+    stop = threading.Event()
+    start = clock.time()
+
+    class Runner:
+        def run(self, *, force: bool) -> CycleResult:
+            report = cycle.run(force=force)
+            if clock.time() - start >= 600:
+                stop.set()
+            return CycleResult(report.exit_code, report.next_due)
+
+    Daemon(Runner(), clock=clock, stop=stop).run()
+    assert 10 <= len(workspace.tokens) <= 11, f"{len(workspace.tokens)} credentials in 600 s"

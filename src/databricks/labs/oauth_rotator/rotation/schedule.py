@@ -61,11 +61,13 @@ class RefreshPolicy:
     """The renewal ladder: refresh when less than `margin` is left, or `interval` after issue, whichever is first.
 
     A credential shorter-lived than twice the margin (tests, or a server that caps the lifetime) is refreshed
-    at half its lifetime instead, so it is never refreshed in a tight loop.
+    at half its lifetime instead, and never sooner than `min_refresh_seconds` after issue, whatever the credential
+    says: a workspace answering with two-second credentials gets one request a minute, not one a second.
     """
 
     margin_seconds: float = 600.0
     interval_seconds: float = 3000.0
+    min_refresh_seconds: float = 60.0
     backoff_base_seconds: float = 5.0
     backoff_cap_seconds: float = 300.0
     needs_person_retry_seconds: float = 900.0
@@ -74,7 +76,7 @@ class RefreshPolicy:
         """The wall-clock time at which a credential issued at `issued_at` should be replaced."""
         lifetime = max(0.0, expires_at - issued_at)
         margin = min(self.margin_seconds, lifetime / 2)
-        return min(expires_at - margin, issued_at + self.interval_seconds)
+        return max(min(expires_at - margin, issued_at + self.interval_seconds), issued_at + self.min_refresh_seconds)
 
     def retry_delay(self, failures: int, *, needs_person: bool, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt number `failures + 1`, with jitter so many clients do not retry together.
