@@ -319,8 +319,9 @@ def _exits(command: "Callable[..., int]") -> "Callable[..., None]":
 
 def _fail(name: str, message: str, exit_code: int) -> SystemExit:
     from databricks.labs.oauth_rotator.secrets import redact
+    from databricks.labs.oauth_rotator.text import printable
 
-    print(f"{PROG} {name}: error: {redact(' '.join(message.split()))}", file=sys.stderr)
+    print(f"{PROG} {name}: error: {printable(redact(' '.join(message.split())))}", file=sys.stderr)
     return SystemExit(exit_code)
 
 
