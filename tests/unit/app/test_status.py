@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from databricks.labs.oauth_rotator.app.status import render_table, status_rows
 
 
 def test_escape_sequences_in_status_reach_the_table_escaped():
-    targets = {
+    targets: dict[str, Any] = {
         "inst\x1b]0;pwned\x07": {
             "hosts": ["db\x1b[2J.example.com"],
             "user": "ana\r@example.com",

@@ -242,7 +242,7 @@ def test_an_unforeseen_exception_outside_the_targets_is_a_retryable_rotator_erro
     from databricks.labs.oauth_rotator.errors import CredentialError
 
     class Broken(Notifier):
-        def notify(self, message: str) -> bool:
+        def notify(self, message: str, *, title: str = "oauth-rotator") -> bool:
             raise ZeroDivisionError("the desktop is gone")
 
     workspace.ws.database.generate_database_credential.side_effect = PermissionDenied("no")
