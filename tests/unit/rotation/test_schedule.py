@@ -57,3 +57,12 @@ def test_system_clock_wait_returns_as_soon_as_stopped():
     stop = threading.Event()
     threading.Timer(0.05, stop.set).start()
     assert SystemClock().wait(stop, 10) is True
+
+
+@pytest.mark.parametrize(
+    ("value", "floor"), [(None, 60), ("1", 1), ("30", 30), ("0", 60), ("0.5", 60), ("3600", 60), ("nan", 60), ("x", 60)]
+)
+def test_the_refresh_floor_may_be_lowered_to_a_second_for_tests_and_never_removed(value, floor):
+    from databricks.labs.oauth_rotator.rotation.schedule import MIN_REFRESH_VARIABLE, min_refresh_seconds
+
+    assert min_refresh_seconds({} if value is None else {MIN_REFRESH_VARIABLE: value}) == floor

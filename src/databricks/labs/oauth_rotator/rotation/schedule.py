@@ -9,11 +9,28 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MAX_SLEEP_SECONDS = 60.0
 """The scheduler never sleeps longer than this, so a laptop waking from suspend is noticed within a minute:
 `time.sleep` runs on the monotonic clock, which stops while the machine is suspended; the wall clock does not."""
+
+
+MIN_REFRESH_SECONDS = 60.0
+"""A credential is never replaced sooner than this after it was issued, whatever it says about its own life."""
+MIN_REFRESH_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_MIN_REFRESH_SECONDS"
+"""Lowers that floor (1 to 60 seconds), for tests and demos whose fake workspace issues credentials that live
+seconds; anything else in it is ignored. It cannot raise the floor, nor remove it."""
+
+
+def min_refresh_seconds(environ: Mapping[str, str]) -> float:
+    """The refresh floor: `MIN_REFRESH_SECONDS`, or the lower one `MIN_REFRESH_VARIABLE` asks for (at least 1 s)."""
+    try:
+        wanted = float(environ.get(MIN_REFRESH_VARIABLE, ""))
+    except ValueError:
+        return MIN_REFRESH_SECONDS
+    return wanted if 1.0 <= wanted <= MIN_REFRESH_SECONDS else MIN_REFRESH_SECONDS
 
 
 class Clock(ABC):
@@ -67,7 +84,7 @@ class RefreshPolicy:
 
     margin_seconds: float = 600.0
     interval_seconds: float = 3000.0
-    min_refresh_seconds: float = 60.0
+    min_refresh_seconds: float = MIN_REFRESH_SECONDS
     backoff_base_seconds: float = 5.0
     backoff_cap_seconds: float = 300.0
     needs_person_retry_seconds: float = 900.0
