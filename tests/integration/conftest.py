@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.rotation.schedule import MIN_REFRESH_VARIABLE
 from tests.rigs.postgres import LocalPostgres
 from tests.rigs.tokens import IssuedCredential
 from tests.rigs.workspace import FakeWorkspace
@@ -128,6 +129,9 @@ def home_environment(root: Path, workspace: FakeWorkspace) -> dict[str, str]:
         "DATABRICKS_HOST": workspace.host,
         "DATABRICKS_CLIENT_ID": workspace.client_id,
         "DATABRICKS_CLIENT_SECRET": workspace.client_secret,
+        # The fake workspace's credentials live seconds in many tests; the product refreshes no sooner than a minute
+        # after issue unless told otherwise (it may lower that floor to 1 s, never remove it).
+        MIN_REFRESH_VARIABLE: "1",
     }
 
 

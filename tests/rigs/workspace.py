@@ -93,13 +93,15 @@ class _Response:
 
 @dataclass
 class _Fault:
-    kind: str  # fail | malformed | hang | trickle | reset | empty_token | expired_token | wrong_user
+    kind: str  # fail | malformed | hang | trickle | reset | empty_token | expired_token | wrong_user | claims | expiry
     remaining: int
     path_prefix: str
     status: int = 200
     body: str | None = None
     retry_after: int | None = None
     seconds_per_byte: float = 0.0
+    value: Any = None
+    """What a crafting fault puts in the answer: JWT claims (``claims``), the expiry field's value (``expiry``)."""
 
 
 def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> _Response:
@@ -393,6 +395,17 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
         """The next ``count`` credentials are for ``OTHER_USER`` (JWT ``sub``; ``on_credential`` gets that user)."""
         self._add_fault(_Fault("wrong_user", count, "/api/"))
 
+    def claims_next(self, count: int, **claims: Any) -> None:
+        """The next ``count`` credentials carry these JWT claims (``exp=4102444800``, ``sub="*"``, any JSON value),
+        over the real ones; the response's expiry field still says when the credential really expires, and the
+        credential still works (``on_credential`` gets it, with its real expiry)."""
+        self._add_fault(_Fault("claims", count, "/api/", value=dict(claims)))
+
+    def expiry_next(self, count: int, value: Any) -> None:
+        """The next ``count`` credential responses carry ``value`` (any JSON value; None: no field) as their
+        ``expiration_time``/``expire_time`` instead of the real one; the JWT ``exp`` stays the real one."""
+        self._add_fault(_Fault("expiry", count, "/api/", value=value))
+
     def _add_fault(self, fault: _Fault) -> None:
         if fault.remaining < 0:
             raise ValueError("count must not be negative")
@@ -561,9 +574,11 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
             expires_at = datetime.fromtimestamp(math.floor(time.time() - 60), tz=timezone.utc)
         if effect == "wrong_user":
             user = OTHER_USER
+        crafted = self._take_fault("/api/", ("claims",))
+        claims = {"aud": target, **(crafted.value if crafted is not None else {})}
         token = ""
         if effect != "empty_token":
-            token = mint_jwt(user, expires_at=expires_at, issuer=f"{self.host}/oidc", claims={"aud": target})
+            token = mint_jwt(user, expires_at=expires_at, issuer=f"{self.host}/oidc", claims=claims)
             if self.token_length is not None:
                 token = sized_jwt(token, self.token_length)
             self._identities.remember(token)
@@ -572,9 +587,15 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
                 if hook is not None:
                     hook(user, token, expires_at)  # if it raises, the listener answers 500
                 self.issued.append(IssuedCredential(user, token, expires_at, kind, target))
-        payload = {"token": token}
+        payload: dict[str, Any] = {"token": token}
+        field_name = "expiration_time" if kind == "database" else "expire_time"
         if not self.omit_expiry:
-            payload["expiration_time" if kind == "database" else "expire_time"] = rfc3339(expires_at)
+            payload[field_name] = rfc3339(expires_at)
+        crafted = self._take_fault("/api/", ("expiry",))
+        if crafted is not None:
+            payload.pop(field_name, None)
+            if crafted.value is not None:
+                payload[field_name] = crafted.value
         return _json(200, payload)
 
 

@@ -220,3 +220,29 @@ def test_a_directory_we_cannot_write_is_refused(tmp_path):
     config = RotatorConfig(targets=[TargetConfig(instance="a")], pgpass_file=str(locked / ".pgpass"))
     with pytest.raises(ConfigError, match="is not writable"):
         check_paths(config, environ={"HOME": str(tmp_path)})
+
+
+# ---- names that reach .pgpass, logs and terminals (issue 19) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"host": "*"}, "wildcard"),
+        ({"instance": "db", "user": "*"}, "wildcard"),
+        ({"instance": "db", "user": "a*@example.com"}, "wildcard"),
+        ({"instance": "db", "extra_hosts": ["*"]}, "wildcard"),
+        ({"instance": "db\x1b]0;pwned\x07"}, "control characters"),
+        ({"name": "x\x1b[2J", "instance": "db"}, "control characters"),
+        ({"instance": "db", "database": "sales\x1b[31m"}, "control characters"),
+        ({"host": "db.example.com\u202e"}, "control characters"),
+    ],
+)
+def test_a_wildcard_or_control_character_in_a_name_is_refused(target, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        from_raw({"targets": [target]})
+    assert "\x1b" not in str(raised.value)
+
+
+def test_a_star_database_is_still_every_database():
+    assert from_raw({"targets": [{"instance": "db", "database": "*"}]}).targets[0].effective_database == "*"

@@ -139,20 +139,10 @@ def evaluate(lines: list[str], *names: str, env: dict[str, str] | None = None) -
 # ---- psql: argv and environment ------------------------------------------------------------------------------------
 
 
-def test_psql_argv_names_the_connection_and_never_a_password():
-    connection = Connection(HOST, 5432, USER, "databricks_postgres")
-    assert psql_argv(connection) == [
-        "psql",
-        "--host",
-        HOST,
-        "--port",
-        "5432",
-        "--username",
-        USER,
-        "--dbname",
-        "databricks_postgres",
-    ]
-    assert psql_argv(connection, "select 1")[-2:] == ["-c", "select 1"]
+def test_psql_argv_names_neither_the_connection_nor_a_password():
+    """Where to connect goes in PG* variables: psql reads a `--dbname` holding `=` as a connection string."""
+    assert psql_argv() == ["psql"]
+    assert psql_argv("select 1") == ["psql", "-c", "select 1"]
 
 
 def test_psql_runs_with_the_credential_in_its_environment_only(tmp_path):
@@ -175,21 +165,11 @@ def test_psql_runs_with_the_credential_in_its_environment_only(tmp_path):
 
     path, argv, env = execute.only
     assert path == str(tmp_path / "bin" / "psql")
-    assert argv == [
-        "psql",
-        "--host",
-        HOST,
-        "--port",
-        "6543",
-        "--username",
-        USER,
-        "--dbname",
-        "databricks_postgres",  # the target's database is `*`
-        "-c",
-        "select current_user",
-    ]
+    assert argv == ["psql", "-c", "select current_user"]
     assert not any(TOKEN in arg for arg in argv)
     assert env["PGPASSWORD"] == TOKEN and env["PGSSLMODE"] == "require"
+    assert (env["PGHOST"], env["PGPORT"], env["PGUSER"]) == (HOST, "6543", USER)
+    assert env["PGDATABASE"] == "databricks_postgres"  # the target's database is `*`
     assert env["HOME"] == str(tmp_path) and env["LANG"] == "C.UTF-8"
     for gone in ("PGHOSTADDR", "PGSERVICE", "DATABRICKS_HOST", "DATABRICKS_CLIENT_SECRET", "ARM_CLIENT_SECRET"):
         assert gone not in env, gone
@@ -226,8 +206,8 @@ def test_the_target_is_chosen_by_name(tmp_path):
     execute = RecordingExec()
     config = config_with(TargetConfig(instance="sales"), TargetConfig(name="reports", instance="r", database="rpt"))
     open_psql(config, name="reports", environ={"PATH": fake_psql_path(tmp_path)}, mint=StaticMint(), execute=execute)
-    _, argv, _ = execute.only
-    assert argv[argv.index("--dbname") + 1] == "rpt"
+    _, _, env = execute.only
+    assert env["PGDATABASE"] == "rpt"
 
 
 @pytest.mark.parametrize(("given", "expected"), [("verify-full", "verify-full"), ("VERIFY-CA", "verify-ca")])
@@ -269,7 +249,13 @@ def test_psql_with_a_credential_from_the_workspace_leaks_it_nowhere(
     _, argv, env = execute.only
     (issued,) = fake_workspace.issued
     assert env["PGPASSWORD"] == issued.token
-    assert argv[1:9] == ["--host", "127.0.0.1", "--port", "5432", "--username", USER, "--dbname", "databricks_postgres"]
+    assert argv == ["psql"]
+    assert [env[k] for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE")] == [
+        "127.0.0.1",
+        "5432",
+        USER,
+        "databricks_postgres",
+    ]
     out, err = capsys.readouterr()
     seen = " ".join([*argv, out, err, caplog.text])
     assert "Running" in caplog.text  # the debug record was written (and holds no secret)
@@ -524,3 +510,32 @@ def test_the_flags_reach_the_commands_with_their_types():
         "database": "",
         "with-password": "true",
     }
+
+
+# ---- values go where they belong (issue 19) ---------------------------------------------------------------------
+
+
+def test_a_configured_connection_string_as_database_never_reaches_psql(tmp_path):
+    """`database: "dbname=postgres host=evil.example port=6543"` reached `psql --dbname` with PGPASSWORD set. A
+    config built in code (the Python API) skips the file's checks: the value is checked where it is used."""
+    execute, mint = RecordingExec(), StaticMint()
+    target = TargetConfig(instance="sales", database="dbname=postgres host=evil.example port=6543")
+    with pytest.raises(ConfigError, match="connection string") as raised:
+        open_psql(config_with(target), environ={"PATH": fake_psql_path(tmp_path)}, mint=mint, execute=execute)
+    assert raised.value.exit_code == 2
+    assert not execute.calls and not mint.calls
+
+
+def test_psql_gets_no_secret_of_any_name_and_no_login_variable():
+    environ = {
+        "MY_API_TOKEN": "t",
+        "DATABRICKS_TOKEN": "dapi",
+        "DATABRICKS_CONFIG_PROFILE": "p",
+        "AWS_SECRET_ACCESS_KEY": "k",
+        "DATABRICKS_HOST": "https://x",
+        "PATH": "/bin",
+    }
+    env = psql_environ(environ, TOKEN, Connection(HOST, 5432, USER, "db"))
+    assert env["PATH"] == "/bin" and env["PGPASSWORD"] == TOKEN
+    for gone in ("MY_API_TOKEN", "DATABRICKS_TOKEN", "AWS_SECRET_ACCESS_KEY", "DATABRICKS_HOST"):
+        assert gone not in env

@@ -230,3 +230,81 @@ def test_a_cycle_of_only_some_targets_leaves_the_others_and_their_status_alone(t
     assert after["a"].fingerprint != before["a"].fingerprint
     assert password(tmp_path, "a.example.com") == workspace.tokens[-1]
     assert password(tmp_path, "b.example.com") == old_b
+
+
+# ---- nothing kills the scheduler: every exception in a cycle is a reported failure (issue 19) --------------------
+
+
+def test_an_unforeseen_exception_for_one_target_is_its_recorded_failure(tmp_path, workspace, clock):
+    cycle = cycle_for(tmp_path, workspace, clock, "db", "other")
+    real = workspace.issue
+
+    def issue(**kwargs):
+        if kwargs["instance_names"] == ["other"]:
+            raise RecursionError("maximum recursion depth exceeded \x1b[2J")
+        return real(**kwargs)
+
+    workspace.ws.database.generate_database_credential.side_effect = issue
+    report = cycle.run()
+    assert report.rotated == ["db"]
+    assert "RecursionError" in str(report.failed["other"])
+    recorded = StateStore(tmp_path / "state" / "status.json").load().targets["other"]
+    assert recorded.failures == 1 and recorded.next_attempt is not None
+    assert "\x1b" not in (recorded.last_error or "")
+
+
+def test_an_unforeseen_exception_outside_the_targets_is_a_retryable_rotator_error(tmp_path, workspace, clock):
+    from databricks.labs.oauth_rotator.errors import CredentialError
+
+    class Broken(Notifier):
+        def notify(self, message: str, *, title: str = "oauth-rotator") -> bool:
+            raise ZeroDivisionError("the desktop is gone")
+
+    workspace.ws.database.generate_database_credential.side_effect = PermissionDenied("no")
+    cycle = cycle_for(tmp_path, workspace, clock, notifier=Broken())
+    with pytest.raises(CredentialError, match="ZeroDivisionError: the desktop is gone") as failure:
+        cycle.run()
+    assert failure.value.retryable
+
+
+def test_a_malformed_status_file_is_set_aside_and_the_cycle_rotates(tmp_path, workspace, clock, caplog):
+    status = tmp_path / "state" / "status.json"
+    status.parent.mkdir()
+    status.write_bytes(b'{"targets": {"db": 5}}')
+    report = cycle_for(tmp_path, workspace, clock).run()
+    assert report.rotated == ["db"]
+    assert password(tmp_path) == workspace.tokens[-1]
+    assert StateStore(status).load().targets["db"].fingerprint is not None
+    assert len([r for r in caplog.records if "Malformed status file" in r.getMessage()]) == 1
+    assert len(list(status.parent.glob("status.json.bad-*"))) == 1
+
+
+def test_a_two_second_credential_gives_at_most_one_cycle_a_minute(tmp_path, clock):
+    """Issue 19: a workspace answering with credentials that live 2 s gave 16 cycles in 30 s; the scheduler, running
+    real cycles, now asks at most once a minute."""
+    import threading
+
+    from databricks.labs.oauth_rotator.rotation.daemon import CycleResult, Daemon
+
+    workspace = Workspace(clock)
+
+    def issue(**_: object) -> DatabaseCredential:
+        now = datetime.fromtimestamp(clock.time(), tz=timezone.utc)
+        token = mint_jwt(USER, expires_at=now + timedelta(seconds=2), issuer="test", issued_at=now)
+        workspace.tokens.append(token)
+        return DatabaseCredential(token=token, expiration_time=rfc3339(now + timedelta(seconds=2)))
+
+    workspace.ws.database.generate_database_credential.side_effect = issue
+    cycle = cycle_for(tmp_path, workspace, clock)
+    stop = threading.Event()
+    start = clock.time()
+
+    class Runner:
+        def run(self, *, force: bool) -> CycleResult:
+            report = cycle.run(force=force)
+            if clock.time() - start >= 600:
+                stop.set()
+            return CycleResult(report.exit_code, report.next_due)
+
+    Daemon(Runner(), clock=clock, stop=stop).run()
+    assert 10 <= len(workspace.tokens) <= 11, f"{len(workspace.tokens)} credentials in 600 s"

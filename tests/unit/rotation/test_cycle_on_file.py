@@ -148,3 +148,46 @@ def test_our_own_credential_is_refreshed_on_schedule_whatever_its_jwt_says(rig: 
     rig.at(50 * MINUTE)
     assert rig.minted == 2
     rig.assert_status_describes_the_file()
+
+
+# ---- a credential whose JWT claims a far longer life than the API gave it (issue 19) -----------------------------
+
+YEAR_2100 = 4102444800
+
+
+def test_our_own_credential_counts_with_the_api_expiry_whatever_its_jwt_claims(rig: Rig) -> None:
+    """One answer gives `expiration_time` an hour ahead and a JWT `exp` in 2100: at its due time it is replaced,
+    and every later credential is written too."""
+    rig.workspace.claims_next(1, exp=YEAR_2100)
+    rig.at(0)
+    first = rig.workspace.issued[0].token
+    assert rig.on_file() == first
+    assert rig.recorded().expires_at == pytest.approx(rig.start + HOUR, abs=2), "the API's expiry, not the JWT's"
+    for cycle, minutes in enumerate((50, 100, 150), start=2):
+        rig.workspace.ttl_seconds = int(minutes * MINUTE + HOUR)  # an hour from the cycle's (jumped) clock
+        rig.at(minutes * MINUTE)
+        assert rig.minted == cycle
+        assert rig.on_file() == rig.workspace.issued[-1].token, f"cycle {cycle} kept an older credential"
+        rig.assert_status_describes_the_file()
+
+
+def test_a_far_future_jwt_on_our_line_never_outlives_ours_when_status_is_lost(rig: Rig) -> None:
+    """status.json lost (deleted, or set aside as malformed): the credential on our line is judged by its JWT, and a
+    JWT `exp` beyond any sane lifetime is no expiry, so ours replaces it."""
+    rig.workspace.claims_next(1, exp=YEAR_2100)
+    rig.at(0)
+    rig.state.path.unlink()
+    rig.at(MINUTE)
+    assert rig.minted == 2
+    assert rig.on_file() == rig.workspace.issued[-1].token
+    rig.assert_status_describes_the_file()
+    assert (rig.recorded().expires_at or 0) < rig.start + 2 * HOUR
+
+
+def test_a_pasted_far_future_jwt_does_not_stop_rotation(rig: Rig) -> None:
+    rig.at(0)
+    rig.paste(someone_elses(rig, lives=YEAR_2100 - rig.start))
+    rig.at(MINUTE)
+    assert rig.minted == 2
+    assert rig.on_file() == rig.workspace.issued[-1].token
+    rig.assert_status_describes_the_file()

@@ -1,5 +1,7 @@
 import threading
 
+import pytest
+
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
 from databricks.labs.oauth_rotator.rotation.daemon import CycleResult, Daemon, _parse_report
 from databricks.labs.oauth_rotator.rotation.schedule import FakeClock, RefreshPolicy
@@ -118,3 +120,87 @@ def test_an_edited_config_runs_a_cycle_within_a_minute(tmp_path):
     runner = ScriptedRunner(clock, [edit_then_sleep, edit_then_sleep], stop)
     Daemon(runner, clock=clock, stop=stop, watch=config).run()
     assert runner.times[1] - runner.times[0] <= 2
+
+
+# ---- nothing kills the scheduler (issue 19) ---------------------------------------------------------------------
+
+
+def _fake_python(tmp_path, output: bytes, code: int = 0):
+    """An executable that stands in for `python -m ...worker`: reads its stdin, prints `output`, exits `code`."""
+    script = tmp_path / "fake-python"
+    (tmp_path / "output").write_bytes(output)
+    script.write_text(f"#!/bin/sh\ncat >/dev/null\ncat '{tmp_path / 'output'}'\nexit {code}\n")
+    script.chmod(0o700)
+    return str(script)
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        b"\xff\xfe not utf-8 \x1b]0;x\x07\n",
+        b'{"exit_code": 0, "next_due": Infinity}\n',
+        b'{"exit_code": 0, "next_due": NaN}\n',
+        b'{"exit_code": 0, "next_due": 1e400}\n',
+        b'{"exit_code": 0, "next_due": "soon"}\n',
+        b"[" * 100_000 + b"\n",
+        b"x" * 1_000_000 + b"\n",
+    ],
+    ids=["bytes", "infinity", "nan", "overflow", "text", "deep", "huge"],
+)
+def test_a_worker_that_printed_garbage_is_a_crash_backed_off_never_a_dead_scheduler(tmp_path, output):
+    from databricks.labs.oauth_rotator.rotation.daemon import SubprocessCycleRunner
+
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+    real = SubprocessCycleRunner({}, python=_fake_python(tmp_path, output), timeout=30)
+    results = []
+
+    class Recording:
+        def run(self, *, force):
+            results.append(real.run(force=force))
+            if len(results) == 3:
+                stop.set()
+            return results[-1]
+
+    assert Daemon(Recording(), clock=clock, stop=stop).run() == 0
+    assert len(results) == 3
+    assert all(result.next_due is None for result in results)
+    assert sum(clock.waits) >= 5, "crashed cycles are retried with backoff, not in a loop"
+
+
+def test_a_reported_next_due_far_in_the_future_is_capped_at_a_day():
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+    runner = ScriptedRunner(clock, [CycleResult(0, 4102444800.0), CycleResult(0, 10.0)], stop)
+    Daemon(runner, clock=clock, stop=stop).run()
+    assert runner.times[1] == 24 * 3600
+
+
+def test_a_runner_that_raises_is_logged_and_backed_off(caplog):
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+    calls = []
+
+    class Exploding:
+        def run(self, *, force):
+            calls.append(clock.time())
+            if len(calls) == 3:
+                stop.set()
+            raise OSError("fork failed: \x1b[2Jcannot allocate memory")
+
+    assert Daemon(Exploding(), clock=clock, stop=stop).run() == 0
+    assert len(calls) == 3
+    assert calls[1] - calls[0] >= 2.5
+    failures = [r.getMessage() for r in caplog.records if "could not run" in r.getMessage()]
+    assert len(failures) == 3 and all("\x1b" not in line for line in failures)
+
+
+def test_a_malformed_status_file_does_not_stop_the_scheduler(tmp_path, caplog):
+    state = StateStore(tmp_path / "status.json")
+    state.path.write_bytes(b'{"targets": {"inst1": 5}, "pgpass_file": "/x"}')
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+    runner = ScriptedRunner(clock, [lambda now: CycleResult(0, now + 30), lambda now: CycleResult(0, now + 30)], stop)
+    assert Daemon(runner, clock=clock, stop=stop, state=state).run() == 0
+    assert len(runner.times) == 2
+    assert len([r for r in caplog.records if "Malformed status file" in r.getMessage()]) == 1

@@ -77,3 +77,21 @@ def test_without_a_tool_there_is_no_notification_and_no_error():
     failing = Recorder(returncode=1)
     assert Notifier(platform="linux", which=lambda n: n, runner=failing).notify("x") is False
     assert len(failing.calls) == 1
+
+
+def test_the_hook_environment_has_no_databricks_login_either():
+    """Issue 19: no login variable in any child's environment (the hook needs none to reload a pgbouncer)."""
+    env = hook_environment(
+        {"PATH": "/bin", "DATABRICKS_HOST": "https://x", "DATABRICKS_CLIENT_ID": "id", "ARM_TENANT_ID": "t"},
+        ["sales"],
+        Path("/p"),
+    )
+    assert set(env) == {"PATH", "OAUTH_ROTATOR_TARGETS", "OAUTH_ROTATOR_PGPASS_FILE"}
+
+
+def test_what_a_failing_hook_printed_is_logged_escaped(tmp_path, caplog):
+    script = "import sys; sys.stderr.write('boom \\x1b]0;pwned\\x07 \\x1b[2J'); sys.exit(1)"
+    hook = PostRotationHook(f'{sys.executable} -c "{script}"', environ={"PATH": "/usr/bin"})
+    caplog.set_level(logging.INFO)
+    assert hook(["sales"], tmp_path / ".pgpass") == 1
+    assert "boom" in caplog.text and "\x1b" not in caplog.text and "\x07" not in caplog.text

@@ -266,7 +266,7 @@ def check_database_name(value: str | None, where: str = "database") -> None:
     """A database name (or `*`), not a connection string: psql would read `host=...` as connection settings."""
     if value is None:
         return
-    _check_text(value, where)
+    check_name(value, where)
     if "=" in value or value.startswith(("postgresql://", "postgres://")):
         raise InvalidSetting(
             where,
@@ -296,17 +296,36 @@ def check_command(value: str | None, where: str = "exec_after") -> None:
         raise InvalidSetting(where, "empty command")
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Control characters (ESC and its terminal sequences, CR, ...) and bidirectional overrides: none belongs in a name
+that is written to `.pgpass`, logs and terminals (`text.printable` escapes the same set)."""
+
+
+def check_name(value: str | None, where: str, *, wildcard: bool = True) -> None:
+    """A name we write to `.pgpass`, logs and terminals: text without control characters; without `wildcard`, also
+    without `*` (a host or user of `*` is libpq's wildcard, and offers the credential to every server or role)."""
+    if value is None:
+        return
+    _check_text(value, where)
+    if _CONTROL.search(value):
+        raise InvalidSetting(where, f"must not contain control characters: {_show(value)}")
+    if not wildcard and "*" in value:
+        raise InvalidSetting(where, f"must not contain `*` (libpq's wildcard): {_show(value)}")
+
+
 def validate_target(raw: Mapping[str, Any], where: str, names: Mapping[str, str] | None = None) -> None:
     """Check one target (a mapping of its keys); errors name `<where>.<key>`, or what `names` calls that."""
     with named_as(names):
         _check_keys(raw, _TARGET_KEYS, where)
-        for key in ("name", "instance", "endpoint", "host", "user"):
-            _check_text(raw.get(key), f"{where}.{key}")
+        for key in ("name", "instance", "endpoint"):
+            check_name(raw.get(key), f"{where}.{key}")
+        for key in ("host", "user"):
+            check_name(raw.get(key), f"{where}.{key}", wildcard=False)
         check_database_name(raw.get("database"), f"{where}.database")
         for i, host in enumerate(raw.get("extra_hosts") or []):
             if not isinstance(host, str):
                 raise InvalidSetting(f"{where}.extra_hosts[{i}]", f"expected str, got {_show(host)}")
-            _check_text(host, f"{where}.extra_hosts[{i}]")
+            check_name(host, f"{where}.extra_hosts[{i}]", wildcard=False)
         if raw.get("instance") and raw.get("endpoint"):
             raise InvalidSetting(where, "give either instance or endpoint, not both")
         if not (raw.get("instance") or raw.get("endpoint") or raw.get("host")):

@@ -30,6 +30,7 @@ from databricks.labs.oauth_rotator.lakebase.workspace import (
     pinned_workspace_client,
 )
 from databricks.labs.oauth_rotator.service import ServiceManager, for_platform
+from databricks.labs.oauth_rotator.text import one_line, printable
 
 logger = logging.getLogger(__name__)
 
@@ -177,10 +178,10 @@ def _choices(ws: WorkspaceClient) -> Iterator[tuple[str, TargetConfig]]:
     for listing, what in ((catalog.instances, "database instances"), (catalog.endpoints, "Lakebase projects")):
         try:
             for database in listing():
-                where = f" ({database.host})" if database.host else ""
+                where = f" ({printable(database.host)})" if database.host else ""
                 yield f"{database.description}{where}", database.target()
         except (DatabricksError, OSError, ValueError) as err:  # no access, or Lakebase not enabled here
-            logger.warning(f"Cannot list the workspace's {what}: {err}")
+            logger.warning(f"Cannot list the workspace's {what}: {one_line(str(err))}")
 
 
 def configure(

@@ -36,7 +36,7 @@ from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client, current_user_name
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
 from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
-from databricks.labs.oauth_rotator.secrets import is_login_variable
+from databricks.labs.oauth_rotator.secrets import without_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,14 @@ class Connection:
 
 
 def database_for(target: TargetConfig, database: str | None) -> str:
-    """The `--database` flag, else the target's database, else `databricks_postgres` when the target's is `*`."""
+    """The `--database` flag, else the target's database, else `databricks_postgres` when the target's is `*`.
+
+    Either is checked to be a database name, whatever checked it before: the value reaches psql.
+    """
     if database and database != "*":
         return check_database(database)
     configured = target.effective_database
-    return configured if configured != "*" else DEFAULT_DATABASE
+    return check_database(configured) if configured != "*" else DEFAULT_DATABASE
 
 
 def check_database(database: str) -> str:
@@ -93,27 +96,31 @@ def sslmode(environ: Mapping[str, str]) -> str:
     return current if current in STRONGER_SSLMODES else SSLMODE
 
 
-def psql_argv(connection: Connection, sql: str | None = None) -> list[str]:
-    """psql's command line: where to connect and, with `sql`, what to run (`-c`); never the password."""
-    argv = [
-        "psql",
-        "--host",
-        connection.host,
-        "--port",
-        str(connection.port),
-        "--username",
-        connection.user,
-        "--dbname",
-        connection.database,
-    ]
-    if sql:
-        argv += ["-c", sql]
-    return argv
+def psql_argv(sql: str | None = None) -> list[str]:
+    """psql's command line: with `sql`, what to run (`-c`); never where to connect, never the password.
+
+    Where to connect goes in `PG*` variables (`psql_environ`): psql reads a `--dbname` argument that holds `=` as a
+    connection string, with its own host and port, and libpq never reads `PGDATABASE` that way.
+    """
+    return ["psql", "-c", sql] if sql else ["psql"]
 
 
-def psql_environ(environ: Mapping[str, str], token: str) -> dict[str, str]:
-    """psql's environment: this one with the password and sslmode, without Databricks logins or redirections."""
-    env = {k: v for k, v in environ.items() if not is_login_variable(k) and k not in REDIRECTING}
+def connection_variables(connection: Connection) -> dict[str, str]:
+    """The `PG*` variables that name a connection, for a libpq child."""
+    return {
+        "PGHOST": connection.host,
+        "PGPORT": str(connection.port),
+        "PGUSER": connection.user,
+        "PGDATABASE": connection.database,
+    }
+
+
+def psql_environ(environ: Mapping[str, str], token: str, connection: Connection | None = None) -> dict[str, str]:
+    """psql's environment: this one without any secret, Databricks login or redirection, plus the connection, the
+    password and the sslmode."""
+    env = {k: v for k, v in without_secrets(environ).items() if k not in REDIRECTING}
+    if connection is not None:
+        env.update(connection_variables(connection))
     env["PGPASSWORD"] = token
     env["PGSSLMODE"] = sslmode(environ)
     return env
@@ -227,17 +234,21 @@ def open_psql(
             "psql not found on PATH",
             fix="install the PostgreSQL client (e.g. `brew install libpq`, `apt-get install postgresql-client`)",
         )
+    dbname = database_for(pick_target(config, name), database)  # before minting: no credential for nothing
     target, credential = mint(config, name)
     connection = Connection(
         host=_first_host(target, credential),
         port=target.effective_port,
         user=credential.user,
-        database=database_for(target, database),
+        database=dbname,
     )
-    argv = psql_argv(connection, sql)
-    logger.debug(f"Running {path} for {target.label}: {shlex.join(argv)}")
+    argv = psql_argv(sql)
+    logger.debug(
+        f"Running {path} for {target.label} on {connection.host}:{connection.port}/{connection.database} "
+        f"as {connection.user}"
+    )
     try:
-        execute(path, argv, psql_environ(environ, credential.token))
+        execute(path, argv, psql_environ(environ, credential.token, connection))
     except OSError as err:
         raise ProgramError(f"cannot run {path}: {err.strerror or err}") from None
     return 0

@@ -38,7 +38,7 @@ from databricks.labs.oauth_rotator.rotation import pgbouncer
 from databricks.labs.oauth_rotator.rotation.cycle import MAX_CONCURRENT_FETCHES
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
 from databricks.labs.oauth_rotator.service import CommandRunner, ServiceManager, default_runner, for_platform
-from databricks.labs.oauth_rotator.text import human_duration, one_line
+from databricks.labs.oauth_rotator.text import human_duration, one_line, printable
 from databricks.labs.oauth_rotator.trust import UntrustedPathError, check_trusted
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,8 @@ class Doctor:
                 found = (
                     catalog.instance(target.instance) if target.instance else catalog.endpoint(target.endpoint or "")
                 )
-                return (OK if found.ready else WARN), f"{found.description} is {found.state} at {found.host}"
+                where = printable(str(found.host))
+                return (OK if found.ready else WARN), f"{found.description} is {printable(found.state)} at {where}"
             source = resolve_host(ws, target.host or "", now=lambda: datetime.now(timezone.utc))
         except DatabricksError as err:
             what = f"instance {target.instance}" if target.instance else f"endpoint {target.endpoint}"

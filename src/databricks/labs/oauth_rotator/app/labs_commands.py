@@ -307,8 +307,9 @@ def exits(command: "Callable[..., int]") -> "Callable[..., None]":
 def fail(name: str, message: str, exit_code: int) -> SystemExit:
     """Print `oauth-rotator NAME: error: MESSAGE` (one line, secrets redacted) and return the exit to raise."""
     from databricks.labs.oauth_rotator.secrets import redact
+    from databricks.labs.oauth_rotator.text import printable
 
-    print(f"{PROG} {name}: error: {redact(' '.join(message.split()))}", file=sys.stderr)
+    print(f"{PROG} {name}: error: {printable(redact(' '.join(message.split())))}", file=sys.stderr)
     return SystemExit(exit_code)
 
 

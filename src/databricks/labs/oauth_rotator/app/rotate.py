@@ -8,7 +8,8 @@ scheduler starts for each cycle, and the Python API.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TextIO
 
@@ -40,7 +41,7 @@ from databricks.labs.oauth_rotator.rotation.pgbouncer import (
     find_binary,
     write_front,
 )
-from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy, SystemClock
+from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy, SystemClock, min_refresh_seconds
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
 from databricks.labs.oauth_rotator.rotation.verify import verify_all
 
@@ -51,10 +52,12 @@ def default_state_store() -> StateStore:
     return StateStore(paths.status_file())
 
 
-def policy_for(config: RotatorConfig) -> RefreshPolicy:
+def policy_for(config: RotatorConfig, environ: Mapping[str, str] | None = None) -> RefreshPolicy:
+    """The refresh ladder of `config`, with the refresh floor (`schedule.min_refresh_seconds`) of `environ`."""
     return RefreshPolicy(
         margin_seconds=config.effective_margin_minutes * 60,
         interval_seconds=config.effective_interval_minutes * 60,
+        min_refresh_seconds=min_refresh_seconds(os.environ if environ is None else environ),
     )
 
 

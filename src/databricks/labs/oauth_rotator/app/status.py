@@ -15,7 +15,7 @@ import sys
 import time
 
 from databricks.labs.oauth_rotator.files import plainjson
-from databricks.labs.oauth_rotator.text import human_duration
+from databricks.labs.oauth_rotator.text import human_duration, printable
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing alone costs a fifth of Python's start-up
 if TYPE_CHECKING:
@@ -76,10 +76,16 @@ def error_text(target: PlainTarget) -> str:
     failures = target.get("failures")
     if isinstance(failures, int) and failures > 1:
         text = f"{text} ({failures} attempts)"
+    # One cell of a tab-separated table: no tabs or line breaks; and never a secret, whatever an API echoed.
+    return _cell(text)
+
+
+def _cell(text: str) -> str:
+    """Text from status.json (a workspace's message, a hand edit) for one table cell: on one line, redacted, with
+    control characters escaped, so that an escape sequence in it is shown, never obeyed by the terminal."""
     from databricks.labs.oauth_rotator.secrets import redact
 
-    # One cell of a tab-separated table: no tabs or line breaks; and never a secret, whatever an API echoed.
-    return redact(" ".join(text.split()))
+    return printable(redact(" ".join(text.split())))
 
 
 # ---- the service state -----------------------------------------------------------------------------------------
@@ -214,9 +220,9 @@ def status_rows(status: Status | dict[str, PlainTarget], service: str, now: floa
 def _row(name: str, target: PlainTarget, service: str, now: float) -> dict[str, str]:
     expires_at = _number(target.get("expires_at"))
     return {
-        "target": name,
-        "host": ", ".join(_texts(target.get("hosts"))) or NONE,
-        "user": _text(target.get("user")) or NONE,
+        "target": _cell(name),
+        "host": _cell(", ".join(_texts(target.get("hosts")))) or NONE,
+        "user": _cell(_text(target.get("user")) or "") or NONE,
         "expires_in": expires_in(expires_at, now),
         "last_rotation": local_time(_number(target.get("last_success"))),
         "last_error": error_text(target),

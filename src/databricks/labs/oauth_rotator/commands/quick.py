@@ -54,7 +54,9 @@ def guarded(command: Any, *, err: TextIO | None = None) -> int:
     try:
         return int(command())
     except RotatorError as error:
-        print(f"{PROG}: error: {error}", file=err)
+        from databricks.labs.oauth_rotator.text import printable
+
+        print(f"{PROG}: error: {printable(str(error))}", file=err)
         return error.exit_code
     except KeyboardInterrupt:
         return 130

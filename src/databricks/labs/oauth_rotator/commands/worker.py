@@ -12,6 +12,7 @@ import sys
 from typing import Any, TextIO
 
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
+from databricks.labs.oauth_rotator.text import one_line, printable
 
 logger = logging.getLogger("databricks.labs.oauth_rotator")
 
@@ -32,18 +33,31 @@ def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float 
     return outcome.exit_code, outcome.report.next_due
 
 
+def _say(message: str, stderr: TextIO) -> None:
+    """One error line: into the log (and stderr) once logging is set up, else on stderr."""
+    if logger.handlers:
+        logger.error(message)
+    else:
+        print(f"oauth-rotator: error: {message}", file=stderr)
+
+
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    """Run the request on stdin; whatever happens, end with the one-line JSON report and an exit code."""
     try:
         request = json.loads(stdin.read() or "{}")
         if not isinstance(request, dict):
             raise ConfigError("worker: expected a JSON object on stdin")
         exit_code, next_due = run_request(request, stream=stderr)
-    except ValueError as err:
-        exit_code, next_due = 2, None
-        print(f"oauth-rotator: error: {err}", file=stderr)
     except RotatorError as err:
         exit_code, next_due = err.exit_code, None
-        print(f"oauth-rotator: error: {err}", file=stderr)
+        _say(printable(str(err)), stderr)
+    except ValueError as err:
+        exit_code, next_due = 2, None
+        _say(printable(str(err)), stderr)
+    except Exception as err:  # pylint: disable=broad-exception-caught  # a cycle never ends in a traceback
+        exit_code, next_due = 1, None
+        logger.debug("The rotation cycle failed unexpectedly", exc_info=True)
+        _say(f"the rotation cycle failed: {type(err).__name__}: {one_line(str(err))}", stderr)
     print(json.dumps({"exit_code": exit_code, "next_due": next_due}), file=stdout, flush=True)
     return exit_code
 

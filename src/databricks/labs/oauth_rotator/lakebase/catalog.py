@@ -14,6 +14,7 @@ from databricks.sdk.service.database import DatabaseInstance
 from databricks.sdk.service.postgres import Endpoint
 
 from databricks.labs.oauth_rotator.config import TargetConfig
+from databricks.labs.oauth_rotator.text import printable
 
 READ_WRITE, READ_ONLY, POOLED, READ_ONLY_POOLED = "", "-ro", "-pooled", "-ro-pooled"
 HOST_ROLES = (READ_WRITE, READ_ONLY, POOLED, READ_ONLY_POOLED)
@@ -35,7 +36,8 @@ class Database:
 
     @property
     def description(self) -> str:
-        return f"{self.kind} {self.name}"
+        """`instance NAME` or `endpoint NAME`, for messages: the workspace's name with control characters escaped."""
+        return f"{self.kind} {printable(self.name)}"
 
     @property
     def host(self) -> str | None:

@@ -24,8 +24,13 @@ from databricks.sdk.errors import (
 
 from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError, RotatorError
 from databricks.labs.oauth_rotator.lakebase.catalog import LakebaseCatalog
-from databricks.labs.oauth_rotator.lakebase.tokeninfo import issued_to_someone_else, jwt_expiry, token_fingerprint
-from databricks.labs.oauth_rotator.text import one_line
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import (
+    claim_seconds,
+    issued_to_someone_else,
+    jwt_claims,
+    token_fingerprint,
+)
+from databricks.labs.oauth_rotator.text import has_control_characters, one_line, printable
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +60,22 @@ class Credential:
         return token_fingerprint(self.token)
 
 
+MAX_LIFETIME = timedelta(hours=24)
+"""The sane window for an expiry: at most this far from the issue time, either way (Lakebase credentials live an
+hour). An expiry beyond it (a JWT `exp` in 2100, `1e20`) is no time we schedule by: "unreadable expiry"."""
+MAX_TOKEN_CHARS = 16384
+"""The longest credential taken. Lakebase's are a JWT of a few hundred characters; pgbouncer crashes on passwords
+over 1024 bytes, and a megabyte answer would be copied into `.pgpass` and read by every libpq connection."""
+
+
+class UnreadableExpiry(ValueError):
+    """The workspace's answer says no usable time at which the credential expires."""
+
+
 def parse_timestamp(value: str) -> datetime:
     """RFC 3339 to an aware datetime, on Python 3.10 too (whose `fromisoformat` rejects `Z` and nanoseconds)."""
+    if len(value) > 64:
+        raise ValueError("not an RFC 3339 timestamp (too long)")
     text = value.strip().replace("z", "Z")
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -65,16 +84,73 @@ def parse_timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _api_expiry(value: Any) -> datetime:
+    """The expiry the API gave: an RFC 3339 string (`w.database`) or a protobuf Timestamp (`w.postgres`)."""
+    try:
+        if isinstance(value, str):
+            return parse_timestamp(value)
+        if hasattr(value, "ToDatetime"):
+            converted = value.ToDatetime(tzinfo=timezone.utc)
+            if isinstance(converted, datetime):
+                return converted
+    except (ValueError, OverflowError, OSError, TypeError, AttributeError) as err:
+        raise UnreadableExpiry(f"unreadable expiry {_show(value)}") from err
+    raise UnreadableExpiry(f"unreadable expiry {_show(value)}")
+
+
+def _jwt_expiry(token: str, *, now: datetime) -> datetime:
+    """The JWT `exp` claim, else (an opaque token, or a JWT without `exp`) issue time plus an hour."""
+    claims = jwt_claims(token)
+    if "exp" not in claims:
+        return now + DEFAULT_LIFETIME
+    seconds = claim_seconds(claims["exp"])
+    if seconds is None:
+        raise UnreadableExpiry(f"unreadable expiry (JWT exp {_show(claims['exp'])})")
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
 def credential_expiry(api_value: Any, token: str, *, now: datetime) -> datetime:
-    """The expiry from the API field, else the JWT `exp` claim, else issue time plus an hour."""
-    if isinstance(api_value, str) and api_value:
-        return parse_timestamp(api_value)
-    if api_value is not None and hasattr(api_value, "ToDatetime"):
-        return api_value.ToDatetime(tzinfo=timezone.utc)
-    from_jwt = jwt_expiry(token)
-    if from_jwt is not None:
-        return datetime.fromtimestamp(from_jwt, tz=timezone.utc)
-    return now + DEFAULT_LIFETIME
+    """The expiry from the API field, else the JWT `exp` claim, else issue time plus an hour.
+
+    Raises `UnreadableExpiry` (a `ValueError`) for an answer that names no usable time: an API field that is not a
+    timestamp, a JWT `exp` that is not a finite number, or either more than `MAX_LIFETIME` from `now`. The JWT is
+    read only when the API gives no expiry: the API's answer is what the server enforces.
+    """
+    given = api_value is not None and api_value != ""
+    expires_at = _api_expiry(api_value) if given else _jwt_expiry(token, now=now)
+    if abs(expires_at - now) > MAX_LIFETIME:
+        raise UnreadableExpiry(
+            f"unreadable expiry {expires_at.isoformat()} (more than {MAX_LIFETIME.total_seconds() / 3600:g} h from now)"
+        )
+    return expires_at
+
+
+def check_name(value: str, what: str, where: str) -> None:
+    """A host or user name from the workspace that a `.pgpass` line can name: raises `CredentialError` for a
+    wildcard (`*` would offer the credential to every server, or as every user), a control character, or blanks.
+    """
+    problem = _name_problem(value)
+    if problem:
+        raise CredentialError(f"{where}: the workspace returned an unusable {what} {_show(value)} ({problem}): refused")
+
+
+def _name_problem(value: str) -> str | None:
+    if not isinstance(value, str) or not value or value != value.strip():
+        return "empty or with surrounding blanks"
+    if "*" in value:
+        return "a wildcard"
+    if "\n" in value or "\r" in value:
+        return "a newline"
+    if has_control_characters(value):
+        return "a control character"
+    if len(value) > 1024:
+        return "longer than 1024 characters"
+    return None
 
 
 class CredentialSource(ABC):
@@ -91,7 +167,9 @@ class CredentialSource(ABC):
 
     def hosts(self) -> tuple[str, ...]:
         """The read-write host a credential from this source logs in to."""
-        return (self.role_hosts()[""],)
+        host = self.role_hosts()[""]
+        check_name(host, "host", self.description)
+        return (host,)
 
     @abstractmethod
     def role_hosts(self) -> dict[str, str]:
@@ -113,18 +191,23 @@ class CredentialSource(ABC):
             raise classify_sdk_error(err, self.description) from err
         if not token:
             raise CredentialError(f"{self.description}: the workspace returned an empty credential")
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+            size = len(token) if isinstance(token, str) else type(token).__name__
+            raise CredentialError(f"{self.description}: the workspace returned an unusable credential ({size})")
         try:
             expires_at = credential_expiry(expiry, token, now=issued_at)
-        except ValueError as err:
-            raise CredentialError(f"{self.description}: unreadable expiry {expiry!r}") from err
+        except UnreadableExpiry as err:
+            raise CredentialError(f"{self.description}: {err}") from err
         if expires_at <= issued_at:
             raise CredentialError(f"{self.description}: the workspace returned a credential that already expired")
         other = issued_to_someone_else(token, user)
         if other is not None:
             raise CredentialError(
-                f"{self.description}: the workspace returned a credential for {other}, not for {user}",
+                f"{self.description}: the workspace returned a credential for {printable(other[:200])}, "
+                f"not for {printable(user)}",
                 fix="if this persists, set `user` for this target to the identity you log in as",
             )
+        check_name(user, "user name", self.description)
         roles = self._selected_roles(read_only=read_only, pooled=pooled)
         return Credential(
             token=token,
@@ -145,7 +228,10 @@ class CredentialSource(ABC):
                 f"{self.description} has no {', '.join(r.strip('-') for r in missing)} host",
                 fix="turn off read_only / pooled for this target, or enable that host in the workspace",
             )
-        return tuple((role, found[role]) for role, on in wanted.items() if on)
+        selected = tuple((role, found[role]) for role, on in wanted.items() if on)
+        for _, host in selected:
+            check_name(host, "host", self.description)
+        return selected
 
 
 class ProvisionedInstance(CredentialSource):
@@ -219,9 +305,15 @@ class AutoscalingEndpoint(CredentialSource):
         mint = self._ws.postgres.generate_database_credential
         # Never `group_name` (0.120.0 and 0.167.0 have it, 0.150.0-0.162.0 do not): without it the credential
         # is for the caller's own identity, the role the `.pgpass` line names.
-        issued = mint(
-            **sdk_arguments(mint, "w.postgres.generate_database_credential", required={"endpoint": self.endpoint})
-        )
+        arguments = sdk_arguments(mint, "w.postgres.generate_database_credential", required={"endpoint": self.endpoint})
+        try:
+            issued = mint(**arguments)
+        except ValueError as err:
+            # The SDK parses `expire_time` into a protobuf Timestamp while reading the answer, and raises
+            # ValueError for one that is not a timestamp; any other ValueError (a refused login) is the caller's.
+            if "imestamp" not in str(err):
+                raise
+            raise CredentialError(f"{self.description}: unreadable expiry ({one_line(str(err), limit=120)})") from err
         return issued.token, issued.expire_time
 
 

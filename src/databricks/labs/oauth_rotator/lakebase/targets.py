@@ -18,6 +18,7 @@ from databricks.labs.oauth_rotator.lakebase.credentials import (
     ProvisionedInstance,
     WorkspaceToken,
 )
+from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -57,5 +58,5 @@ def _serving(catalog: LakebaseCatalog, host: str) -> Database | None:
                 if database.serves(host):
                     return database
         except DatabricksError as err:
-            logger.debug(f"Cannot list {what}: {err}")
+            logger.debug(f"Cannot list {what}: {one_line(str(err))}")
     return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from typing import Any
 
@@ -29,24 +30,79 @@ def token_fingerprint(token: str) -> str:
     return sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+MAX_PAYLOAD_CHARS = 8192
+"""The longest JWT payload (base64url) read. A Lakebase credential's is a few hundred characters; a workspace that
+answers with megabytes gets no claims read, rather than a parser's time and memory."""
+MAX_PAYLOAD_DEPTH = 16
+"""The deepest nesting of arrays and objects read in a payload: `json` recurses once per level, and a payload
+nested 50,000 deep would raise `RecursionError` (claims are a flat object)."""
+MAX_CLAIM_SECONDS = 100_000_000_000
+"""The largest time claim taken as a time (the year 5138): beyond it `exp` is no time a credential expires."""
+
+
+def _nesting_depth(text: str, limit: int) -> int:
+    """How deep arrays and objects nest in the JSON `text` (strings skipped), counting up to `limit + 1`."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def jwt_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT-shaped token, or {} when it is not one."""
-    parts = token.split(".")
-    if len(parts) != 3:
+    """The payload of a JWT-shaped token, or {} when it is not one, or is too large or too deeply nested to read.
+
+    Never raises: the token comes from the workspace's answer (or from a `.pgpass` line anyone may have written).
+    """
+    if token.count(".") != 2:
+        return {}
+    payload = token.split(".")[1]
+    if len(payload) > MAX_PAYLOAD_CHARS:
         return {}
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
+        brackets = text.count("[") + text.count("{")
+        if brackets > MAX_PAYLOAD_DEPTH and _nesting_depth(text, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH:
+            return {}
+        claims = json.loads(text)
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         return {}
     return claims if isinstance(claims, dict) else {}
 
 
+def claim_seconds(value: Any) -> float | None:
+    """A time claim (`exp`, `iat`: seconds since the epoch) as a float, or None when it is no usable time: not a
+    number, a boolean, NaN or infinite, negative, or beyond `MAX_CLAIM_SECONDS` (`1e20`, `10**400`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int):
+        return float(value) if 0 <= value <= MAX_CLAIM_SECONDS else None  # compared as int: 10**400 is no float
+    return value if math.isfinite(value) and 0 <= value <= MAX_CLAIM_SECONDS else None
+
+
 def jwt_expiry(token: str) -> float | None:
-    """The `exp` claim (seconds since the epoch) of a JWT-shaped token, or None."""
-    exp = jwt_claims(token).get("exp")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return float(exp)
-    return None
+    """The `exp` claim (seconds since the epoch) of a JWT-shaped token, or None when it has no usable one."""
+    return claim_seconds(jwt_claims(token).get("exp"))
+
+
+def jwt_issued_at(token: str) -> float | None:
+    """The `iat` claim (seconds since the epoch) of a JWT-shaped token, or None when it has no usable one."""
+    return claim_seconds(jwt_claims(token).get("iat"))
 
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)

@@ -19,9 +19,9 @@ from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.deadlines import HTTP_TIMEOUT_SECONDS, RETRY_TIMEOUT_SECONDS
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, NeedsPersonError, RotatorError
-from databricks.labs.oauth_rotator.lakebase.credentials import classify_sdk_error
+from databricks.labs.oauth_rotator.lakebase.credentials import check_name, classify_sdk_error
 from databricks.labs.oauth_rotator.paths import PRODUCT
-from databricks.labs.oauth_rotator.secrets import is_login_variable, redact
+from databricks.labs.oauth_rotator.secrets import is_login_variable
 from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -120,11 +120,15 @@ def current_user_name(ws: WorkspaceClient) -> str:
     except ValueError as err:  # token endpoint refused the client (revoked secret, expired login)
         raise auth_error(err, ws.config.profile) from err
     except OSError as err:
-        raise CredentialError(f"who am I: {type(err).__name__}: {redact(str(err))}") from err
+        raise CredentialError(f"who am I: {type(err).__name__}: {one_line(str(err))}") from err
     except (AttributeError, KeyError, TypeError, NotImplementedError) as err:  # an answer of an unexpected shape
         raise CredentialError(f"who am I: unexpected answer from the workspace ({type(err).__name__})") from err
     if not me.user_name:
         raise NeedsPersonError("the workspace did not say who we are", fix="set `user` for each target")
+    if not isinstance(me.user_name, str):
+        kind = type(me.user_name).__name__
+        raise CredentialError(f"who am I: unexpected answer from the workspace (userName {kind})")
+    check_name(me.user_name, "user name", "who am I")
     return me.user_name
 
 

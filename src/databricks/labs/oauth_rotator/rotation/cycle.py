@@ -18,12 +18,12 @@ from databricks.labs.oauth_rotator.files import pgpass, pgservice, writer
 from databricks.labs.oauth_rotator.lakebase.catalog import HOST_ROLES
 from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
-from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_claims, jwt_expiry, token_fingerprint
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_issued_at, token_fingerprint
 from databricks.labs.oauth_rotator.lakebase.workspace import auth_error, current_user_name
 from databricks.labs.oauth_rotator.rotation.notify import Notifier
 from databricks.labs.oauth_rotator.rotation.pgbouncer import FrontUpdate
 from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy
-from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
+from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState, foreign_expiry
 from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
 from databricks.labs.oauth_rotator.text import human_duration, one_line
 
@@ -112,7 +112,19 @@ class RotationCycle:
 
         A target whose lines all hold someone else's credential that outlives ours (another rotator's, a pasted
         one) is not due: no credential is minted, and status.json follows that one's expiry instead.
+
+        Raises only `RotatorError`: anything else that goes wrong (a bug, an answer of a shape nobody foresaw) is a
+        retryable `CredentialError` naming it, so that a scheduler backs off and tries again, never dies.
         """
+        try:
+            return self._run(force=force, only=only)
+        except RotatorError:
+            raise
+        except Exception as err:  # pylint: disable=broad-exception-caught  # see the docstring
+            logger.debug("The rotation cycle failed unexpectedly", exc_info=True)
+            raise CredentialError(f"the rotation cycle failed: {type(err).__name__}: {one_line(str(err))}") from err
+
+    def _run(self, *, force: bool, only: Collection[str] | None) -> CycleReport:
         self._make_private()
         status = self._state.load()
         current = _read(self._pgpass_path)
@@ -218,7 +230,7 @@ class RotationCycle:
         """What to record for someone else's credential kept on our lines. It is due when it has as little life
         left as ours has when ours is due (`lifetime`: ours), so that the credential minted then outlives it."""
         now = self._clock.time()
-        issued = _jwt_issued_at(password)
+        issued = jwt_issued_at(password)
         issued_at = issued if issued is not None and issued <= now else now
         if lifetime is None or lifetime <= 0:
             lifetime = expires_at - issued_at
@@ -275,8 +287,9 @@ class RotationCycle:
         except ValueError as err:  # a token refresh the identity provider refused, or an unreadable answer
             logger.debug(f"{target.label}: refused or unreadable", exc_info=True)
             return _Outcome(target, error=auth_error(err, self._config.profile))
-        except (AttributeError, KeyError, TypeError, NotImplementedError) as err:
-            # The SDK parsing an answer of an unexpected shape (a list, a number where a string belongs).
+        except Exception as err:  # pylint: disable=broad-exception-caught  # one target never stops the rest
+            # The SDK parsing an answer of an unexpected shape (a list, a number where a string belongs), or anything
+            # else nobody foresaw: a failure of this target, recorded and retried with backoff.
             logger.debug(f"{target.label}: unexpected answer", exc_info=True)
             message = (
                 f"{target.label}: unexpected answer from the workspace ({type(err).__name__}: {one_line(str(err))})"
@@ -369,7 +382,7 @@ class RotationCycle:
             if outcome.kept and all(tuple(key) in outcome.kept for key in state.keys):
                 # None of ours was written: status.json describes the credential that is in the file.
                 state.last_success = previous.last_success
-                kept = min((_expiry_on_file(pw, previous), pw) for pw in outcome.kept.values())
+                kept = min((_expiry_on_file(pw, previous, expires), pw) for pw in outcome.kept.values())
                 found = self._on_file(kept[0], kept[1], lifetime=expires - issued)
                 logger.info(
                     f"Kept the longer-lived credential already in .pgpass for {outcome.target.label} (expires in "
@@ -448,10 +461,12 @@ class _Planned:
     known: TargetState | None
 
 
-def _expiry_on_file(password: str, known: TargetState | None) -> float:
-    """When a credential found on our line expires: the recorded one by its recorded expiry, any other by its
-    JWT `exp`; 0 when that cannot be told (such a credential never outlives ours)."""
-    expiry = known.expiry_of(password) if known is not None else jwt_expiry(password)
+def _expiry_on_file(password: str, known: TargetState | None, ours: float) -> float:
+    """When a credential found on our line expires: the one we recorded by the expiry the API gave for it, any other
+    by its JWT `exp` as `foreign_expiry` believes it against `ours` (the expiry of the credential we would write);
+    0 when that cannot be told (such a credential never outlives ours)."""
+    ourselves = known is not None and known.is_recorded(password)
+    expiry = known.expires_at if known is not None and ourselves else foreign_expiry(password, ours)
     return expiry if expiry is not None else 0.0
 
 
@@ -462,15 +477,10 @@ def _not_older(current: bytes, planned: Sequence[_Planned]) -> dict[pgpass.Key, 
     kept = {}
     for line in planned:
         existing = on_file[line.entry.key]
-        if existing and _expiry_on_file(existing, line.known) > line.expires_at:
+        if existing and _expiry_on_file(existing, line.known, line.expires_at) > line.expires_at:
             logger.info(f"Keeping the newer credential already in .pgpass for {line.entry.host} ({line.entry.user})")
             kept[line.entry.key] = existing
     return kept
-
-
-def _jwt_issued_at(token: str) -> float | None:
-    issued = jwt_claims(token).get("iat")
-    return float(issued) if isinstance(issued, (int, float)) and not isinstance(issued, bool) else None
 
 
 def _with_credential(state: TargetState, found: _OnFile) -> TargetState:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -24,10 +25,13 @@ from typing import Any, Protocol
 from databricks.labs.oauth_rotator.deadlines import CYCLE_TIMEOUT_SECONDS
 from databricks.labs.oauth_rotator.rotation.schedule import MAX_SLEEP_SECONDS, Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.rotation.state import StateStore
+from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)
 
 WORKER_MODULE = "databricks.labs.oauth_rotator.commands.worker"
+MAX_CYCLE_GAP_SECONDS = 24 * 3600.0
+"""The longest the scheduler waits for the next cycle whatever a worker reported (credentials live an hour)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class SubprocessCycleRunner:
             stdout=subprocess.PIPE,
             env=self._env,
             text=True,
+            errors="replace",  # a worker that printed bytes that are not UTF-8 is read, not a crash
         ) as child:
             try:
                 out, _ = child.communicate(payload, timeout=self._timeout)
@@ -88,16 +93,29 @@ class SubprocessCycleRunner:
         return _parse_report(out, child.returncode)
 
 
+MAX_REPORT_LINE = 4096
+"""The longest stdout line read as a worker's report (the report is about 60 characters)."""
+
+
 def _parse_report(out: str, returncode: int) -> CycleResult:
+    """The worker's last JSON report line; anything else it printed (garbage, a huge line) is ignored."""
     for line in reversed(out.strip().splitlines()):
+        if len(line) > MAX_REPORT_LINE:
+            continue
         try:
             report = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(report, dict):
-            next_due = report.get("next_due")
-            return CycleResult(returncode, next_due if isinstance(next_due, (int, float)) else None)
+            return CycleResult(returncode, _time_or_none(report.get("next_due")))
     return CycleResult(returncode if returncode else 1, detail="no report")
+
+
+def _time_or_none(value: Any) -> float | None:
+    """A finite time (JSON's `Infinity` or `NaN` from a broken worker would never be due, or always)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 class Daemon:
@@ -130,8 +148,14 @@ class Daemon:
         next_at = self._clock.time()
         while not self.stop.is_set():
             now = self._clock.time()
-            if now >= next_at or self._config_changed() or self._lines_lost():
-                result = self._runner.run(force=False)
+            try:
+                due = now >= next_at or self._config_changed() or self._lines_lost()
+                result = self._runner.run(force=False) if due else None
+            except Exception as err:  # pylint: disable=broad-exception-caught  # nothing kills the scheduler
+                logger.debug("The scheduler's step failed", exc_info=True)
+                logger.error(f"Rotation cycle could not run: {type(err).__name__}: {one_line(str(err))}")
+                result = CycleResult(exit_code=1, detail="crashed")
+            if result is not None:
                 if result.exit_code == 2:
                     logger.error("Stopping: the configuration cannot be used (see the error above)")
                     return 2
@@ -145,7 +169,9 @@ class Daemon:
         now = self._clock.time()
         if result.completed and result.next_due is not None:
             self._crashes = 0
-            return max(result.next_due, now + 1.0)
+            # Never sooner than a second from now, never later than a day: a report naming a time in 2100 (or one
+            # long past) must not stop the rotation, nor spin it.
+            return min(max(result.next_due, now + 1.0), now + MAX_CYCLE_GAP_SECONDS)
         # The cycle died or hung before recording its own retry time: back off here.
         self._crashes += 1
         return now + self._policy.retry_delay(self._crashes, needs_person=False)

@@ -1,7 +1,8 @@
 """The post-rotation hook: a command run after a cycle changed `.pgpass` (reload a pgbouncer, notify a tool).
 
 The hook never sees a credential: not in its arguments (it has none of ours) and not in its environment
-(variables that look like secrets are removed, so the Databricks client secret stays with us).
+(variables that look like secrets, and the Databricks login the CLI exported, are removed, so the client secret
+stays with us). What it prints is logged with its control characters escaped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from databricks.labs.oauth_rotator.secrets import is_secret_name
+from databricks.labs.oauth_rotator.secrets import without_secrets
+from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +25,8 @@ Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def hook_environment(environ: Mapping[str, str], rotated: Sequence[str], pgpass_file: Path) -> dict[str, str]:
-    """Our environment minus anything secret-looking, plus what the hook may want to know."""
-    env = {k: v for k, v in environ.items() if not is_secret_name(k)}
+    """Our environment minus anything secret-looking or a Databricks login, plus what the hook may want to know."""
+    env = without_secrets(environ)
     env["OAUTH_ROTATOR_TARGETS"] = " ".join(rotated)
     env["OAUTH_ROTATOR_PGPASS_FILE"] = str(pgpass_file)
     return env
@@ -71,6 +73,6 @@ class PostRotationHook:
             logger.info(f"Post-rotation hook {self.argv[0]} exited 0")
         else:
             last = (result.stderr or result.stdout).strip().splitlines()
-            detail = f": {last[-1]}" if last else ""
+            detail = f": {one_line(last[-1])}" if last else ""
             logger.warning(f"Post-rotation hook {self.argv[0]} exited {result.returncode}{detail}")
         return result.returncode

@@ -9,11 +9,28 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MAX_SLEEP_SECONDS = 60.0
 """The scheduler never sleeps longer than this, so a laptop waking from suspend is noticed within a minute:
 `time.sleep` runs on the monotonic clock, which stops while the machine is suspended; the wall clock does not."""
+
+
+MIN_REFRESH_SECONDS = 60.0
+"""A credential is never replaced sooner than this after it was issued, whatever it says about its own life."""
+MIN_REFRESH_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_MIN_REFRESH_SECONDS"
+"""Lowers that floor (1 to 60 seconds), for tests and demos whose fake workspace issues credentials that live
+seconds; anything else in it is ignored. It cannot raise the floor, nor remove it."""
+
+
+def min_refresh_seconds(environ: Mapping[str, str]) -> float:
+    """The refresh floor: `MIN_REFRESH_SECONDS`, or the lower one `MIN_REFRESH_VARIABLE` asks for (at least 1 s)."""
+    try:
+        wanted = float(environ.get(MIN_REFRESH_VARIABLE, ""))
+    except ValueError:
+        return MIN_REFRESH_SECONDS
+    return wanted if 1.0 <= wanted <= MIN_REFRESH_SECONDS else MIN_REFRESH_SECONDS
 
 
 class Clock(ABC):
@@ -61,11 +78,13 @@ class RefreshPolicy:
     """The renewal ladder: refresh when less than `margin` is left, or `interval` after issue, whichever is first.
 
     A credential shorter-lived than twice the margin (tests, or a server that caps the lifetime) is refreshed
-    at half its lifetime instead, so it is never refreshed in a tight loop.
+    at half its lifetime instead, and never sooner than `min_refresh_seconds` after issue, whatever the credential
+    says: a workspace answering with two-second credentials gets one request a minute, not one a second.
     """
 
     margin_seconds: float = 600.0
     interval_seconds: float = 3000.0
+    min_refresh_seconds: float = MIN_REFRESH_SECONDS
     backoff_base_seconds: float = 5.0
     backoff_cap_seconds: float = 300.0
     needs_person_retry_seconds: float = 900.0
@@ -74,7 +93,7 @@ class RefreshPolicy:
         """The wall-clock time at which a credential issued at `issued_at` should be replaced."""
         lifetime = max(0.0, expires_at - issued_at)
         margin = min(self.margin_seconds, lifetime / 2)
-        return min(expires_at - margin, issued_at + self.interval_seconds)
+        return max(min(expires_at - margin, issued_at + self.interval_seconds), issued_at + self.min_refresh_seconds)
 
     def retry_delay(self, failures: int, *, needs_person: bool, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt number `failures + 1`, with jitter so many clients do not retry together.

@@ -10,6 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from databricks.labs.oauth_rotator.config import check_database_name
+from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.secrets import without_secrets
+from databricks.labs.oauth_rotator.text import one_line
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "databricks_postgres"
@@ -26,6 +31,10 @@ def verify_login(
     environ = os.environ if environ is None else environ
     host, port, database, user = key
     dbname = database if database != "*" else environ.get("PGDATABASE", DEFAULT_DATABASE)
+    try:
+        check_database_name(dbname, "database")
+    except ConfigError as err:
+        return str(err)
     params: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -43,32 +52,48 @@ def verify_login(
         with psycopg.connect(**params) as conn:
             conn.execute("select 1")
     except psycopg.Error as err:
-        return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return one_line(str(err)) or type(err).__name__
     return None
+
+
+_VARIABLES = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+    "sslmode": "PGSSLMODE",
+    "passfile": "PGPASSFILE",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+}
+"""libpq's variable for each connection parameter: psql gets the connection in its environment, never as a
+connection string built from our values (a database named `host=...` would be read as settings)."""
+REDIRECTING = ("PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE")
+"""libpq variables that would connect somewhere other than the host we name."""
+
+
+def psql_environment(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """The check's psql environment: ours without any secret, Databricks login or redirection, plus `params`."""
+    env = {k: v for k, v in without_secrets(environ).items() if k not in REDIRECTING}
+    env.update({_VARIABLES[name]: str(value) for name, value in params.items()})
+    return env
 
 
 def _verify_with_psql(params: dict[str, Any], environ: Mapping[str, str], timeout: int) -> str | None:
     psql = shutil.which("psql", path=environ.get("PATH"))
     if psql is None:
         return "cannot verify: neither psycopg (pip install 'databricks-labs-oauth-rotator[verify]') nor psql found"
-    conninfo = " ".join(f"{k}='{_quote(v)}'" for k, v in params.items())
-    env = {k: v for k, v in environ.items() if k != "PGPASSWORD"}
     result = subprocess.run(
-        [psql, "-w", "-X", "-A", "-t", "-c", "select 1", conninfo],
-        env=env,
+        [psql, "-w", "-X", "-A", "-t", "-c", "select 1"],
+        env=psql_environment(params, environ),
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=timeout + 5,
         check=False,
     )
     if result.returncode == 0:
         return None
-    lines = result.stderr.strip().splitlines()
-    return lines[0] if lines else f"psql exited with {result.returncode}"
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
+    return one_line(result.stderr) or f"psql exited with {result.returncode}"
 
 
 def verify_all(keys: Sequence[tuple[str, str, str, str]], passfile: Path) -> int:
