@@ -1,0 +1,158 @@
+"""The rotator as a container sidecar: its HTTP endpoints against the real daemon, fake workspace and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.conftest import UserHome
+from tests.rigs.workspace import DEMO_INSTANCE
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(port: int, path: str, *, method: str = "GET") -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def start_sidecar(home: UserHome, port: int, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "databricks.labs.oauth_rotator",
+            "--instance",
+            DEMO_INSTANCE,
+            *home.target_flags(),
+            "--http-port",
+            str(port),
+            *extra,
+        ],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_the_probes_follow_the_credential_through_a_workspace_outage_and_quitquitquit_exits_0(home: UserHome):
+    """20-second credentials are due after 10 s (half their life, inside the 10-minute margin)."""
+    home.workspace.ttl_seconds = 20
+    home.workspace.fail_next(3, status=503)  # the first cycle is slowed by SDK retries: /startup is seen at 503
+    port = free_port()
+    daemon = start_sidecar(home, port)
+    answers: list[str] = []
+    try:
+        wait_for(lambda: listening(port), 20, "the endpoints")
+        code, body = call(port, "/startup")
+        answers.append(body)
+        assert code == 503, body
+        wait_for(lambda: call(port, "/startup")[0] == 200, 60, "/startup 200")
+        assert home.login().returncode == 0
+        assert call(port, "/readiness")[0] == 200
+        assert call(port, "/liveness")[0] == 200
+
+        home.workspace.fail_next(10_000, status=500)  # answered at once (the SDK retries a 503 for minutes)
+        liveness: list[int] = []
+
+        def not_ready() -> bool:
+            liveness.append(call(port, "/liveness")[0])
+            code, body = call(port, "/readiness")
+            answers.append(body)
+            return code == 503
+
+        wait_for(not_ready, 40, "/readiness 503 while the workspace is down")
+        assert json.loads(home.status_file.read_text())["targets"][DEMO_INSTANCE]["failures"] >= 1
+        assert set(liveness) == {200}, "the loop kept turning through the outage"
+        home.workspace.fail_next(0)
+        wait_for(lambda: call(port, "/readiness")[0] == 200, 60, "/readiness 200 after the outage")
+
+        code, metrics = call(port, "/metrics")
+        answers.append(metrics)
+        assert code == 200
+        status = json.loads(home.status_file.read_text())["targets"][DEMO_INSTANCE]
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(metrics)
+            for s in family.samples
+        }
+        target = (("target", DEMO_INSTANCE),)
+        assert samples[("oauth_rotator_credential_expiry_timestamp_seconds", target)] == status["expires_at"]
+        assert samples[("oauth_rotator_last_success_timestamp_seconds", target)] == status["last_success"]
+        assert samples[("oauth_rotator_needs_person", target)] == 0
+        successes = samples[("oauth_rotator_rotations_total", (("outcome", "success"), *target))]
+        failures = samples[("oauth_rotator_rotations_total", (("outcome", "failure"), *target))]
+        assert successes >= 2 and failures >= 1, samples
+
+        code, body = call(port, "/quitquitquit", method="POST")
+        assert code == 200, body
+        out, err = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, err
+    assert not listening(port)
+    assert home.secrets_seen(out, err, *answers) == []
+
+
+def test_without_a_port_nothing_listens_and_prometheus_client_is_not_loaded(home: UserHome):
+    script = (
+        "import sys, runpy; sys.argv = ['x', '--help'];\n"
+        "from databricks.labs.oauth_rotator.app import scheduler;\n"
+        "print('prometheus_client' in sys.modules, 'http.server' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_bad_http_port_is_one_line_and_exit_2_with_nothing_written(home: UserHome):
+    for port in ("http", "0", "70000", "-1"):
+        result = home.rotator("--instance", DEMO_INSTANCE, *home.target_flags(), "--http-port", port, timeout=30)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "--http-port" in result.stderr, result.stderr
+    assert not home.pgpass.exists() and not home.status_file.exists()
+
+
+def test_a_taken_port_is_one_line_and_exit_2_with_nothing_written(home: UserHome):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = home.rotator("--instance", DEMO_INSTANCE, *home.target_flags(), "--http-port", str(port), timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and f"{port}" in result.stderr, result.stderr
+    assert not home.pgpass.exists() and not home.status_file.exists()
+    assert home.workspace.issued == []
