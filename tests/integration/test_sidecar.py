@@ -156,3 +156,36 @@ def test_a_taken_port_is_one_line_and_exit_2_with_nothing_written(home: UserHome
     assert len(result.stderr.strip().splitlines()) == 1 and f"{port}" in result.stderr, result.stderr
     assert not home.pgpass.exists() and not home.status_file.exists()
     assert home.workspace.issued == []
+
+
+def test_the_config_files_http_block_turns_the_endpoints_on(home: UserHome):
+    port = free_port()
+    config = home.root / "config.yml"
+    config.write_text(
+        f"version: 1\npgpass_file: {home.pgpass}\nhttp:\n  port: {port}\n"
+        f"targets:\n  - instance: {DEMO_INSTANCE}\n    port: {home.postgres.port}\n"
+    )
+    config.chmod(0o600)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config)],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: listening(port) and call(port, "/startup")[0] == 200, 60, "/startup 200")
+        assert home.login().returncode == 0
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+
+
+def test_a_bad_port_in_the_config_files_http_block_is_named(home: UserHome):
+    config = home.root / "config.yml"
+    config.write_text(f"version: 1\nhttp:\n  port: 70000\ntargets:\n  - instance: {DEMO_INSTANCE}\n")
+    config.chmod(0o600)
+    result = home.rotator("--once", "--config", str(config))
+    assert result.returncode == 2
+    assert "http.port" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
