@@ -128,14 +128,34 @@ def test_the_probes_follow_the_credential_through_a_workspace_outage_and_quitqui
     assert home.secrets_seen(out, err, *answers) == []
 
 
-def test_without_a_port_nothing_listens_and_prometheus_client_is_not_loaded(home: UserHome):
-    script = (
-        "import sys, runpy; sys.argv = ['x', '--help'];\n"
-        "from databricks.labs.oauth_rotator.app import scheduler;\n"
-        "print('prometheus_client' in sys.modules, 'http.server' in sys.modules)"
+def imports_of_the_daemon(home: UserHome, *extra: str) -> str:
+    """The scheduler's own imports (`-X importtime`, which its workers do not inherit) until its first rotation, and a
+    /metrics scrape when it serves one."""
+    argv = [sys.executable, "-X", "importtime", "-m", "databricks.labs.oauth_rotator", "--instance", DEMO_INSTANCE]
+    daemon = subprocess.Popen(
+        [*argv, *home.target_flags(), *extra],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["False", "False"]
+    try:
+        wait_for(lambda: home.status_file.exists() and home.pgpass.exists(), 60, "the first rotation")
+        if extra:
+            assert call(int(extra[-1]), "/metrics")[0] == 200
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    return "\n".join(line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:"))
+
+
+def test_without_a_port_the_daemon_imports_neither_http_server_nor_prometheus_client(home: UserHome):
+    imported = imports_of_the_daemon(home).splitlines()
+    assert "http.server" not in imported and "prometheus_client" not in imported
+    home.status_file.unlink()
+    imported = imports_of_the_daemon(home, "--http-port", str(free_port())).splitlines()
+    assert "http.server" in imported and "prometheus_client" in imported, "the control: on, both are loaded"
 
 
 def test_a_bad_http_port_is_one_line_and_exit_2_with_nothing_written(home: UserHome):
