@@ -7,6 +7,7 @@ import json
 import os
 import posixpath
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -169,9 +170,14 @@ class Pod:
         """The ConfigMap's config.yml, its placeholder instance the fake workspace's, at the local PostgreSQL."""
         raw = yaml.safe_load(manifest("configmap.yaml")[0]["data"]["config.yml"])
         raw["targets"] = [{"instance": DEMO_INSTANCE, "port": self.home.postgres.port}]
-        path = self.mounts["/etc/oauth-rotator"] / "config.yml"
-        path.write_text(self.local(yaml.safe_dump(raw)))
-        path.chmod(0o644)
+        # A ConfigMap volume's layout: config.yml -> ..data/config.yml, ..data -> a timestamped folder (all root's).
+        mount = self.mounts["/etc/oauth-rotator"]
+        version = mount / "..2026_01_01_00_00_00.000000001"
+        version.mkdir(mode=0o755)
+        (version / "config.yml").write_text(self.local(yaml.safe_dump(raw)))
+        (version / "config.yml").chmod(0o644)
+        (mount / "..data").symlink_to(version.name)
+        (mount / "config.yml").symlink_to("..data/config.yml")
 
     def environment(self, container: dict[str, Any]) -> dict[str, str]:
         """The container's env from the manifest; the Secret's keys and the placeholder host the fake workspace's."""
@@ -225,19 +231,20 @@ class Pod:
 
 @contextmanager
 def pod_layout(home: UserHome) -> Iterator[Pod]:
-    """As a throwaway non-root user when this machine allows one to run our interpreter (root, and a Python outside
-    root's home, as on CI), else as the current user."""
+    """As a throwaway non-root user when this machine allows (root, useradd, and this venv readable by others, as
+    on CI), else as the current user."""
     with reachable_directory() as root:
-        if os.geteuid() == 0 and _usable_by_others(Path(sys.executable)):
+        if os.geteuid() == 0 and shutil.which("useradd"):
             with throwaway_user() as user:
-                yield Pod(root, home, user)
+                yield Pod(root, home, user if _can_run_the_rotator(user) else None)
         else:
             yield Pod(root, home, None)
 
 
-def _usable_by_others(program: Path) -> bool:
-    target = program.resolve()
-    return all(p.stat().st_mode & 0o005 == 0o005 for p in [target, *target.parents])
+def _can_run_the_rotator(user: OtherUser) -> bool:
+    """Whether `user` can run our interpreter and import the project (a venv under a 0700 /root cannot be)."""
+    probe = user.run(sys.executable, "-c", "import databricks.labs.oauth_rotator.commands.endpoints")
+    return probe.returncode == 0
 
 
 def test_the_deployments_sidecar_command_rotates_for_psql_and_exits_0_on_sigterm(home: UserHome):
