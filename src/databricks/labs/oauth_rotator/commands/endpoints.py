@@ -7,6 +7,7 @@ endpoints never loads it. No answer carries a secret: names, times and counts on
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,9 @@ from typing import Any
 
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.rotation.health import Answer, Health
+from databricks.labs.oauth_rotator.text import one_line
 
+logger = logging.getLogger(__name__)
 PROBES = {"/startup": Health.startup, "/liveness": Health.liveness, "/readiness": Health.readiness}
 
 
@@ -41,13 +44,23 @@ def start_http(address: str, port: int, health: Health, quit_now: Callable[[], N
     """Bind `address:port` and answer on a daemon thread; a taken port or bad address is a `ConfigError`."""
     handler = _handler_for(health, quit_now)
     try:
-        server = ThreadingHTTPServer((address, port), handler)
+        server = _Server((address, port), handler)
     except OSError as err:
         raise ConfigError(f"--http-port: cannot listen on {address}:{port}: {err.strerror or err}") from None
-    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="oauth-rotator-http", daemon=True)
     thread.start()
     return HealthServer(server, thread)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line in the log, not socketserver's traceback on stderr (a client that hung up, a broken answer)."""
+        import sys
+
+        error = sys.exc_info()[1]
+        logger.warning(f"HTTP request from {client_address[0]} failed: {type(error).__name__}: {one_line(str(error))}")
 
 
 def _handler_for(health: Health, quit_now: Callable[[], None]) -> type[BaseHTTPRequestHandler]:
@@ -104,7 +117,7 @@ class _Collector:
         rotations = CounterMetricFamily(
             "oauth_rotator_rotations", "Rotation attempts since the start, by outcome", labels=["target", "outcome"]
         )
-        for (target, outcome), count in sorted(self._health.rotations.items()):
+        for (target, outcome), count in sorted(self._health.counts().items()):
             rotations.add_metric([target, outcome], count)
         expiry = GaugeMetricFamily(
             "oauth_rotator_credential_expiry_timestamp_seconds",

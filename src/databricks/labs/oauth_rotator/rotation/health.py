@@ -75,6 +75,11 @@ class Health:
                 outcome = "success" if target.last_success == target.last_attempt else "failure"
                 self.rotations[(name, outcome)] = self.rotations.get((name, outcome), 0) + 1
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """A copy of `rotations` (the server's threads read while the scheduler counts)."""
+        with self._lock:
+            return dict(self.rotations)
+
     def status(self) -> Status:
         """`status.json` now (an empty status when there is none yet)."""
         return self._state.load()
