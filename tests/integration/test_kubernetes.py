@@ -277,3 +277,28 @@ def test_the_jobs_init_container_command_rotates_once_for_psql(home: UserHome):
         assert init.returncode == 0, err
         pod.check_written()
         assert home.secrets_seen(out, err, *pod.files_written()) == []
+
+
+def containerfile_instructions() -> dict[str, str]:
+    """The Containerfile's instructions, continuation lines joined and comments dropped (the last of each kind)."""
+    text = re.sub(r"\\\n(\s*#[^\n]*\n)*", " ", (ROOT / "Containerfile").read_text())
+    lines = [x.strip() for x in text.splitlines() if x.strip() and not x.lstrip().startswith("#")]
+    return {line.split(None, 1)[0]: line.split(None, 1)[1] for line in lines}
+
+
+def test_the_image_and_the_manifests_agree_on_user_paths_and_command():
+    image = containerfile_instructions()
+    assert image["FROM"].startswith("python:3.12-slim")
+    env = dict(re.findall(r"(\w+)=(\S+)", image["ENV"]))
+    user, group = image["USER"].split(":")
+    assert user != "0"
+    for name, spec in pod_specs():
+        rotator = rotator_of(spec)
+        assert _run_as(spec, rotator) == (int(user), int(group)), name
+        for key in ("PGPASSFILE", "DATABRICKS_LABS_STATE_DIR", "DATABRICKS_OAUTH_ROTATOR_ALLOW_SHARED_DIR"):
+            assert env_of(rotator)[key]["value"] == env[key], f"{name}: {key}"
+        mounts = {m["mountPath"] for m in rotator["volumeMounts"]}
+        assert env["HOME"] in mounts, f"{name}: the home folder is writable with a read-only root file system"
+    deployment = rotator_of(manifest("deployment.yaml")[0]["spec"]["template"]["spec"])
+    assert json.loads(image["CMD"]) == deployment["args"]
+    assert not any(k for k in env if SECRET_NAMES.search(k)), "no secret in the image"
