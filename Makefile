@@ -9,7 +9,7 @@ VENV_OLDEST := .venv-sdk-oldest
 PY_OLDEST := $(VENV_OLDEST)/bin/python
 SDK_VERSION = -c "from databricks.sdk.version import __version__; print('databricks-sdk', __version__)"
 
-.PHONY: dev lint fmt test unit integration integration-sdk-oldest demo bench soak reliability-report clean
+.PHONY: dev lint kubernetes-validate fmt test unit integration integration-sdk-oldest demo bench soak reliability-report clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ lint:
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pylint --output-format=colorized src install.py
 	PYTHONPATH=src $(VENV)/bin/lint-imports
+	$(MAKE) kubernetes-validate
+
+# deploy/kubernetes/ against the Kubernetes schemas kubernetes-validate bundles (offline), unknown fields refused.
+# 1.33: native sidecars (restartPolicy on an init container) are GA there; tests/integration/test_kubernetes.py too.
+kubernetes-validate:
+	$(VENV)/bin/kubernetes-validate --quiet --strict --kubernetes-version 1.33.0 deploy/kubernetes/*.yaml
 
 fmt:
 	$(VENV)/bin/ruff format

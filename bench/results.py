@@ -17,7 +17,7 @@ TIMES = "\u00d7"
 DASH = "\u2013"
 
 
-BENCHMARKS = ("once", "startup", "daemon", "fleet", "pgpass", "pgbouncer")
+BENCHMARKS = ("once", "startup", "daemon", "fleet", "pgpass", "pgbouncer", "sidecar")
 """Section names in results.json, in the order of the table."""
 
 

@@ -134,3 +134,19 @@ def test_the_pgbouncer_benchmark_runs_as_a_module(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     check_section(results, "pgbouncer")
     assert results["pgbouncer"]["figures"][0]["ratio"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_the_sidecar_benchmark_runs_as_a_module(tmp_path: Path) -> None:
+    """`python -m bench.bench_sidecar`: the daemon with its endpoints on against off, probed all along."""
+    out = tmp_path / "results.json"
+    run_script("bench_sidecar.py", "--smoke", f"--out={out}", timeout=100)
+    section = json.loads(out.read_text())["sidecar"]
+    assert section["http_calls"] > 0
+    assert {row["metric"].split(",")[0] for row in section["figures"]} == {
+        "RSS between rotations",
+        "CPU outside cycles",
+    }
+    for row in section["figures"]:
+        check_figure("sidecar", row)
+    assert section["figures"][0]["ratio"] > 1, "the endpoints cost some memory: the floor is the daemon without"

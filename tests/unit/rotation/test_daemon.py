@@ -204,3 +204,24 @@ def test_a_malformed_status_file_does_not_stop_the_scheduler(tmp_path, caplog):
     assert Daemon(runner, clock=clock, stop=stop, state=state).run() == 0
     assert len(runner.times) == 2
     assert len([r for r in caplog.records if "Malformed status file" in r.getMessage()]) == 1
+
+
+class CountingObserver:
+    def __init__(self):
+        self.turns = self.cycles = 0
+
+    def turned(self):
+        self.turns += 1
+
+    def cycle_finished(self):
+        self.cycles += 1
+
+
+def test_the_observer_hears_every_turn_and_every_cycle():
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+    runner = ScriptedRunner(clock, [CycleResult(0, 150.0), CycleResult(1, 10_000.0)], stop)
+    observer = CountingObserver()
+    assert Daemon(runner, clock=clock, stop=stop, observer=observer).run() == 0
+    assert observer.cycles == 2
+    assert observer.turns == 2 + len(clock.waits), "each cycle and each wait is a turn of the loop"

@@ -119,6 +119,20 @@ class PgbouncerConfig:
 
 
 @dataclass
+class HttpConfig:
+    """The sidecar's HTTP endpoints (`http:`): probes and Prometheus metrics of the scheduler (docs/kubernetes.md)."""
+
+    address: str | None = None
+    """Where to listen: default 127.0.0.1 (a pod's probes need 0.0.0.0, the kubelet calls the pod's IP)."""
+    port: int | None = None
+    """The port; the endpoints are off without one."""
+
+    @property
+    def effective_address(self) -> str:
+        return self.address if self.address is not None else "127.0.0.1"
+
+
+@dataclass
 class RotatorConfig:
     __file__ = "config.yml"
     __version__ = 1
@@ -141,6 +155,8 @@ class RotatorConfig:
     """Desktop notifications when a person must act (default on, where the desktop offers them)."""
     pgbouncer: PgbouncerConfig | None = None
     """A local pgbouncer front for clients that cannot read `.pgpass` (docs/clients.md)."""
+    http: HttpConfig | None = None
+    """The scheduler's HTTP endpoints, off unless a port is given."""
 
     @property
     def front(self) -> PgbouncerConfig | None:
@@ -182,7 +198,8 @@ def _key_types(cls: type) -> dict[str, tuple[type, ...]]:
 
 _TARGET_KEYS = _key_types(TargetConfig)
 _PGBOUNCER_KEYS = _key_types(PgbouncerConfig)
-_TOP_KEYS = {"version": (int,), **_key_types(RotatorConfig), "pgbouncer": (dict,)}
+_HTTP_KEYS = _key_types(HttpConfig)
+_TOP_KEYS = {"version": (int,), **_key_types(RotatorConfig), "pgbouncer": (dict,), "http": (dict,)}
 _PATH_KEYS = ("pgpass_file", "log_file", "pg_service_file")
 
 
@@ -358,6 +375,10 @@ def check_settings(raw: Mapping[str, Any], names: Mapping[str, str] | None = Non
         _check_minutes(raw.get("interval_minutes"), "interval_minutes", minimum=1)
         if raw.get("pgbouncer") is not None:
             validate_pgbouncer(raw["pgbouncer"])
+        if raw.get("http") is not None:
+            _check_keys(raw["http"], _HTTP_KEYS, "http")
+            _check_text(raw["http"].get("address"), "http.address")
+            check_port(raw["http"].get("port"), "http.port")
 
 
 def validate_pgbouncer(raw: Mapping[str, Any], where: str = "pgbouncer") -> None:
@@ -531,4 +552,10 @@ def from_raw(raw: Any) -> RotatorConfig:
     data = {k: v for k, v in raw.items() if k != "version"}
     targets = [TargetConfig(**t) for t in data.pop("targets")]
     front = data.pop("pgbouncer", None)
-    return RotatorConfig(targets=targets, pgbouncer=PgbouncerConfig(**front) if front is not None else None, **data)
+    http = data.pop("http", None)
+    return RotatorConfig(
+        targets=targets,
+        pgbouncer=PgbouncerConfig(**front) if front is not None else None,
+        http=HttpConfig(**http) if http is not None else None,
+        **data,
+    )

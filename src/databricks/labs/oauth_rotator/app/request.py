@@ -23,12 +23,17 @@ class RotationRequest:
         once: bool = False,
         verify: bool = False,
         debug: bool = False,
+        http_address: str | None = None,
+        http_port: int | None = None,
     ) -> None:
         self.config_path = config_path
         self.overrides = overrides or {}
         self.once = once
         self.verify = verify
         self.debug = debug
+        self.http_address = http_address
+        self.http_port = http_port
+        """The sidecar's HTTP endpoints (`--http-port`); the scheduler's alone, never the worker's."""
 
     def to_worker(self) -> dict[str, Any]:
         """The worker's request: paths and names only, never a secret (those stay in the environment)."""

@@ -12,20 +12,63 @@ from databricks.labs.oauth_rotator.app.request import RotationRequest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
     from databricks.labs.oauth_rotator.config import RotatorConfig
+    from databricks.labs.oauth_rotator.rotation.health import Health
     from databricks.labs.oauth_rotator.rotation.pgbouncer import Supervisor
+    from databricks.labs.oauth_rotator.rotation.state import StateStore
+
+    class Closeable(Protocol):
+        def close(self) -> None: ...
+
+    HttpStarter = Callable[[str, int, Health, Callable[[], None]], Closeable]
+    """Binds address and port and serves the health endpoints (the front door's server, `commands/endpoints.py`)."""
+
+DEFAULT_HTTP_ADDRESS = "127.0.0.1"
 
 
-def run_scheduler(request: RotationRequest) -> int:
-    """The daemon, until SIGTERM or SIGINT; returns its exit code (2 when the configuration cannot be used)."""
+def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = None) -> int:
+    """The daemon, until SIGTERM or SIGINT (or POST /quitquitquit); returns its exit code (2 when the configuration
+    cannot be used). With a port (`--http-port`, `http.port`), `serve_http` answers the sidecar's endpoints."""
+    from databricks.labs.oauth_rotator.paths import status_file
+    from databricks.labs.oauth_rotator.rotation.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
+    from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
+    from databricks.labs.oauth_rotator.rotation.state import StateStore
+
+    _prepare(request)
+    state = StateStore(status_file())
+    health, server = _health_endpoints(request, _light_config(request), state, serve_http)
+    daemon = Daemon(
+        SubprocessCycleRunner(request.to_worker()),
+        clock=SystemClock(),
+        state=state,
+        watch=request.config_path,
+        observer=health,
+    )
+    if health is not None:
+        health.on_quit = daemon.stop.set
+    supervisor = front_supervisor(request)
+    install_stop_handlers(daemon.stop)
+    if supervisor is not None:
+        supervisor.start()
+    try:
+        return daemon.run()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()  # the front goes with the service: SIGTERM to the scheduler stops pgbouncer too
+        if server is not None:
+            server.close()
+
+
+def _prepare(request: RotationRequest) -> None:
+    """Logging, the service's environment file, and the trust checks of the files the scheduler reads and writes."""
     from logging import DEBUG, INFO
     from pathlib import Path
 
     from databricks.labs.oauth_rotator.files.logs import setup_logging
     from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE, status_file
-    from databricks.labs.oauth_rotator.rotation.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
-    from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
-    from databricks.labs.oauth_rotator.rotation.state import StateStore
 
     setup_logging(None, level=DEBUG if request.debug else INFO)
     env_file = os.environ.get(ENV_FILE_VARIABLE)
@@ -40,21 +83,23 @@ def run_scheduler(request: RotationRequest) -> int:
     if request.config_path is not None:
         check_trusted(request.config_path, for_write=False)
     check_trusted(status_file(), for_write=True)
-    daemon = Daemon(
-        SubprocessCycleRunner(request.to_worker()),
-        clock=SystemClock(),
-        state=StateStore(status_file()),
-        watch=request.config_path,
-    )
-    supervisor = front_supervisor(request)
-    install_stop_handlers(daemon.stop)
-    if supervisor is not None:
-        supervisor.start()
-    try:
-        return daemon.run()
-    finally:
-        if supervisor is not None:
-            supervisor.stop()  # the front goes with the service: SIGTERM to the scheduler stops pgbouncer too
+
+
+def _health_endpoints(
+    request: RotationRequest, config: RotatorConfig | None, state: StateStore, serve_http: HttpStarter | None
+) -> tuple[Health | None, Closeable | None]:
+    """The sidecar's health and its server, bound now (a taken port is exit 2 before anything is written); none
+    without a port. The flags win over the config's `http:` block."""
+    block = config.http if config is not None else None
+    port = request.http_port if request.http_port is not None else (block.port if block is not None else None)
+    if port is None or serve_http is None:
+        return None, None
+    address = request.http_address or (block.address if block is not None and block.address else DEFAULT_HTTP_ADDRESS)
+    from databricks.labs.oauth_rotator.rotation.health import Health
+
+    margin = (config.effective_margin_minutes if config is not None else 10) * 60.0
+    health = Health(state, margin_seconds=margin)
+    return health, serve_http(address, port, health, health.quit)
 
 
 def front_supervisor(request: RotationRequest) -> Supervisor | None:

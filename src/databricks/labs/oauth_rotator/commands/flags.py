@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--config", metavar="PATH", help="config file (default ~/.databricks/labs/oauth-rotator/config/config.yml)")
     add("--exec-after", metavar="COMMAND", help="run COMMAND (no shell) after a rotation changed the password file")
     add("--verify", action="store_true", help="after rotating, log in once to prove the credential works")
+    add("--http-address", metavar="ADDRESS", help="address of the HTTP endpoints (default 127.0.0.1)")
+    add("--http-port", type=_port, metavar="PORT", help="serve /startup /liveness /readiness /metrics /quitquitquit")
     add("--debug", action="store_true", help="debug logging (never includes tokens)")
     add("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -202,7 +204,20 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Rotatio
             with named_as(FLAG_NAMES):
                 check_file_path(Path(os.path.expanduser(settings[key])), key)
     config_path = _config_path(args.config, has_target, environ)
-    return RotationRequest(config_path, settings, once=args.once, verify=args.verify, debug=args.debug)
+    if args.http_port is not None:
+        from databricks.labs.oauth_rotator.config import check_port
+
+        with named_as({"http.port": "--http-port"}):
+            check_port(args.http_port, "http.port")
+    return RotationRequest(
+        config_path,
+        settings,
+        once=args.once,
+        verify=args.verify,
+        debug=args.debug,
+        http_address=args.http_address,
+        http_port=args.http_port,
+    )
 
 
 def _config_path(explicit: str | None, has_target: bool, environ: Mapping[str, str]) -> Path | None:

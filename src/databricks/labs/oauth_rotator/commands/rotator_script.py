@@ -16,8 +16,11 @@ from databricks.labs.oauth_rotator.commands.quick import PASSWORD, PROG, guarded
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `--help` does without typing
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import NoReturn
+
+    from databricks.labs.oauth_rotator.commands.endpoints import HealthServer
+    from databricks.labs.oauth_rotator.rotation.health import Health
 
 
 def rotator_main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> NoReturn:
@@ -40,13 +43,20 @@ def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
     if not request.once:
         from databricks.labs.oauth_rotator.app.scheduler import run_scheduler
 
-        return run_scheduler(request)
+        return run_scheduler(request, serve_http=_serve_http)
     from databricks.labs.oauth_rotator.app.rotate import rotate_now
 
     outcome = rotate_now(request)
     for label in outcome.report.rotated:
         print(f"rotated {label}")
     return outcome.exit_code
+
+
+def _serve_http(address: str, port: int, health: Health, quit_now: Callable[[], None]) -> HealthServer:
+    """The sidecar's endpoints, imported only when a port is asked for (http.server, prometheus_client)."""
+    from databricks.labs.oauth_rotator.commands.endpoints import start_http
+
+    return start_http(address, port, health, quit_now)
 
 
 def _password(argv: list[str], environ: Mapping[str, str]) -> int:

@@ -48,6 +48,16 @@ class CycleResult:
         return self.exit_code in {0, 1}
 
 
+class LoopObserver(Protocol):
+    """Told of each turn of the loop and each cycle's end (the sidecar's health endpoints, `rotation/health.py`)."""
+
+    def turned(self) -> None:
+        """The loop went round once."""
+
+    def cycle_finished(self) -> None:
+        """A cycle ran and recorded its outcome in the status file."""
+
+
 class CycleRunner(Protocol):
     def run(self, *, force: bool) -> CycleResult:
         """Run one rotation cycle; `force` refreshes every target whether due or not."""
@@ -131,8 +141,10 @@ class Daemon:
         policy: RefreshPolicy | None = None,
         max_sleep: float = MAX_SLEEP_SECONDS,
         watch: Path | None = None,
+        observer: LoopObserver | None = None,
     ) -> None:
         self._runner = runner
+        self._observer = observer
         self._watch = watch
         self._watched = self._signature()
         self._clock = clock
@@ -148,6 +160,8 @@ class Daemon:
         next_at = self._clock.time()
         while not self.stop.is_set():
             now = self._clock.time()
+            if self._observer is not None:
+                self._observer.turned()
             try:
                 due = now >= next_at or self._config_changed() or self._lines_lost()
                 result = self._runner.run(force=False) if due else None
@@ -156,6 +170,8 @@ class Daemon:
                 logger.error(f"Rotation cycle could not run: {type(err).__name__}: {one_line(str(err))}")
                 result = CycleResult(exit_code=1, detail="crashed")
             if result is not None:
+                if self._observer is not None:
+                    self._observer.cycle_finished()
                 if result.exit_code == 2:
                     logger.error("Stopping: the configuration cannot be used (see the error above)")
                     return 2
