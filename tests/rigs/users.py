@@ -92,19 +92,21 @@ def _retry(argv: list[str]) -> None:
 @contextmanager
 def sticky_directory() -> Iterator[Path]:
     """A fresh 1777 directory like /tmp (a shared spot where everyone may create files), removed afterwards."""
-    directory = Path(tempfile.mkdtemp(prefix="oauth-rotator-shared-", dir="/tmp"))
-    directory.chmod(0o1777)
-    try:
+    with _scratch_directory("oauth-rotator-shared-", 0o1777) as directory:
         yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextmanager
 def reachable_directory() -> Iterator[Path]:
     """A fresh 0755 directory of root's that other users can reach (pytest's tmp_path sits under a 0700 one)."""
-    directory = Path(tempfile.mkdtemp(prefix="oauth-rotator-home-", dir="/tmp"))
-    directory.chmod(0o755)
+    with _scratch_directory("oauth-rotator-home-", 0o755) as directory:
+        yield directory
+
+
+@contextmanager
+def _scratch_directory(prefix: str, mode: int) -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    directory.chmod(mode)
     try:
         yield directory
     finally:

@@ -1,12 +1,10 @@
 import json
 import logging
 import os
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from databricks.labs.oauth_rotator.errors import FileWriteError, LockTimeoutErro
 from databricks.labs.oauth_rotator.files.writer import FileLock, atomic_write, update_file, write_public
 from databricks.labs.oauth_rotator.paths import default_pgpass_path
 from databricks.labs.oauth_rotator.trust import SHARED_DIRECTORY_VARIABLE, UntrustedPathError
+from tests.rigs.users import reachable_directory
 
 NOBODY = 65534
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -65,12 +64,8 @@ def run_child(action: Callable[[], object], *, as_nobody: bool) -> dict:
 @pytest.fixture(name="shared_dir")
 def fixture_shared_dir() -> Iterator[Path]:
     """A directory the `nobody` user can reach (tmp_path sits under a 0700 directory of root's)."""
-    directory = Path(tempfile.mkdtemp(prefix="oauth-rotator-files-", dir="/tmp"))
-    directory.chmod(0o755)
-    try:
+    with reachable_directory() as directory:
         yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(name="mounted")
