@@ -26,6 +26,11 @@ from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)
 
+POOL_SIZE = 20
+"""HTTP connections kept per host: at least the cycle's concurrent fetches (`rotation/cycle.py`), so a fleet's cycle
+reuses its connections instead of opening, then discarding, one per request beyond the pool (urllib3 logs a
+"Connection pool is full" warning for each)."""
+
 
 def build_workspace_client(
     *,
@@ -50,6 +55,7 @@ def build_workspace_client(
         # Its refresh runs on a shared ThreadPoolExecutor, whose threads the interpreter joins at exit: a refresh
         # blocked on the identity provider would keep a finished front door alive. Refresh when needed instead.
         kwargs["disable_async_token_refresh"] = True
+    kwargs.update(_pool_settings())
     try:
         config = Config(
             **kwargs,
@@ -61,6 +67,20 @@ def build_workspace_client(
     except ValueError as err:
         raise auth_error(err, profile) from err
     return WorkspaceClient(config=config)
+
+
+def _pool_settings() -> dict[str, Any]:
+    """The SDK's pool settings sized for a cycle. Every supported SDK sizes only the `https://` adapter from
+    `max_connection_pools`; where it takes a whole adapter (`http_adapter`, mounted for both schemes), ours sets
+    the plain-HTTP pool too (a local workspace, a proxy), which would otherwise keep requests' default of 10."""
+    import inspect
+
+    settings: dict[str, Any] = {"max_connection_pools": POOL_SIZE, "max_connections_per_pool": POOL_SIZE}
+    if "http_adapter" in inspect.signature(Config.__init__).parameters:
+        from requests.adapters import HTTPAdapter
+
+        settings["http_adapter"] = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, pool_block=True)
+    return settings
 
 
 def _short(err: Exception) -> str:
