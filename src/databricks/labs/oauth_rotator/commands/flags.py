@@ -191,15 +191,7 @@ def parse_invocation(
     if not has_target and any(v is not None for v in target_only.values()):
         flag = next(k for k, v in target_only.items() if v is not None)
         raise ConfigError(f"{flag} needs a target: --pg-host, --instance or --endpoint")
-    overrides: dict[str, Any] = {
-        "profile": args.profile,
-        "workspace_url": args.workspace_url,
-        "pgpass_file": args.pgpass_file,
-        "log_file": args.log_file,
-        "interval_minutes": args.interval,
-        "exec_after": args.exec_after,
-    }
-    settings = {k: v for k, v in overrides.items() if v is not None}
+    settings = _given_settings(args)
     if has_target:
         target = {
             "instance": args.instance,
@@ -236,6 +228,19 @@ def parse_invocation(
         http_address=args.http_address,
         http_port=args.http_port,
     )
+
+
+def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags override (the ones given)."""
+    overrides: dict[str, Any] = {
+        "profile": args.profile,
+        "workspace_url": args.workspace_url,
+        "pgpass_file": args.pgpass_file,
+        "log_file": args.log_file,
+        "interval_minutes": args.interval,
+        "exec_after": args.exec_after,
+    }
+    return {k: v for k, v in overrides.items() if v is not None}
 
 
 def _config_path(explicit: str | None, has_target: bool, environ: Mapping[str, str]) -> Path | None:
