@@ -38,13 +38,6 @@ def test_names_and_console_words_are_unique():
         record.console_command(quick.PROG, "frobnicate")
 
 
-def test_a_record_that_contradicts_itself_is_refused():
-    with pytest.raises(ValueError, match="console command names its script"):
-        record.Command("x", "help", offered=(record.CONSOLE,))
-    with pytest.raises(ValueError, match="unknown kind"):
-        record.Flag("x", "help", kind="float")
-
-
 def test_a_boolean_says_its_strings_to_labs_only():
     purge = record.command_named("uninstall").flags[0]
     assert purge.labs_description.endswith(" (true or false)") and not purge.help.endswith(")")
