@@ -1,4 +1,4 @@
-"""The sandbox's front door: `run(command, **flags)` as databrickslabs/sandbox's router calls it, in-process.
+"""The sandbox's entry point: `run(command, **flags)` as databrickslabs/sandbox's router calls it, in-process.
 
 `run` moves `DATABRICKS_LABS_*_DIR` to oauth-rotator's folders in `os.environ`; every test sets those variables
 through monkeypatch first, so they are put back afterwards.

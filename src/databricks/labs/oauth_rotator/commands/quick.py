@@ -4,7 +4,7 @@ argparse imports `re`, `gettext` and `locale`: together nearly as long as starti
 connection some clients open, `status` and `--version` should answer at once; so the common command lines are
 read here, exactly as argparse would read them (a test compares the two on generated command lines), and anything
 else (`--help`, an abbreviation, a mistake) goes to the argparse parser in `flags`, which prints help or the error.
-Not a front door: `rotator_script` and `service_scripts` share it.
+Not an entry point: `rotator_script` and `service_scripts` share it.
 """
 
 from __future__ import annotations
