@@ -13,6 +13,7 @@ def main() -> int:
     from databricks.labs.blueprint.tui import Prompts
 
     from databricks.labs.oauth_rotator.app.configure import configure, keep
+    from databricks.labs.oauth_rotator.commands.way_out import say
     from databricks.labs.oauth_rotator.errors import RotatorError
     from databricks.labs.oauth_rotator.paths import default_config_file
 
@@ -21,14 +22,14 @@ def main() -> int:
             keep()
         else:
             configure(Prompts())
-    except RotatorError as err:
-        print(f"oauth-rotator install: error: {err}", file=sys.stderr)
+    except RotatorError as err:  # one escaped, redacted line, as every entry point's way out writes it
+        say("oauth-rotator install", str(err))
         return err.exit_code
     except (EOFError, KeyboardInterrupt):
         print("oauth-rotator install: cancelled before every question was answered", file=sys.stderr)
         return 1
     except ValueError as err:  # blueprint's prompts give up after ten unusable answers
-        print(f"oauth-rotator install: error: {err}", file=sys.stderr)
+        say("oauth-rotator install", str(err))
         return 1
     return 0
 

@@ -28,7 +28,7 @@ import pytest
 
 from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.app import status
-from databricks.labs.oauth_rotator.commands import flags, labs_cli
+from databricks.labs.oauth_rotator.commands import flags, way_out
 from databricks.labs.oauth_rotator.files import logs
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
@@ -470,7 +470,7 @@ def test_the_service_state_reads_as_the_systemd_manager_reads_it(tmp_path, shown
 
 
 def test_the_light_path_spells_names_as_their_modules_do():
-    assert labs_cli.PACKAGE_LOGGER == logs.PACKAGE_LOGGER
+    assert way_out.PACKAGE_LOGGER == logs.PACKAGE_LOGGER
     assert status.SHOWN_PROPERTIES == systemd.SHOW_PROPERTIES
     assert status.SYSTEMD_UNIT == systemd.UNIT_NAME
 

@@ -28,7 +28,7 @@ from databricks.labs.oauth_rotator.app.connect import (
     psql_environ,
 )
 from databricks.labs.oauth_rotator.app.rotate import fresh_credential
-from databricks.labs.oauth_rotator.commands import labs_cli
+from databricks.labs.oauth_rotator.commands import labs_cli, record
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files.config_store import save_config
@@ -432,7 +432,12 @@ def run_entrypoint(
     home: Path, command: str, *, path: str | None = None, **flags: str
 ) -> subprocess.CompletedProcess[str]:
     """`python cli.py '<payload>'` with every declared flag as a string, as `databricks labs` runs it."""
-    payload = json.dumps({"command": command, "flags": {**labs_cli.FLAGS[command], **flags, "log_level": "warn"}})
+    payload = json.dumps(
+        {
+            "command": command,
+            "flags": {**record.command_named(command).defaults_for(record.LABS), **flags, "log_level": "warn"},
+        }
+    )
     return subprocess.run(
         [sys.executable, str(ENTRYPOINT), payload],
         env=labs_env(home, **({"PATH": path} if path else {})),

@@ -21,7 +21,7 @@ from databricks.labs.oauth_rotator.app.status import (
     service_state,
     status_rows,
 )
-from databricks.labs.oauth_rotator.commands import labs_cli
+from databricks.labs.oauth_rotator.commands import labs_cli, labs_runner, record
 from databricks.labs.oauth_rotator.commands.service_scripts import (
     install_command,
     restart_command,
@@ -29,7 +29,7 @@ from databricks.labs.oauth_rotator.commands.service_scripts import (
     uninstall_command,
 )
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
-from databricks.labs.oauth_rotator.errors import ConfigError, NeedsPersonError
+from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
@@ -127,7 +127,7 @@ def test_a_payload_is_read_with_defaults_for_the_flags_left_empty():
     ],
 )
 def test_a_bad_payload_is_refused_with_its_reason(args, message):
-    with pytest.raises(labs_cli.PayloadError, match=message.replace("[", r"\[")):
+    with pytest.raises(labs_runner.PayloadError, match=message.replace("[", r"\[")):
         labs_cli.parse_payload(args)
 
 
@@ -144,13 +144,14 @@ def test_a_bad_payload_exits_2_with_one_line_and_no_traceback(tmp_path, arg):
 # ---- routing through blueprint's App ---------------------------------------------------------------------------
 
 
-def test_every_command_is_registered_under_its_labs_name_with_its_help():
+def test_every_command_is_registered_under_its_labs_name_with_its_flags():
     registered = labs_cli.build_app()._mapping  # pylint: disable=protected-access
-    assert set(registered) == set(labs_cli.FLAGS)
+    assert list(registered) == [command.name for command in record.offered_by(record.LABS)]
     for name, command in registered.items():
         assert command.is_unauthenticated  # blueprint must never build a WorkspaceClient from the environment
         assert command.description.strip()
-        assert set(inspect.signature(command.fn).parameters) == {f.replace("-", "_") for f in labs_cli.FLAGS[name]}
+        flags = {flag.parameter for flag in record.command_named(name).flags_for(record.LABS)}
+        assert set(inspect.signature(command.fn).parameters) - {"debug"} == flags
 
 
 def test_flags_reach_the_commands_with_their_types():
@@ -158,43 +159,6 @@ def test_flags_reach_the_commands_with_their_types():
     assert registered["rotate"].get_argument_type("verify") == "bool"
     assert registered["uninstall"].get_argument_type("purge") == "bool"
     assert registered["logs"].get_argument_type("lines") == "int"
-
-
-def test_a_command_error_is_one_line_and_its_exit_code(capsys):
-    def failing() -> int:
-        raise ConfigError("no such config file", fix="run `databricks labs oauth-rotator configure`")
-
-    with pytest.raises(SystemExit) as exited:
-        labs_cli._exits(failing)()  # pylint: disable=protected-access
-    assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert err == "oauth-rotator failing: error: no such config file; run `databricks labs oauth-rotator configure`\n"
-
-
-@pytest.mark.parametrize(
-    ("outcome", "code"),
-    [
-        (NeedsPersonError("login expired"), 1),
-        (ValueError("bug"), 1),
-        (KeyboardInterrupt(), 130),
-        (EOFError(), 1),
-        (1, 1),
-    ],
-)
-def test_no_failure_becomes_exit_0(outcome, code, capsys):
-    def command() -> int:
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
-    with pytest.raises(SystemExit) as exited:
-        labs_cli._exits(command)()  # pylint: disable=protected-access
-    assert exited.value.code == code
-    assert "Traceback" not in capsys.readouterr().err
-
-
-def test_success_returns_normally():
-    assert labs_cli._exits(lambda: 0)() is None  # pylint: disable=protected-access
 
 
 def test_rotate_without_a_config_says_to_configure_and_exits_2(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from databricks.labs.oauth_rotator.app.status import COLUMNS
-from databricks.labs.oauth_rotator.commands import labs_cli
+from databricks.labs.oauth_rotator.commands import labs_cli, record
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -91,20 +91,33 @@ def test_the_project_is_named_for_its_repository_and_its_scripts_exist(document)
     assert document["entrypoint"] == "src/databricks/labs/oauth_rotator/commands/labs_main.py"
 
 
+def test_labs_yml_says_what_the_command_record_says(commands):
+    """labs.yml is data for the Databricks CLI: the record is the one declaration, and this file must match it."""
+    offered = record.offered_by(record.LABS)
+    assert list(commands) == [command.name for command in offered]
+    for command in offered:
+        declared = commands[command.name]
+        assert declared["description"] == command.help, command.name
+        assert declared.get("is_unauthenticated", False) == (not command.needs_login), command.name
+        assert declared.get("table_template") == command.table_template, command.name
+        flags = [
+            {"name": flag.name, "description": flag.labs_description, "default": flag.default}
+            for flag in command.flags_for(record.LABS)
+        ]
+        assert declared.get("flags", []) == flags, command.name
+
+
 def test_every_command_is_routed_and_every_routed_command_is_declared(commands):
     registered = labs_cli.build_app()._mapping  # pylint: disable=protected-access
-    assert set(commands) == set(labs_cli.FLAGS) == set(registered)
+    assert set(commands) == set(registered)
 
 
-def test_flags_are_strings_with_a_description_and_match_the_entrypoint(commands):
+def test_flags_are_strings_with_a_description(commands):
     for name, command in commands.items():
-        declared = {}
         for flag in command.get("flags") or []:
             assert flag["name"] != "log_level", "the CLI adds log_level itself"
             assert isinstance(flag["description"], str) and flag["description"].strip(), (name, flag)
             assert isinstance(flag["default"], str), f"{name} --{flag['name']}: quote the default"
-            declared[flag["name"]] = flag["default"]
-        assert declared == labs_cli.FLAGS[name], name
 
 
 def test_commands_that_need_no_login_say_so_in_yaml_and_in_python(commands):
@@ -113,16 +126,10 @@ def test_commands_that_need_no_login_say_so_in_yaml_and_in_python(commands):
         assert "is_account_level" not in command  # no account-level command: it would prompt on every run
         unauthenticated = command.get("is_unauthenticated", False)
         assert isinstance(unauthenticated, bool), name
-        assert unauthenticated == (name in labs_cli.UNAUTHENTICATED), name
         if unauthenticated:
             assert registered[name].is_unauthenticated, f"blueprint would build a WorkspaceClient for {name}"
-    assert {"status", "logs", "doctor"} <= labs_cli.UNAUTHENTICATED
-    assert {"configure", "rotate", "run"}.isdisjoint(labs_cli.UNAUTHENTICATED)  # these need the CLI's login
-
-
-def test_the_descriptions_are_the_commands_help(commands):
-    for command in labs_cli.COMMANDS:
-        assert commands[command.__name__]["description"] == (command.__doc__ or "").strip()
+    assert {"status", "logs", "doctor"} <= {name for name, c in commands.items() if c.get("is_unauthenticated")}
+    assert all(record.command_named(name).needs_login for name in ("configure", "rotate", "run"))
 
 
 def test_the_status_table_shows_the_status_columns(commands):

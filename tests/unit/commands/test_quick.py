@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from databricks.labs.oauth_rotator.commands import flags, quick
+from databricks.labs.oauth_rotator.commands import flags, quick, record
 from databricks.labs.oauth_rotator.errors import ConfigError
 
 WORDS = st.sampled_from(
@@ -41,6 +41,10 @@ def test_anything_else_goes_to_argparse(argv):
             flags.parse_password_flags(argv)
 
 
-def test_the_flags_are_the_parsers():
-    declared = {a.option_strings[0] for a in flags.build_password_parser()._actions if a.option_strings}
-    assert declared - {"-h"} == set(quick.PASSWORD_FLAGS)
+def test_a_flag_added_to_the_record_is_read_without_argparse(monkeypatch):
+    """`password`'s console flags come from the command record, for the quick reader and argparse alike."""
+    command = record.console_command(quick.PROG, quick.PASSWORD)
+    extra = record.Flag("role", "a role", metavar="NAME", offered=(record.CONSOLE,))
+    monkeypatch.setattr(command, "flags", (*command.flags, extra))
+    assert quick.password_flags(["--role=r", "--target", "t"]) == {"target": "t", "config": None, "role": "r"}
+    assert flags.parse_password_flags(["--role", "r"]) == {"target": None, "config": None, "role": "r"}

@@ -1,4 +1,4 @@
-"""The sandbox's front door: `run(command, **flags)` as databrickslabs/sandbox's router calls it, in-process.
+"""The sandbox's entry point: `run(command, **flags)` as databrickslabs/sandbox's router calls it, in-process.
 
 `run` moves `DATABRICKS_LABS_*_DIR` to oauth-rotator's folders in `os.environ`; every test sets those variables
 through monkeypatch first, so they are put back afterwards.
@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator import paths
-from databricks.labs.oauth_rotator.app.labs_commands import FLAGS
-from databricks.labs.oauth_rotator.commands import sandbox
+from databricks.labs.oauth_rotator.commands import record, sandbox
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
 
 
@@ -106,6 +105,33 @@ def test_a_log_level_passed_on_is_honoured_as_the_router_would(sandbox_home, cap
     assert "DEBUG" not in capsys.readouterr().out  # stdout stays one JSON value
 
 
-def test_the_sandbox_commands_are_ours():
-    assert set(sandbox.SANDBOX_COMMANDS) - set(FLAGS) <= {"password"}  # `password` lands with issue 18
+def test_the_sandbox_commands_are_the_records():
+    labs = {command.name for command in record.offered_by(record.LABS)}
+    assert set(sandbox.SANDBOX_COMMANDS) <= labs
     assert {"run", "restart"}.isdisjoint(sandbox.SANDBOX_COMMANDS)
+
+
+@pytest.mark.parametrize("command", ["run", "restart"])
+def test_a_command_the_sandbox_does_not_offer_is_refused(sandbox_home, capsys, command):
+    with pytest.raises(SystemExit) as exited:
+        sandbox.run(command)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith(f"oauth-rotator: error: unknown command '{command}'")
+
+
+def test_a_failure_reaches_stderr_escaped_and_redacted(sandbox_home, capsys, monkeypatch):
+    """A secret-shaped value and an escape sequence in a command's error: neither reaches stderr as it was."""
+    from databricks.labs.oauth_rotator.commands import labs_commands
+    from databricks.labs.oauth_rotator.errors import CredentialError
+
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+
+    def leaky(verify: bool = False) -> int:
+        raise CredentialError(f"refused \x1b]0;pwned\x07 with {token}")
+
+    monkeypatch.setattr(labs_commands, "rotate", leaky)
+    with pytest.raises(SystemExit) as exited:
+        sandbox.run("rotate")
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err == "oauth-rotator rotate: error: refused \\x1b]0;pwned\\x07 with <redacted>\n"

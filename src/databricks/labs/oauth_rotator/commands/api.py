@@ -1,6 +1,6 @@
 """The Python API, compatible with the original tool: `DatabricksOAuthRotator(...).run_once()` / `.run_daemon()`.
 
-A front door like the console scripts: it turns its keyword arguments into a checked config, then rotates through
+An entry point like the console scripts: it turns its keyword arguments into a checked config, then rotates through
 the application layer.
 """
 

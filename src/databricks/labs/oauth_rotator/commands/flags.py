@@ -1,10 +1,9 @@
-"""The console scripts' shared command line: the original tool's target flags and environment variables, checked
-into a `RotationRequest`, `password`'s flags, and `guarded` (from `quick`), which turns an error into one line on
-stderr and an exit code.
+"""The console scripts' shared command line: parsers built from the command record (`commands.record`), the
+original tool's target flags and environment variables checked into a `RotationRequest`, `password`'s flags, and
+`guarded` (from `quick`), which ends a script through the one way out (`way_out`).
 
-Not a front door itself: `databricks-oauth-rotator` and `databricks-oauth-install` take the same flags.
-argparse and our own plain modules only, so `--help` answers in a few tens of milliseconds.
-"""
+Not an entry point itself: `databricks-oauth-rotator` and `databricks-oauth-install` take the same flags.
+argparse and our own plain modules only, so `--help` answers in a few tens of milliseconds."""
 
 from __future__ import annotations
 
@@ -15,6 +14,16 @@ import sys
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.app.request import RotationRequest
 from databricks.labs.oauth_rotator.commands.quick import PASSWORD, PROG, guarded
+from databricks.labs.oauth_rotator.commands.record import (
+    BOOLEAN,
+    CONSOLE,
+    INTEGER,
+    MINUTES,
+    PORT,
+    Command,
+    console_command,
+    console_words,
+)
 from databricks.labs.oauth_rotator.errors import ConfigError
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `--help` and `status` do without typing
@@ -28,6 +37,7 @@ __all__ = [
     "ConsoleParser",
     "build_parser",
     "build_password_parser",
+    "console_parser",
     "guarded",
     "parse_invocation",
     "parse_password_flags",
@@ -76,6 +86,7 @@ def terminal_columns(environ: Mapping[str, str] | None = None) -> int:
 
 
 def _minutes(text: str) -> float:
+    """`--interval`'s value: minutes, fractions allowed."""
     try:
         return float(text)
     except ValueError:
@@ -83,56 +94,61 @@ def _minutes(text: str) -> float:
 
 
 def _port(text: str) -> int:
+    """A port's value."""
     # Digits only: int() would take " 5432 " and "+5432"; the range is checked with the config's checks.
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
     return int(text)
 
 
+CONVERTERS = {MINUTES: _minutes, PORT: _port, INTEGER: int}
+"""argparse's `type` for each kind of flag in the command record (strings stay strings)."""
+
+
+def add_flags(parser: argparse.ArgumentParser, command: Command) -> argparse.ArgumentParser:
+    """Every console flag of `command` (the command record's), as argparse arguments of its kind."""
+    groups: dict[str, Any] = {}
+    for flag in command.flags_for(CONSOLE):
+        where: Any = parser
+        if flag.group is not None:
+            if flag.group not in groups:
+                groups[flag.group] = parser.add_mutually_exclusive_group()
+            where = groups[flag.group]
+        if flag.kind == BOOLEAN:
+            where.add_argument(f"--{flag.name}", action="store_true", help=flag.help)
+        else:
+            where.add_argument(f"--{flag.name}", type=CONVERTERS.get(flag.kind), metavar=flag.metavar, help=flag.help)
+    if command.tail is not None:
+        parser.add_argument("tail", nargs=argparse.REMAINDER, metavar=command.tail, help=f"after --: {command.tail}")
+    return parser
+
+
+def console_parser(script: str, word: str = "", **kwargs: Any) -> argparse.ArgumentParser:
+    """The parser of a console script's command (`word` for a sub-command), from the command record."""
+    command = console_command(script, word)
+    kwargs.setdefault("description", command.help)
+    parser = ConsoleParser(prog=f"{script} {word}".strip(), **kwargs)
+    return add_flags(parser, command)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = ConsoleParser(
-        prog=PROG,
+    """`databricks-oauth-rotator`: rotate now (`--once`) or run the scheduler."""
+    words = " | ".join(console_words(PROG))
+    parser = console_parser(
+        PROG,
         description="Keep ~/.pgpass supplied with fresh Databricks Lakebase OAuth credentials.",
         epilog="Environment: DATABRICKS_HOST, DATABRICKS_CONFIG_PROFILE, DATABRICKS_CLIENT_ID, "
         "DATABRICKS_CLIENT_SECRET (and every other SDK auth variable), DATABRICKS_PG_HOST, DATABRICKS_PG_USERNAME, "
-        "PGPASSFILE. "
-        f"`{PROG} {PASSWORD} [--target NAME]` prints the current credential of one configured target instead.",
+        f"PGPASSFILE. Commands ({words}): `{PROG} {PASSWORD} [--target NAME]` prints the current credential of one "
+        f"configured target instead; `{PROG} COMMAND --help` says more.",
     )
-    add = parser.add_argument
-    add("--once", action="store_true", help="rotate every target once and exit (default: run as a daemon)")
-    add("--interval", type=_minutes, metavar="MINUTES", help="refresh at least this often (default 50)")
-    add("--workspace-url", metavar="URL", help="the workspace URL (default: DATABRICKS_HOST or the profile's host)")
-    add("--profile", metavar="NAME", help="~/.databrickscfg profile (default: DATABRICKS_CONFIG_PROFILE)")
-    add("--pg-host", metavar="HOST", help="Lakebase host, resolved to its instance or endpoint (DATABRICKS_PG_HOST)")
-    add("--pg-port", type=_port, metavar="PORT", help="port (default 5432)")
-    add("--pg-database", metavar="NAME", help="database field of the .pgpass line (default '*', any database)")
-    add("--pg-username", metavar="USER", help="Postgres role (default: the authenticated identity)")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--instance", metavar="NAME", help="a Lakebase Provisioned instance name")
-    target.add_argument("--endpoint", metavar="PATH", help="projects/<p>/branches/<b>/endpoints/<e> (Autoscaling)")
-    add("--pgpass-file", metavar="PATH", help="password file (default: PGPASSFILE, else ~/.pgpass)")
-    add("--log-file", metavar="PATH", help="log file (default ~/.databricks_oauth_rotator.log)")
-    add("--config", metavar="PATH", help="config file (default ~/.databricks/labs/oauth-rotator/config/config.yml)")
-    add("--exec-after", metavar="COMMAND", help="run COMMAND (no shell) after a rotation changed the password file")
-    add("--verify", action="store_true", help="after rotating, log in once to prove the credential works")
-    add("--http-address", metavar="ADDRESS", help="address of the HTTP endpoints (default 127.0.0.1)")
-    add("--http-port", type=_port, metavar="PORT", help="serve /startup /liveness /readiness /metrics /quitquitquit")
-    add("--debug", action="store_true", help="debug logging (never includes tokens)")
-    add("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
 def build_password_parser() -> argparse.ArgumentParser:
     """`databricks-oauth-rotator password`: its help and its errors (`quick.password_flags` reads the usual forms)."""
-    parser = ConsoleParser(
-        prog=f"{PROG} {PASSWORD}",
-        description="Print the current credential of one configured target, and nothing else, on stdout: the one "
-        "in .pgpass while it has more than the margin left, else one minted now (and written to .pgpass). For "
-        "clients that run a command for their password (pgAdmin, DBeaver, Postico, node-postgres).",
-    )
-    parser.add_argument("--target", metavar="NAME", help="the target, by its name in status (default: the first)")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: the saved one)")
-    return parser
+    return console_parser(PROG, PASSWORD)
 
 
 def parse_password_flags(argv: Sequence[str]) -> dict[str, str | None]:
@@ -156,13 +172,15 @@ FLAG_NAMES = {
 """The flag for each setting it overrides, so that an error names what the user typed."""
 
 
-def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> RotationRequest:
+def parse_invocation(
+    argv: Sequence[str], environ: Mapping[str, str], parser: argparse.ArgumentParser | None = None
+) -> RotationRequest:
     """Flags and the original tool's environment variables, checked without importing the SDK.
 
     The checks are the config's own (`config.check_settings`, `validate_target`, `check_file_path`), which the
     labs commands, the worker and the Python API run too; only the names in the messages are the flags'.
     """
-    args = build_parser().parse_args(argv)
+    args = (parser or build_parser()).parse_args(argv)
     from pathlib import Path
 
     from databricks.labs.oauth_rotator.config import check_file_path, check_settings, named_as, validate_target
@@ -173,15 +191,7 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Rotatio
     if not has_target and any(v is not None for v in target_only.values()):
         flag = next(k for k, v in target_only.items() if v is not None)
         raise ConfigError(f"{flag} needs a target: --pg-host, --instance or --endpoint")
-    overrides: dict[str, Any] = {
-        "profile": args.profile,
-        "workspace_url": args.workspace_url,
-        "pgpass_file": args.pgpass_file,
-        "log_file": args.log_file,
-        "interval_minutes": args.interval,
-        "exec_after": args.exec_after,
-    }
-    settings = {k: v for k, v in overrides.items() if v is not None}
+    settings = _given_settings(args)
     if has_target:
         target = {
             "instance": args.instance,
@@ -218,6 +228,19 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Rotatio
         http_address=args.http_address,
         http_port=args.http_port,
     )
+
+
+def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags override (the ones given)."""
+    overrides: dict[str, Any] = {
+        "profile": args.profile,
+        "workspace_url": args.workspace_url,
+        "pgpass_file": args.pgpass_file,
+        "log_file": args.log_file,
+        "interval_minutes": args.interval,
+        "exec_after": args.exec_after,
+    }
+    return {k: v for k, v in overrides.items() if v is not None}
 
 
 def _config_path(explicit: str | None, has_target: bool, environ: Mapping[str, str]) -> Path | None:

@@ -1,13 +1,14 @@
 """The `databricks labs oauth-rotator` entrypoint: `python cli.py '<JSON payload>'`, as the Databricks CLI runs it.
 
-The payload is checked here first (one line on stderr and exit 2 when it is wrong). `status` and `logs` are
-answered with the standard library alone; every other command goes through blueprint's `App`, which imports the
-Databricks SDK (about two seconds). The commands, their flags and the checks of the flag values live in
-`app.labs_commands`, shared with the sandbox's front door; each command turns its failure into an exit code
-itself: `App` would log the exception and exit 0, and the CLI would report success.
+The payload is checked here first against the command record (`commands.record`: the commands labs offers and
+their flags). Commands that need no workspace (`status`, `logs`, `password`) are answered without blueprint;
+every other command goes through blueprint's `App`, which imports the Databricks SDK (about two seconds). Every
+way out goes through `commands.way_out`: one escaped, redacted line on stderr and the exit code (`App` alone would
+log the exception and exit 0, and the CLI would report success).
 
-This module imports only `os` and `sys` (and `app.labs_commands` and `plainjson`, as light) when it loads: `status` must
-not pay for `typing`, `logging`, `dataclasses`, `pathlib` or pkgutil.
+This module imports only `os` and `sys` when it loads: `status` must not pay for `typing`, `logging`,
+`dataclasses`, `pathlib` or pkgutil. Run by path, it must set up `sys.path` and the namespace packages before it
+imports anything of the package (`databricks/__init__.py` would import pkgutil).
 """
 
 import os
@@ -16,22 +17,9 @@ import sys
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`, which would import typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
     from databricks.labs.blueprint.cli import App
-
-SHARED = ("COMMANDS", "FLAGS", "PACKAGE_LOGGER", "UNAUTHENTICATED", "PayloadError")
-"""Names of `app.labs_commands` that this module also answers to (`labs_cli.FLAGS`). They are looked up when first
-used, not imported here: run by path, this module must set up `sys.path` and the namespace packages before it
-imports anything of the package (`databricks/__init__.py` would import pkgutil)."""
-
-
-def __getattr__(name: str) -> "Any":
-    if name in SHARED or name == "_exits":
-        from databricks.labs.oauth_rotator.app import labs_commands
-
-        return getattr(labs_commands, "exits" if name == "_exits" else name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Payload:
@@ -68,7 +56,8 @@ class Payload:
 
 def parse_payload(args: "Sequence[str]") -> Payload:
     """Check `{"command": ..., "flags": {...strings...}, "output_type": ""}` and the command's flag values."""
-    from databricks.labs.oauth_rotator.app.labs_commands import FLAGS, LOG_LEVELS, PayloadError, check_flags, shown
+    from databricks.labs.oauth_rotator.commands.labs_runner import PayloadError, check_flags, offered
+    from databricks.labs.oauth_rotator.commands.record import LABS
 
     if len(args) != 1:
         raise PayloadError(
@@ -82,61 +71,66 @@ def parse_payload(args: "Sequence[str]") -> Payload:
         raise PayloadError(f"the payload is not JSON: {err}") from None
     if not isinstance(raw, dict):
         raise PayloadError(f"the payload must be a JSON object, got {type(raw).__name__}")
-    command = raw.get("command")
-    if not isinstance(command, str) or not command:
+    name = raw.get("command")
+    if not isinstance(name, str) or not name:
         raise PayloadError('the payload has no "command"')
-    if command not in FLAGS:
-        raise PayloadError(f"unknown command {shown(command)} (commands: {', '.join(sorted(FLAGS))})")
+    command = offered(name, LABS)
     flags = raw.get("flags", {})
     if not isinstance(flags, dict) or not all(isinstance(v, str) for v in flags.values()):
         raise PayloadError('"flags" must be a JSON object of strings')
     flags = dict(flags)
     log_level = flags.pop("log_level", "warn").strip().lower() or "warn"
+    from databricks.labs.oauth_rotator.commands.labs_runner import LOG_LEVELS
+
     if log_level not in LOG_LEVELS:
         raise PayloadError(f"unknown log level {log_level!r} (one of {', '.join(sorted(LOG_LEVELS))})")
-    return Payload(command, check_flags(command, flags), log_level)
+    return Payload(name, check_flags(command, LABS, flags), log_level)
 
 
 def build_app() -> "App":
-    """blueprint's App with every command registered (importing blueprint imports the SDK)."""
+    """blueprint's App with every command labs offers registered (importing blueprint imports the SDK)."""
     from databricks.labs.blueprint.cli import App
 
-    from databricks.labs.oauth_rotator.app.labs_commands import COMMANDS, exits
+    from databricks.labs.oauth_rotator.commands.labs_runner import exits, handler
+    from databricks.labs.oauth_rotator.commands.record import LABS, offered_by
 
     app = App(__file__)
-    for command in COMMANDS:
+    for command in offered_by(LABS):
         # Unauthenticated for blueprint, always: App would otherwise build a WorkspaceClient from the environment,
         # without timeouts and before the saved config's profile is known. Commands build their own client.
-        # labs.yml still asks the CLI for a login where one is needed (configure, rotate, run).
-        app.command(exits(command), is_unauthenticated=True)
+        # labs.yml still asks the CLI for a login where one is needed (the record's `needs_login`).
+        app.command(exits(handler(command), command.name), is_unauthenticated=True)
     return app
 
 
 def main() -> "NoReturn":
-    """Read the payload from `sys.argv[1]`, run the command, exit with its code."""
+    """Read the payload from `sys.argv[1]`, run the command, exit with its code (through `way_out.finish`)."""
     _forget_script_directory()
     from databricks_oauth_rotator.scripts import namespace_packages
 
     namespace_packages()  # `databricks` and `databricks.labs` without pkgutil, as the console scripts do
-    from databricks.labs.oauth_rotator.app.labs_commands import LIGHT_COMMANDS, PROG, PayloadError, run_light
+    from databricks.labs.oauth_rotator.commands.labs_runner import PROG
+    from databricks.labs.oauth_rotator.commands.way_out import finish
 
-    try:
-        payload = parse_payload(sys.argv[1:])
-    except PayloadError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    if payload.command in LIGHT_COMMANDS:
-        sys.exit(run_light(payload.command, payload.flags, debug=payload.debug))
-    from databricks.labs.oauth_rotator.errors import RotatorError
+    sys.exit(finish(PROG, lambda: run_payload(sys.argv[1:])))
 
+
+def run_payload(args: "Sequence[str]") -> int:
+    """Check the payload and run its command; returns the exit code (errors are the caller's to end with)."""
+    from databricks.labs.oauth_rotator.commands.labs_runner import run_light
+    from databricks.labs.oauth_rotator.commands.record import command_named
+
+    payload = parse_payload(args)
+    command = command_named(payload.command)
+    if not command.needs_workspace:
+        return run_light(command, payload.flags, debug=payload.debug)
+    app = build_app()
+    sys.argv[1:] = [payload.to_json()]  # the checked payload, as App reads it
     try:
-        app = build_app()
-        sys.argv[1:] = [payload.to_json()]  # the checked payload, as App reads it
         app()
-    except RotatorError as err:
-        print(f"{PROG} {payload.command}: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    sys.exit(0)
+    except SystemExit as done:  # `exits` ended the command with its code, after its one line
+        return int(done.code or 0)
+    return 0
 
 
 def _forget_script_directory() -> None:

@@ -4,12 +4,10 @@ argparse imports `re`, `gettext` and `locale`: together nearly as long as starti
 connection some clients open, `status` and `--version` should answer at once; so the common command lines are
 read here, exactly as argparse would read them (a test compares the two on generated command lines), and anything
 else (`--help`, an abbreviation, a mistake) goes to the argparse parser in `flags`, which prints help or the error.
-Not a front door: `rotator_script` and `service_scripts` share it.
+Not an entry point: `rotator_script` and `service_scripts` share it.
 """
 
 from __future__ import annotations
-
-import sys
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs a fifth of Python's start-up
 if TYPE_CHECKING:
@@ -19,19 +17,25 @@ if TYPE_CHECKING:
 PROG = "databricks-oauth-rotator"
 PASSWORD = "password"  # noqa: S105  # a command's name, not a secret
 """The first word that makes `databricks-oauth-rotator` print a credential instead of rotating."""
-PASSWORD_FLAGS = ("--target", "--config")
-"""`password`'s flags, each taking a value (`flags.build_password_parser` declares the same)."""
+
+
+def _password_flags() -> tuple[str, ...]:
+    """`password`'s console flags, from the command record; each takes a value."""
+    from databricks.labs.oauth_rotator.commands.record import CONSOLE, console_command
+
+    return tuple(f"--{flag.name}" for flag in console_command(PROG, PASSWORD).flags_for(CONSOLE))
 
 
 def password_flags(argv: Sequence[str]) -> dict[str, str | None] | None:
     """`--target NAME` / `--target=NAME` and `--config PATH` / `--config=PATH`, each at most once, read as argparse
     reads them (`{"target": ..., "config": ...}`); None for any other command line, for argparse to read."""
-    found: dict[str, str | None] = {"target": None, "config": None}
+    names = _password_flags()
+    found: dict[str, str | None] = {name[2:]: None for name in names}
     seen: set[str] = set()
     i = 0
     while i < len(argv):
         flag, equals, value = argv[i].partition("=")
-        if flag not in PASSWORD_FLAGS or flag in seen:
+        if flag not in names or flag in seen:
             return None
         if not equals:
             if i + 1 >= len(argv):
@@ -47,16 +51,8 @@ def password_flags(argv: Sequence[str]) -> dict[str, str | None] | None:
 
 
 def guarded(command: Any, *, err: TextIO | None = None) -> int:
-    """Run a command; a `RotatorError` becomes one line on stderr and its exit code, never a traceback."""
-    from databricks.labs.oauth_rotator.errors import RotatorError
+    """Run a command through the one way out (`way_out.finish`): an error becomes one line on stderr and its exit
+    code, never a traceback."""
+    from databricks.labs.oauth_rotator.commands.way_out import finish
 
-    err = err if err is not None else sys.stderr
-    try:
-        return int(command())
-    except RotatorError as error:
-        from databricks.labs.oauth_rotator.text import printable
-
-        print(f"{PROG}: error: {printable(str(error))}", file=err)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return 130
+    return finish(PROG, command, err=err)

@@ -37,6 +37,8 @@ def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
         return 0
     if argv[:1] == [PASSWORD]:  # a first word, never a flag's value: every flag of the rotator starts with --
         return _password(argv[1:], environ)
+    if argv and not argv[0].startswith("-"):
+        return _sub_command(argv[0], argv[1:])
     from databricks.labs.oauth_rotator.commands.flags import parse_invocation
 
     request = parse_invocation(argv, environ)
@@ -57,6 +59,22 @@ def _serve_http(address: str, port: int, health: Health, quit_now: Callable[[], 
     from databricks.labs.oauth_rotator.commands.endpoints import start_http
 
     return start_http(address, port, health, quit_now)
+
+
+def _sub_command(word: str, argv: list[str]) -> int:
+    """`databricks-oauth-rotator WORD [flags] [-- COMMAND ARG...]`: a sub-command of the command record, its flags
+    parsed from the record, its handler called with them (and the tail after `--` as `tail`, when it takes one)."""
+    from databricks.labs.oauth_rotator.commands.record import console_command, console_words, handler_of
+    from databricks.labs.oauth_rotator.errors import ConfigError
+
+    if word not in console_words(PROG):
+        raise ConfigError(f"unknown command {word!r} (commands: {', '.join(console_words(PROG))}; or flags: --help)")
+    from databricks.labs.oauth_rotator.commands.flags import console_parser
+
+    arguments = dict(vars(console_parser(PROG, word).parse_args(argv)))
+    if arguments.get("tail", [])[:1] == ["--"]:
+        arguments["tail"] = arguments["tail"][1:]
+    return int(handler_of(console_command(PROG, word))(**arguments))  # type: ignore[operator]
 
 
 def _password(argv: list[str], environ: Mapping[str, str]) -> int:

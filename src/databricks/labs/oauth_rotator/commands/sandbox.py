@@ -4,19 +4,21 @@ tools (contrib/sandbox/ holds the lines the sandbox adds; docs/sandbox.md says w
 The sandbox's router (its `cli.py`) pops `log_level` from the CLI's payload, sets the `databricks` logger from it,
 and calls `MAPPING[command](**flags)`, every flag a string and `-` in its name turned into `_`; its lines for us call
 `run("rotate", verify="false")`. Here the flags get the same checks and the commands the same bodies
-(`app.labs_commands`) as in `databricks labs oauth-rotator`, with the same output and exit codes. The router ignores
-what its tools return, so every failure leaves through SystemExit.
+(the command record, `commands.record`, and its handlers) as in `databricks labs oauth-rotator`, with the same output
+and exit codes, and the same way out (`commands.way_out`). The router ignores what its tools return, so every
+failure leaves through SystemExit.
 
 The CLI points `DATABRICKS_LABS_CONFIG_DIR` and `DATABRICKS_LABS_STATE_DIR` at the sandbox's folders. oauth-rotator
 keeps its files in its own (`~/.databricks/labs/oauth-rotator/config` and `state`) whichever way it came in, so both
 ways share one config, one `status.json` and one service (one service definition name on every OS).
 
-This module imports only `os` and `sys` when it loads: the router imports it for every `lakebase-oauth-*` command,
-`status` included.
+This module imports only `os` and the command record when it loads: the router imports it for every
+`lakebase-oauth-*` command, `status` included.
 """
 
 import os
-import sys
+
+from databricks.labs.oauth_rotator.commands.record import SANDBOX, offered_by
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`, which would import typing
 if TYPE_CHECKING:
@@ -24,20 +26,11 @@ if TYPE_CHECKING:
 
 PREFIX = "lakebase-oauth-"
 """The sandbox's name for each command: `lakebase-oauth-` and ours (`lakebase-oauth-rotate`)."""
-SANDBOX_COMMANDS = (
-    "configure",
-    "rotate",
-    "install",
-    "uninstall",
-    "status",
-    "doctor",
-    "logs",
-    "psql",
-    "env",
-    "password",
-)
-"""The commands the sandbox's labs.yml declares (contrib/sandbox/; a test keeps the two equal). `run` (the foreground
-loop) and `restart` stay with `databricks labs oauth-rotator` and the console scripts."""
+
+
+SANDBOX_COMMANDS = tuple(command.name for command in offered_by(SANDBOX))
+"""The commands the sandbox's labs.yml declares (contrib/sandbox/; a test keeps the two equal): the record's. `run`
+(the foreground loop) and `restart` stay with `databricks labs oauth-rotator` and the console scripts."""
 
 
 def run(command: str, /, **flags: str) -> None:
@@ -45,24 +38,29 @@ def run(command: str, /, **flags: str) -> None:
     raise SystemExit with the command's exit code (2 for a bad command or flag, after one line on stderr).
 
     `command` is positional-only: `psql` has a flag of that name (`run("psql", command="select 1")`)."""
-    from databricks.labs.oauth_rotator.app import labs_commands as labs
+    from databricks.labs.oauth_rotator.commands.labs_runner import PROG
+    from databricks.labs.oauth_rotator.commands.way_out import finish
 
+    # A bad command or flag ends here; a command's own failure ends inside `_run`, with the command's name.
+    exit_code = finish(PROG, lambda: _run(command, flags))
+    if exit_code:
+        raise SystemExit(exit_code)
+
+
+def _run(name: str, flags: "dict[str, str]") -> int:
+    from databricks.labs.oauth_rotator.commands import labs_runner as runner
+
+    command = runner.offered(name, SANDBOX)
     log_level = flags.pop("log_level", None)  # the router pops it; a caller that does not is served the same
-    try:
-        values = labs.check_flags(command, {name.replace("_", "-"): value for name, value in flags.items()})
-        if log_level is not None:
-            _set_log_level(log_level, labs.LOG_LEVELS)
-    except labs.PayloadError as err:
-        print(f"{labs.PROG}: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    values = runner.check_flags(command, SANDBOX, {key.replace("_", "-"): value for key, value in flags.items()})
+    if log_level is not None:
+        runner.set_log_level(log_level)
     use_own_folders(os.environ)
-    if command in labs.LIGHT_COMMANDS:
-        exit_code = labs.run_light(command, values, debug=labs.is_debug())
-        if exit_code:
-            raise SystemExit(exit_code)
-        return
+    if not command.needs_workspace:
+        return runner.run_light(command, values, debug=runner.is_debug())
     _log_to_stderr()
-    labs.exits(labs.command_named(command))(**labs.typed_arguments(values))
+    runner.exits(runner.handler(command), command.name)(**runner.typed_arguments(command, values))
+    return 0
 
 
 def use_own_folders(environ: "MutableMapping[str, str]") -> None:
@@ -71,20 +69,6 @@ def use_own_folders(environ: "MutableMapping[str, str]") -> None:
     from databricks.labs.oauth_rotator.paths import own_labs_folders
 
     environ.update(own_labs_folders(environ))
-
-
-def _set_log_level(log_level: str, known: "frozenset[str]") -> None:
-    """What the sandbox's router does with `log_level`, for a caller that passed it on (blueprint's mapping)."""
-    import logging
-
-    level = log_level.strip().lower() or "warn"
-    if level not in known:
-        from databricks.labs.oauth_rotator.app.labs_commands import PayloadError
-
-        raise PayloadError(f"unknown log level {level!r} (one of {', '.join(sorted(known))})")
-    if level != "disabled":
-        names = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING}
-        logging.getLogger("databricks").setLevel(names.get(level, logging.ERROR))
 
 
 def _log_to_stderr() -> None:

@@ -23,14 +23,24 @@ if TYPE_CHECKING:
     ManagerFactory = Callable[[], ServiceManager]
 
 
+INSTALL = "databricks-oauth-install"
+STATUS = "databricks-oauth-status"
+RESTART = "databricks-oauth-restart"
+UNINSTALL = "databricks-oauth-uninstall"
+"""The scripts' names, as pyproject.toml and the command record (`commands.record`) spell them."""
+
+
 def install_command(
     argv: Sequence[str], *, environ: Mapping[str, str], manager_factory: ManagerFactory, out: TextIO
 ) -> int:
     """`databricks-oauth-install [target flags]`: write the config from the flags, install and start the service."""
     from databricks.labs.oauth_rotator.app.service import save_and_install
-    from databricks.labs.oauth_rotator.commands.flags import parse_invocation
+    from databricks.labs.oauth_rotator.commands.flags import console_parser, parse_invocation
 
-    path, message = save_and_install(parse_invocation(argv, environ), environ=environ, manager=manager_factory())
+    parser = console_parser(INSTALL, description="Save the config from the flags, install and start the service.")
+    path, message = save_and_install(
+        parse_invocation(argv, environ, parser), environ=environ, manager=manager_factory()
+    )
     print(f"Saved {path}", file=out)
     print(message, file=out)
     return 0
@@ -52,11 +62,9 @@ def status_command(
     """
     as_json = list(argv) == ["--json"]
     if argv and not as_json:
-        from databricks.labs.oauth_rotator.commands.flags import ConsoleParser
+        from databricks.labs.oauth_rotator.commands.flags import console_parser
 
-        parser = ConsoleParser(prog="databricks-oauth-status", description="Show what oauth-rotator rotated and when.")
-        parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
-        as_json = parser.parse_args(argv).json
+        as_json = console_parser(STATUS).parse_args(argv).json
     rows = collect_status(environ=environ, manager_factory=manager_factory, err=err)
     if as_json:
         from databricks.labs.oauth_rotator.files.plainjson import dumps
@@ -68,9 +76,10 @@ def status_command(
 
 
 def restart_command(argv: Sequence[str], *, manager_factory: ManagerFactory, out: TextIO) -> int:
-    from databricks.labs.oauth_rotator.commands.flags import ConsoleParser
+    """`databricks-oauth-restart`: restart the background service."""
+    from databricks.labs.oauth_rotator.commands.flags import console_parser
 
-    ConsoleParser(prog="databricks-oauth-restart", description="Restart the background service.").parse_args(argv)
+    console_parser(RESTART).parse_args(argv)
     from databricks.labs.oauth_rotator.app.service import restart_service
 
     print(restart_service(manager_factory()), file=out)
@@ -80,11 +89,10 @@ def restart_command(argv: Sequence[str], *, manager_factory: ManagerFactory, out
 def uninstall_command(
     argv: Sequence[str], *, environ: Mapping[str, str], manager_factory: ManagerFactory, out: TextIO
 ) -> int:
-    from databricks.labs.oauth_rotator.commands.flags import ConsoleParser
+    """`databricks-oauth-uninstall [--purge]`: stop and remove the background service."""
+    from databricks.labs.oauth_rotator.commands.flags import console_parser
 
-    parser = ConsoleParser(prog="databricks-oauth-uninstall", description="Stop and remove the background service.")
-    parser.add_argument("--purge", action="store_true", help="also remove oauth-rotator's lines from .pgpass")
-    args = parser.parse_args(argv)
+    args = console_parser(UNINSTALL).parse_args(argv)
     from databricks.labs.oauth_rotator.app.service import uninstall_service
 
     print(uninstall_service(manager_factory(), purge=args.purge, environ=environ, purge_flag="--purge"), file=out)

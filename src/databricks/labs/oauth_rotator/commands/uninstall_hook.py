@@ -23,7 +23,9 @@ def main() -> int:
         print(manager.uninstall())
     except RotatorError as err:
         # Failing stops the CLI from deleting the virtualenv under a service that still runs from it.
-        print(f"oauth-rotator uninstall: error: {err}", file=sys.stderr)
+        from databricks.labs.oauth_rotator.commands.way_out import say
+
+        say("oauth-rotator uninstall", str(err))
         return err.exit_code or 1
     print(LINES_STAY)
     return 0

@@ -11,8 +11,10 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from databricks.labs.oauth_rotator.commands.way_out import INTERRUPTED, error_line, escaped, explain
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
-from databricks.labs.oauth_rotator.text import one_line, printable
+
+PROG = "oauth-rotator"
 
 logger = logging.getLogger("databricks.labs.oauth_rotator")
 
@@ -34,11 +36,12 @@ def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float 
 
 
 def _say(message: str, stderr: TextIO) -> None:
-    """One error line: into the log (and stderr) once logging is set up, else on stderr."""
+    """One error line: into the log (and stderr) once logging is set up, else on stderr; escaped and redacted as
+    the one way out writes it (`way_out.error_line`), whichever way it goes."""
     if logger.handlers:
-        logger.error(message)
+        logger.error(escaped(message))
     else:
-        print(f"oauth-rotator: error: {message}", file=stderr)
+        print(error_line(PROG, message), file=stderr)
 
 
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
@@ -48,16 +51,17 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO 
         if not isinstance(request, dict):
             raise ConfigError("worker: expected a JSON object on stdin")
         exit_code, next_due = run_request(request, stream=stderr)
-    except RotatorError as err:
-        exit_code, next_due = err.exit_code, None
-        _say(printable(str(err)), stderr)
-    except ValueError as err:
-        exit_code, next_due = 2, None
-        _say(printable(str(err)), stderr)
+    except KeyboardInterrupt:
+        exit_code, next_due = INTERRUPTED, None
+    except ValueError as err:  # a request that is not JSON: bad usage, as a ConfigError is
+        exit_code, next_due = (err.exit_code if isinstance(err, RotatorError) else 2), None
+        _say(str(err), stderr)
     except Exception as err:  # pylint: disable=broad-exception-caught  # a cycle never ends in a traceback
-        exit_code, next_due = 1, None
-        logger.debug("The rotation cycle failed unexpectedly", exc_info=True)
-        _say(f"the rotation cycle failed: {type(err).__name__}: {one_line(str(err))}", stderr)
+        exit_code, message = explain(err)
+        next_due = None
+        if not isinstance(err, RotatorError):
+            message = f"the rotation cycle failed: {message}"
+        _say(message, stderr)
     print(json.dumps({"exit_code": exit_code, "next_due": next_due}), file=stdout, flush=True)
     return exit_code
 
