@@ -225,3 +225,25 @@ def test_the_observer_hears_every_turn_and_every_cycle():
     assert Daemon(runner, clock=clock, stop=stop, observer=observer).run() == 0
     assert observer.cycles == 2
     assert observer.turns == 2 + len(clock.waits), "each cycle and each wait is a turn of the loop"
+
+
+def test_a_worker_that_could_not_run_has_its_stderr_relayed_to_the_scheduler_log(tmp_path, caplog):
+    """The worker's stderr is a pipe of the scheduler's (never the scheduler's own stderr, which pythonw lacks and
+    launchd never rotates); its lines reach the scheduler's log only when the cycle could not run."""
+    from databricks.labs.oauth_rotator.rotation.daemon import SubprocessCycleRunner
+
+    script = tmp_path / "fake-python"
+    script.write_text("#!/bin/sh\ncat >/dev/null\necho 'oauth-rotator: error: no such profile DEV' >&2\nexit 2\n")
+    script.chmod(0o700)
+    with caplog.at_level("ERROR"):
+        result = SubprocessCycleRunner({}, python=str(script)).run(force=False)
+    assert result.exit_code == 2
+    assert "worker: oauth-rotator: error: no such profile DEV" in caplog.text
+
+    quiet = tmp_path / "quiet-python"
+    quiet.write_text("#!/bin/sh\ncat >/dev/null\necho 'a log line' >&2\necho '{\"exit_code\": 0, \"next_due\": 5}'\n")
+    quiet.chmod(0o700)
+    caplog.clear()
+    with caplog.at_level("ERROR"):
+        assert SubprocessCycleRunner({}, python=str(quiet)).run(force=False) == CycleResult(0, 5.0)
+    assert "a log line" not in caplog.text

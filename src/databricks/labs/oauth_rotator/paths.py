@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 PRODUCT = "oauth-rotator"
 ENV_FILE_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ENV_FILE"
 """Names a 0600 `KEY=value` file the scheduler loads at start (launchd cannot read an EnvironmentFile)."""
+CONFIG_ERROR_EXIT_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT"
+"""Set by the launchd agent to 0: the exit code of the scheduler on an unusable configuration (else 2)."""
 LOGIN_DIR_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_LOGIN_DIR"
 """The folder of the `login.json` that the Databricks CLI keeps for the labs project it started, when that project is
 not oauth-rotator (the sandbox): `own_labs_folders` sets it, the installer reads the default profile from it."""
