@@ -33,13 +33,7 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
     """The daemon, until SIGTERM or SIGINT (or POST /quitquitquit); returns its exit code (2 when the configuration
     cannot be used). With a port (`--http-port`, `http.port`), `serve_http` answers the sidecar's endpoints."""
     from databricks.labs.oauth_rotator.paths import status_file
-    from databricks.labs.oauth_rotator.rotation.daemon import (
-        CONFIG_ERROR_EXIT,
-        Daemon,
-        SubprocessCycleRunner,
-        config_error_exit_code,
-        install_stop_handlers,
-    )
+    from databricks.labs.oauth_rotator.rotation.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
     from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
@@ -60,8 +54,7 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
     if supervisor is not None:
         supervisor.start()
     try:
-        code = daemon.run()
-        return config_error_exit_code(os.environ) if code == CONFIG_ERROR_EXIT else code
+        return daemon.run()
     finally:
         if supervisor is not None:
             supervisor.stop()  # the front goes with the service: SIGTERM to the scheduler stops pgbouncer too
