@@ -10,6 +10,9 @@ The loop runs on a fake clock; the cycle is in-process and writes `.pgpass` thro
 
 import threading
 
+import pytest
+
+from databricks.labs.oauth_rotator.errors import FileWriteError
 from databricks.labs.oauth_rotator.files.writer import update_file
 from databricks.labs.oauth_rotator.hostos import HostOS
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
@@ -111,3 +114,14 @@ def test_the_windows_writer_calls_no_posix_only_function(tmp_path):
     fresh = tmp_path / "new.conf"
     assert update_file(fresh, lambda _old: LINE, host=WINDOWS) is True
     assert fresh.read_bytes() == LINE
+
+
+def test_the_first_write_creates_libpqs_folder_under_appdata(tmp_path, monkeypatch):
+    """A fresh Windows profile has no %APPDATA%\\postgresql (libpq never creates it): the writer does."""
+    monkeypatch.setenv("APPDATA", str(tmp_path))
+    target = tmp_path / "postgresql" / "pgpass.conf"
+    assert update_file(target, lambda _old: LINE, host=WINDOWS) is True
+    assert target.read_bytes() == LINE
+    elsewhere = tmp_path / "other" / "pgpass.conf"
+    with pytest.raises(FileWriteError, match="does not exist"):
+        update_file(elsewhere, lambda _old: LINE, host=WINDOWS)

@@ -85,6 +85,22 @@ def default_pgpass_path(environ: Mapping[str, str] | None = None, *, platform: s
     return Path(environ.get("HOME") or _passwd_home()) / ".pgpass"
 
 
+def libpq_windows_folder(environ: Mapping[str, str] | None = None, *, platform: str = sys.platform) -> Path | None:
+    """`%APPDATA%\\postgresql` on Windows: where libpq reads `pgpass.conf`, a folder libpq never creates (so a fresh
+    machine has none, and the rotator creates it), else None."""
+    if platform != "win32":
+        return None
+    environ = os.environ if environ is None else environ
+    appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+    return Path(appdata) / "postgresql"
+
+
+def creatable_folder(folder: Path, environ: Mapping[str, str] | None = None, *, platform: str = sys.platform) -> bool:
+    """Whether a missing `folder` is one the rotator creates itself: libpq's Windows folder, under an existing
+    APPDATA."""
+    return folder == libpq_windows_folder(environ, platform=platform) and folder.parent.is_dir()
+
+
 def _passwd_home() -> str:
     import pwd  # POSIX only
 

@@ -25,6 +25,7 @@ from databricks.labs.oauth_rotator.errors import FileWriteError
 from databricks.labs.oauth_rotator.files.failures import failure, write_error
 from databricks.labs.oauth_rotator.files.lock import FileLock
 from databricks.labs.oauth_rotator.hostos import CURRENT, HostOS
+from databricks.labs.oauth_rotator.paths import creatable_folder
 from databricks.labs.oauth_rotator.trust import check_trusted
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def _resolve(target: Path, host: HostOS) -> tuple[Path, os.stat_result | None]:
     try:
         status = os.lstat(target)
     except FileNotFoundError:
-        _require_directory(target)
+        _require_directory(target, host)
         return target, None
     except OSError as err:
         raise write_error(target, "inspecting the file", err) from err
@@ -146,7 +147,9 @@ def _resolve(target: Path, host: HostOS) -> tuple[Path, os.stat_result | None]:
     return target, status
 
 
-def _require_directory(target: Path) -> None:
+def _require_directory(target: Path, host: HostOS) -> None:
+    if not target.parent.is_dir() and host.is_windows and creatable_folder(target.parent, platform="win32"):
+        make_private_directories(target.parent)  # libpq reads %APPDATA%\\postgresql but never creates it
     if not target.parent.is_dir():
         raise FileWriteError(
             f"cannot write {target}: the directory {target.parent} does not exist",
