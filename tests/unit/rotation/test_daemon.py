@@ -247,3 +247,36 @@ def test_a_worker_that_could_not_run_has_its_stderr_relayed_to_the_scheduler_log
     with caplog.at_level("ERROR"):
         assert SubprocessCycleRunner({}, python=str(quiet)).run(force=False) == CycleResult(0, 5.0)
     assert "a log line" not in caplog.text
+
+
+def test_a_stop_ends_the_cycle_in_progress_at_once(tmp_path):
+    """launchd SIGKILLs a job ExitTimeOut (20 s) after SIGTERM and `bootout` answers 36 until the job is gone: the
+    scheduler must not sit out a 90 s cycle once it is told to stop (issue #24, item 10)."""
+    import time
+
+    from databricks.labs.oauth_rotator.rotation.daemon import SubprocessCycleRunner
+
+    marker = tmp_path / "worker-pid"
+    script = tmp_path / "slow-python"
+    script.write_text(f"#!/bin/sh\necho $$ > '{marker}'\nexec sleep 60\n")
+    script.chmod(0o700)
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    started = time.monotonic()
+    result = SubprocessCycleRunner({}, python=str(script), stop=stop, timeout=90).run(force=False)
+    assert result == CycleResult(1, detail="stopped")
+    assert time.monotonic() - started < 10
+    pid = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        import os
+
+        os.kill(pid, 0)
+
+
+def test_the_service_chooses_the_exit_code_of_a_configuration_error():
+    from databricks.labs.oauth_rotator.rotation.daemon import config_error_exit_code
+
+    assert config_error_exit_code({}) == 2
+    assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "0"}) == 0  # launchd's agent
+    assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "-1"}) == 2
+    assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "999"}) == 2

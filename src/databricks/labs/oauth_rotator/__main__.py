@@ -10,10 +10,10 @@ if __name__ == "__main__":
     try:
         rotator_main(args[1:] if args[:1] == ["run"] else args)
     except SystemExit as done:
-        from databricks.labs.oauth_rotator.rotation.daemon import CONFIG_ERROR_EXIT, config_error_exit_code
+        if done.code != 2:  # rotation.daemon.CONFIG_ERROR_EXIT, not imported here: --version and --help stay light
+            raise
+        from databricks.labs.oauth_rotator.rotation.daemon import config_error_exit_code
 
         # An unusable configuration, found by the front door or by a cycle, exits as the service asked: launchd's
         # KeepAlive relaunches on any non-zero exit, so its agent asks for 0 (see `config_error_exit_code`).
-        if done.code == CONFIG_ERROR_EXIT:
-            sys.exit(config_error_exit_code(os.environ))
-        raise
+        sys.exit(config_error_exit_code(os.environ))

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,11 +95,13 @@ class SubprocessCycleRunner:
         python: str = sys.executable,
         timeout: float = CYCLE_TIMEOUT_SECONDS,
         env: Mapping[str, str] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._request = dict(request)
         self._python = python
         self._timeout = timeout
         self._env = dict(env) if env is not None else None
+        self._stop = stop
 
     def run(self, *, force: bool) -> CycleResult:
         payload = json.dumps({**self._request, "force": force})
@@ -112,16 +115,49 @@ class SubprocessCycleRunner:
             errors="replace",  # a worker that printed bytes that are not UTF-8 is read, not a crash
         ) as child:
             try:
-                out, err = child.communicate(payload, timeout=self._timeout)
+                out, err = self._communicate(child, payload)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.communicate()
                 logger.error(f"Rotation cycle did not finish within {self._timeout:.0f} s and was stopped")
                 return CycleResult(exit_code=1, detail="timeout")
+            except _Stopping:
+                _end(child)
+                logger.info("The scheduler is stopping: ended the rotation cycle in progress")
+                return CycleResult(exit_code=1, detail="stopped")
         result = _parse_report(out, child.returncode)
         if result.exit_code == 2 or result.detail == "no report":
             _relay(err)
         return result
+
+    def _communicate(self, child: subprocess.Popen[str], payload: str) -> tuple[str, str]:
+        """`communicate` in slices of a second, so that SIGTERM (the `stop` event) ends a cycle in progress at
+        once: launchd SIGKILLs a job ExitTimeOut (20 s) after SIGTERM, and `bootout` answers 36 until then."""
+        deadline = time.monotonic() + self._timeout
+        data: str | None = payload
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return child.communicate(data, timeout=max(0.0, min(remaining, 1.0)))
+            except subprocess.TimeoutExpired:
+                if remaining <= 1.0:
+                    raise
+            data = None  # sent once: communicate refuses input on a retry
+            if self._stop is not None and self._stop.is_set():
+                raise _Stopping
+
+
+class _Stopping(Exception):
+    """The scheduler was asked to stop while a cycle ran."""
+
+
+def _end(child: subprocess.Popen[str]) -> None:
+    child.terminate()  # the writer is atomic: an update cut short leaves the old file
+    try:
+        child.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
 
 
 RELAYED_LINES = 20
