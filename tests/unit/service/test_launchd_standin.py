@@ -96,3 +96,23 @@ def test_a_configuration_error_does_not_relaunch_the_agent(tmp_path):
     assert "no such file" in result.stderr and "Traceback" not in result.stderr
     job = launchd.job(GUI_TARGET)
     assert job.last_exit == 0 and not job.running and job.runs == 1
+
+
+def test_a_configuration_error_found_by_a_cycle_does_not_relaunch_the_agent(tmp_path):
+    """The same through the whole scheduler: the plist's program starts, its first cycle's worker finds the
+    `.pgpass` folder missing (exit 2), the scheduler stops, and the agent exits 0 for KeepAlive."""
+    launchd = Launchd()
+    spec = make_spec(tmp_path, python=sys.executable, environment={})
+    spec.config_path.parent.mkdir(parents=True)
+    spec.config_path.write_text(
+        "version: 1\nworkspace_url: https://example.cloud.databricks.com\n"
+        f"pgpass_file: {tmp_path}/missing/.pgpass\n"
+        "targets:\n  - host: instance-1.database.cloud.databricks.com\n    user: me@example.com\n"
+    )
+    _manager(tmp_path, launchd).install(spec)
+    result = launchd.run_once(GUI_TARGET)
+    assert result.returncode == 0, result.stderr
+    assert "Stopping: the configuration cannot be used" in result.stderr
+    assert "directory" in result.stderr and "does not exist" in result.stderr  # the worker's reason, relayed once
+    job = launchd.job(GUI_TARGET)
+    assert (job.last_exit, job.running, job.runs) == (0, False, 1)
