@@ -36,3 +36,18 @@ def test_the_sandboxs_login_names_the_default_profile_before_ours(tmp_path: Path
     assert login_profile({**environ, paths.LOGIN_DIR_VARIABLE: str(sandbox)}) == "from-sandbox"
     (sandbox / "login.json").write_text("{}")  # the sandbox installed with the environment's login: ours decides
     assert login_profile({**environ, paths.LOGIN_DIR_VARIABLE: str(sandbox)}) == "from-ours"
+
+
+def test_libpqs_windows_folder_is_one_we_create(tmp_path):
+    """libpq reads %APPDATA%\\postgresql\\pgpass.conf but never creates the folder (issue #24, item 4)."""
+    from databricks.labs.oauth_rotator.paths import creatable_folder, libpq_windows_folder
+
+    environ = {"APPDATA": str(tmp_path)}
+    folder = libpq_windows_folder(environ, platform="win32")
+    assert folder == tmp_path / "postgresql"
+    assert creatable_folder(tmp_path / "postgresql", environ, platform="win32")
+    assert not creatable_folder(tmp_path / "other", environ, platform="win32")
+    assert not creatable_folder(
+        tmp_path / "missing" / "postgresql", {"APPDATA": str(tmp_path / "missing")}, platform="win32"
+    )
+    assert libpq_windows_folder(environ, platform="linux") is None

@@ -114,3 +114,25 @@ def test_a_log_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path, c
     assert victim.read_text() == "export PATH\n"
     err = capsys.readouterr().err
     assert err.count("cannot write the log") == 1 and "Traceback" not in err
+
+
+def test_under_pythonw_without_stderr_the_records_go_to_the_log_file(tmp_path):
+    """`pythonw.exe` (what the Windows task runs) sets `sys.stderr` and `sys.__stderr__` to None (the `sys`
+    documentation, "under some conditions stdin, stdout and stderr ... can be None"): the scheduler's lines
+    must land in the default log file, not nowhere."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, logging; sys.stderr = sys.__stderr__ = None\n"
+        "from databricks.labs.oauth_rotator.files.logs import setup_logging\n"
+        "setup_logging(None)\n"
+        "logging.getLogger('databricks.labs.oauth_rotator.rotation.daemon').error('the configuration cannot be used')\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    log = (tmp_path / ".databricks_oauth_rotator.log").read_text()
+    assert log.endswith(" - ERROR - the configuration cannot be used\n")

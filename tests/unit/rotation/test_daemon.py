@@ -225,3 +225,58 @@ def test_the_observer_hears_every_turn_and_every_cycle():
     assert Daemon(runner, clock=clock, stop=stop, observer=observer).run() == 0
     assert observer.cycles == 2
     assert observer.turns == 2 + len(clock.waits), "each cycle and each wait is a turn of the loop"
+
+
+def test_a_worker_that_could_not_run_has_its_stderr_relayed_to_the_scheduler_log(tmp_path, caplog):
+    """The worker's stderr is a pipe of the scheduler's (never the scheduler's own stderr, which pythonw lacks and
+    launchd never rotates); its lines reach the scheduler's log only when the cycle could not run."""
+    from databricks.labs.oauth_rotator.rotation.daemon import SubprocessCycleRunner
+
+    script = tmp_path / "fake-python"
+    script.write_text("#!/bin/sh\ncat >/dev/null\necho 'oauth-rotator: error: no such profile DEV' >&2\nexit 2\n")
+    script.chmod(0o700)
+    with caplog.at_level("ERROR"):
+        result = SubprocessCycleRunner({}, python=str(script)).run(force=False)
+    assert result.exit_code == 2
+    assert "worker: oauth-rotator: error: no such profile DEV" in caplog.text
+
+    quiet = tmp_path / "quiet-python"
+    quiet.write_text("#!/bin/sh\ncat >/dev/null\necho 'a log line' >&2\necho '{\"exit_code\": 0, \"next_due\": 5}'\n")
+    quiet.chmod(0o700)
+    caplog.clear()
+    with caplog.at_level("ERROR"):
+        assert SubprocessCycleRunner({}, python=str(quiet)).run(force=False) == CycleResult(0, 5.0)
+    assert "a log line" not in caplog.text
+
+
+def test_a_stop_ends_the_cycle_in_progress_at_once(tmp_path):
+    """launchd SIGKILLs a job ExitTimeOut (20 s) after SIGTERM and `bootout` answers 36 until the job is gone: the
+    scheduler must not sit out a 90 s cycle once it is told to stop (issue #24, item 10)."""
+    import time
+
+    from databricks.labs.oauth_rotator.rotation.daemon import SubprocessCycleRunner
+
+    marker = tmp_path / "worker-pid"
+    script = tmp_path / "slow-python"
+    script.write_text(f"#!/bin/sh\necho $$ > '{marker}'\nexec sleep 60\n")
+    script.chmod(0o700)
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    started = time.monotonic()
+    result = SubprocessCycleRunner({}, python=str(script), stop=stop, timeout=90).run(force=False)
+    assert result == CycleResult(1, detail="stopped")
+    assert time.monotonic() - started < 10
+    pid = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        import os
+
+        os.kill(pid, 0)
+
+
+def test_the_service_chooses_the_exit_code_of_a_configuration_error():
+    from databricks.labs.oauth_rotator.rotation.daemon import config_error_exit_code
+
+    assert config_error_exit_code({}) == 2
+    assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "0"}) == 0  # launchd's agent
+    assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "-1"}) == 2
+    assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "999"}) == 2

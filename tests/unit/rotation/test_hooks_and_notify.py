@@ -95,3 +95,20 @@ def test_what_a_failing_hook_printed_is_logged_escaped(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     assert hook(["sales"], tmp_path / ".pgpass") == 1
     assert "boom" in caplog.text and "\x1b" not in caplog.text and "\x07" not in caplog.text
+
+
+def test_a_windows_toast_uses_a_registered_app_id_and_opens_no_console():
+    """An unregistered AppUserModelID's toast is never shown, and PowerShell is a console program (issue #24)."""
+    seen: list[dict] = []
+
+    def runner(argv, **kwargs):
+        seen.append(kwargs)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    assert Notifier(platform="win32", which=lambda n: f"C:\\{n}.exe", runner=runner).notify("log in again") is True
+    assert seen[0]["creationflags"] == 0x08000000  # CREATE_NO_WINDOW
+    script = Notifier(platform="win32", which=lambda n: n).command("T", "m")
+    assert script is not None and "{1AC14E77-02E7-4E5D-B744-2EB1AE5198B7}\\WindowsPowerShell" in script[-1]
+    assert "CreateToastNotifier('Databricks OAuth Rotator')" not in script[-1]
+    Notifier(platform="linux", which=lambda n: n, runner=runner).notify("x")
+    assert "creationflags" not in seen[1]

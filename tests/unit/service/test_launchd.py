@@ -19,6 +19,8 @@ from tests.unit.service.conftest import GOLDEN_HOME, RecordingRunner, make_spec
 TARGET = f"gui/501/{LABEL}"
 BOOTOUT = ["launchctl", "bootout", TARGET]
 PRINT = ["launchctl", "print", TARGET]
+DOMAIN = ["launchctl", "print", "gui/501"]  # asked once: is there a GUI login session?
+ENABLE = ["launchctl", "enable", TARGET]
 
 PRINT_RUNNING = f"""{TARGET} = {{
 \tactive count = 1
@@ -69,8 +71,10 @@ def test_golden_plist(golden_spec):
         "EnvironmentVariables": {
             "DATABRICKS_CLI_PATH": "/usr/local/bin/databricks",
             "DATABRICKS_CONFIG_PROFILE": "DEFAULT",
+            "DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "0",
             "DATABRICKS_OAUTH_ROTATOR_ENV_FILE": f"{home}/m2m.env",
             "HOME": home,
+            "PATH": "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
             "PGPASSFILE": f"{home}/.pgpass",
         },
         "WorkingDirectory": home,
@@ -114,7 +118,7 @@ def test_first_install_writes_the_plist_and_bootstraps_it(tmp_path, runner):
     manager = _manager(tmp_path, runner)
     spec = make_spec(tmp_path)
     message = manager.install(spec)
-    assert runner.calls == [BOOTOUT, _bootstrap(tmp_path)]
+    assert runner.calls == [DOMAIN, BOOTOUT, ENABLE, _bootstrap(tmp_path)]
     assert manager.definition_path.read_bytes() == render_plist(spec)
     assert stat.S_IMODE(manager.definition_path.stat().st_mode) == 0o644
     assert message == f"Installed {manager.definition_path} and started {TARGET}."
@@ -125,7 +129,7 @@ def test_a_second_install_replaces_the_loaded_job(tmp_path, runner):
     manager.install(make_spec(tmp_path))
     runner.calls.clear()
     message = manager.install(make_spec(tmp_path, profile="other"))
-    assert runner.calls == [BOOTOUT, _bootstrap(tmp_path)]
+    assert runner.calls == [BOOTOUT, ENABLE, _bootstrap(tmp_path)]
     assert plistlib.loads(manager.definition_path.read_bytes())["EnvironmentVariables"][
         "DATABRICKS_CONFIG_PROFILE"
     ] == ("other")
@@ -136,7 +140,7 @@ def test_bootstrap_retries_while_the_old_job_is_torn_down(tmp_path, runner):
     runner.on("launchctl", "bootstrap", returncode=5, stderr="Bootstrap failed: 5: Input/output error", times=2)
     sleeps: list[float] = []
     _manager(tmp_path, runner, sleeps).install(make_spec(tmp_path))
-    assert runner.calls == [BOOTOUT, _bootstrap(tmp_path), _bootstrap(tmp_path), _bootstrap(tmp_path)]
+    assert runner.calls == [DOMAIN, BOOTOUT, ENABLE, _bootstrap(tmp_path), _bootstrap(tmp_path), _bootstrap(tmp_path)]
     assert sleeps == [0.5, 1.0]
 
 
@@ -145,7 +149,7 @@ def test_a_failing_bootstrap_is_a_service_error_with_its_output(tmp_path, runner
     with pytest.raises(ServiceError, match=r"Bootstrap failed: 5: Input/output error.*plutil -lint") as e:
         _manager(tmp_path, runner).install(make_spec(tmp_path))
     assert e.value.command == tuple(_bootstrap(tmp_path))
-    assert len(runner.calls) == 5  # one bootout, four attempts
+    assert len(runner.calls) == 7  # the domain, one bootout, one enable, four attempts
 
 
 def test_an_unexpected_bootout_failure_is_a_service_error(tmp_path, runner):
@@ -175,13 +179,13 @@ def test_uninstall_unloads_a_job_whose_plist_was_deleted(tmp_path, runner):
 
 def test_restart_of_a_loaded_job_kicks_it(tmp_path, runner):
     _manager(tmp_path, runner).restart()
-    assert runner.calls == [PRINT, ["launchctl", "kickstart", "-k", TARGET]]
+    assert runner.calls == [DOMAIN, PRINT, ["launchctl", "kickstart", "-k", TARGET]]
 
 
 def test_restart_bootstraps_a_job_that_is_not_loaded(tmp_path, runner):
     runner.on(*PRINT, returncode=113)
     _manager(tmp_path, runner).restart()
-    assert runner.calls == [PRINT, _bootstrap(tmp_path)]
+    assert runner.calls == [DOMAIN, PRINT, ENABLE, _bootstrap(tmp_path)]
 
 
 def test_no_deprecated_load_or_unload(tmp_path, runner):
@@ -189,7 +193,7 @@ def test_no_deprecated_load_or_unload(tmp_path, runner):
     manager.install(make_spec(tmp_path))
     manager.restart()
     manager.uninstall()
-    assert {call[1] for call in runner.calls} <= {"bootout", "bootstrap", "kickstart", "print"}
+    assert {call[1] for call in runner.calls} <= {"bootout", "bootstrap", "enable", "kickstart", "print"}
 
 
 def test_status_parses_launchctl_print(tmp_path, runner):

@@ -31,8 +31,6 @@ GOLDEN_UNIT = r"""# Written by databricks-labs-oauth-rotator; `databricks labs o
 [Unit]
 Description=Databricks OAuth Rotator: fresh Lakebase credentials in ~/.pgpass
 Documentation=https://github.com/databrickslabs/oauth-rotator
-After=network-online.target
-Wants=network-online.target
 StartLimitIntervalSec=300
 StartLimitBurst=5
 
@@ -278,6 +276,25 @@ def test_systemd_parses_exactly_the_argv_environment_and_paths_we_meant(shared_r
 # ---- the manager's commands ------------------------------------------------------------------------------------
 
 
+VERSION = ["systemctl", "--version"]
+
+
+def test_before_systemd_240_output_goes_to_the_journal(tmp_path, runner):
+    """`append:` arrived in systemd 240 (its NEWS); RHEL 8's 239 would reject the line: the journal, on purpose."""
+    runner.on(*VERSION, stdout="systemd 239 (239-82.el8)\n+PAM +AUDIT +SELINUX\n")
+    unit = _manager(tmp_path, runner).render(make_spec(tmp_path)).decode()
+    assert "StandardOutput=journal\nStandardError=journal\n" in unit and "append:" not in unit
+    runner.on(*VERSION, stdout="systemd 252 (252.30-1~deb12u2)\n")
+    assert "StandardError=append:" in _manager(tmp_path, runner).render(make_spec(tmp_path)).decode()
+    runner.on(*VERSION, returncode=1)
+    assert "StandardError=append:" in _manager(tmp_path, runner).render(make_spec(tmp_path)).decode()
+
+
+def test_a_user_unit_names_no_system_target():
+    """network-online.target belongs to the system manager; a user manager never reaches it."""
+    assert "network-online" not in render_unit(make_spec("/home/ana"))
+
+
 def _manager(tmp_path: Path, runner: RecordingRunner, **environ: str) -> SystemdServiceManager:
     return SystemdServiceManager(runner, home=tmp_path, environ=environ, user="ana")
 
@@ -287,7 +304,7 @@ def test_first_install_writes_the_unit_then_reloads_and_enables_it(tmp_path, run
     manager = _manager(tmp_path, runner)
     spec = make_spec(tmp_path)
     message = manager.install(spec)
-    assert runner.calls == [RELOAD, ENABLE, LINGER]
+    assert runner.calls == [VERSION, RELOAD, ENABLE, LINGER]
     unit = tmp_path / ".config" / "systemd" / "user" / UNIT_NAME
     assert manager.definition_path == unit
     assert unit.read_text(encoding="utf-8") == render_unit(spec)
@@ -302,6 +319,7 @@ def test_a_second_install_updates_in_place_and_restarts_the_running_service(tmp_
     updated = make_spec(tmp_path, profile="other")
     message = manager.install(updated)
     assert runner.calls == [
+        VERSION,
         ["systemctl", "--user", "is-active", "--quiet", UNIT_NAME],
         RELOAD,
         ENABLE,
@@ -318,7 +336,8 @@ def test_reinstalling_a_failed_service_clears_its_start_limit(tmp_path, runner):
     runner.on("systemctl", "--user", "is-active", returncode=3)
     runner.calls.clear()
     manager.install(make_spec(tmp_path))
-    assert runner.calls[:4] == [
+    assert runner.calls[:5] == [
+        VERSION,
         ["systemctl", "--user", "is-active", "--quiet", UNIT_NAME],
         RELOAD,
         ["systemctl", "--user", "reset-failed", UNIT_NAME],
@@ -353,7 +372,7 @@ def test_a_failing_systemctl_is_a_service_error_with_its_output(tmp_path, runner
     assert "`systemctl --user daemon-reload` failed with exit code 1" in str(e.value)
     assert "Failed to connect to bus: No medium found" in str(e.value)
     assert e.value.command == tuple(RELOAD)
-    assert runner.calls == [RELOAD]
+    assert runner.calls == [VERSION, RELOAD]
 
 
 def test_a_refused_start_points_at_reset_failed(tmp_path, runner):

@@ -9,40 +9,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from databricks.labs.oauth_rotator.errors import ConfigError
-from databricks.labs.oauth_rotator.service.base import ServiceError, ServiceStatus
+from databricks.labs.oauth_rotator.service.base import ServiceSpec
 from databricks.labs.oauth_rotator.service.windows import (
-    TASK_NAME,
     WindowsServiceManager,
     extract_argv,
     parse_task,
     render_task_xml,
     split_windows_args,
+    task_argv,
     task_command,
 )
-from tests.unit.service.conftest import RecordingRunner, make_spec
+from tests.unit.service.conftest import GOLDEN_HOME, RecordingRunner, make_spec
 
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
-QUERY = ["schtasks", "/Query", "/TN", TASK_NAME, "/FO", "LIST", "/V"]
-RUN = ["schtasks", "/Run", "/TN", TASK_NAME]
-END = ["schtasks", "/End", "/TN", TASK_NAME]
-NOT_FOUND = "ERROR: The system cannot find the file specified.\n"
 
 
-def _query_output(status: str, last_result: str) -> str:
-    return f"""
-Folder: \\
-HostName:                             ANA-PC
-TaskName:                             \\{TASK_NAME}
-Next Run Time:                        N/A
-Status:                               {status}
-Logon Mode:                           Interactive only
-Last Run Time:                        11/29/2026 9:02:03 AM
-Last Result:                          {last_result}
-Author:                               ANA-PC\\ana
-Task To Run:                          C:\\Users\\ana\\.venv\\Scripts\\pythonw.exe -m databricks.labs.oauth_rotator run
-Start In:                             C:\\Users\\ana
-Schedule Type:                        At logon time
-"""
+@pytest.fixture
+def golden_spec() -> ServiceSpec:
+    """The shared golden spec without forwarded variables: its home has a `%` that two of them would repeat,
+    which Task Scheduler would expand (refused, see test_a_path_task_scheduler_would_expand_is_refused)."""
+    return make_spec(GOLDEN_HOME, environment={}, env_file=Path(f"{GOLDEN_HOME}/m2m.env"))
 
 
 GOLDEN_TASK = r"""<?xml version="1.0" encoding="UTF-16"?>
@@ -54,6 +40,10 @@ GOLDEN_TASK = r"""<?xml version="1.0" encoding="UTF-16"?>
   <Triggers>
     <LogonTrigger>
       <Enabled>true</Enabled>
+      <Repetition>
+        <Interval>PT5M</Interval>
+        <StopAtDurationEnd>false</StopAtDurationEnd>
+      </Repetition>
       <UserId>ANA-PC\ana &amp; co</UserId>
     </LogonTrigger>
   </Triggers>
@@ -117,7 +107,7 @@ def test_the_task_has_a_logon_trigger_restart_on_failure_and_the_exec_action(gol
     assert settings["RestartOnFailure"].findtext("t:Interval", namespaces=NS) == "PT1M"
     assert settings["RestartOnFailure"].findtext("t:Count", namespaces=NS) == "3"
     assert task.findtext("t:Actions/t:Exec/t:Command", namespaces=NS) == golden_spec.python
-    assert extract_argv(render_task_xml(golden_spec)) == golden_spec.argv
+    assert extract_argv(render_task_xml(golden_spec)) == task_argv(golden_spec)
 
 
 def test_without_a_user_the_task_names_none():
@@ -129,7 +119,7 @@ def test_the_manager_writes_utf16_with_a_matching_declaration(tmp_path):
     data = WindowsServiceManager(RecordingRunner(), home=tmp_path, user="PC\\ana").render(make_spec(tmp_path))
     assert data[:2] in {b"\xff\xfe", b"\xfe\xff"}  # a byte-order mark
     assert data.decode("utf-16").startswith('<?xml version="1.0" encoding="UTF-16"?>')
-    assert extract_argv(data) == make_spec(tmp_path).argv
+    assert extract_argv(data) == task_argv(make_spec(tmp_path))
 
 
 def test_windows_paths_survive_the_command_line():
@@ -138,9 +128,9 @@ def test_windows_paths_survive_the_command_line():
         python="C:\\Program Files\\Python311\\python.exe",
         config_path=Path("C:\\Users\\Ana María\\100% sure\\dir with space\\"),  # a trailing backslash before a quote
     )
-    arguments = subprocess.list2cmdline(spec.argv[1:])
+    arguments = subprocess.list2cmdline(task_argv(spec)[1:])
     assert arguments.endswith('"C:\\Users\\Ana María\\100% sure\\dir with space\\\\"')
-    assert extract_argv(render_task_xml(spec)) == spec.argv
+    assert extract_argv(render_task_xml(spec)) == task_argv(spec)
 
 
 @pytest.mark.parametrize(
@@ -178,7 +168,7 @@ def test_a_path_task_scheduler_would_expand_is_refused(config):
 
 def test_one_percent_sign_is_fine():
     spec = make_spec("C:\\Users\\ana", config_path=Path("C:\\100%\\config.yml"))
-    assert extract_argv(render_task_xml(spec)) == spec.argv
+    assert extract_argv(render_task_xml(spec)) == task_argv(spec)
 
 
 def test_pythonw_is_preferred_when_it_exists():
@@ -186,107 +176,6 @@ def test_pythonw_is_preferred_when_it_exists():
     assert task_command("C:\\Py\\python.exe", present.__contains__) == "C:\\Py\\pythonw.exe"
     assert task_command("C:\\Other\\python.exe", present.__contains__) == "C:\\Other\\python.exe"
     assert task_command("C:\\Py\\python3.11.exe", present.__contains__) == "C:\\Py\\python3.11.exe"
-
-
-def _manager(tmp_path: Path, runner: RecordingRunner) -> WindowsServiceManager:
-    return WindowsServiceManager(runner, home=tmp_path, user="PC\\ana", exists=lambda _: False)
-
-
-def _create(manager: WindowsServiceManager) -> list[str]:
-    return ["schtasks", "/Create", "/TN", TASK_NAME, "/XML", str(manager.definition_path), "/F"]
-
-
-def test_first_install_creates_and_runs_the_task(tmp_path, runner):
-    runner.on(*QUERY, returncode=1, stderr=NOT_FOUND)
-    manager = _manager(tmp_path, runner)
-    spec = make_spec(tmp_path)
-    message = manager.install(spec)
-    assert runner.calls == [QUERY, _create(manager), RUN]
-    assert manager.definition_path.read_bytes() == manager.render(spec)
-    assert message.startswith("Installed the task")
-
-
-def test_a_second_install_updates_the_task_and_restarts_it(tmp_path, runner):
-    runner.on(*QUERY, stdout=_query_output("Running", "267009"))
-    manager = _manager(tmp_path, runner)
-    message = manager.install(make_spec(tmp_path))
-    assert runner.calls == [QUERY, _create(manager), END, RUN]
-    assert message.startswith("Updated the task")
-
-
-def test_install_recovers_a_task_deleted_by_hand(tmp_path, runner):
-    manager = _manager(tmp_path, runner)
-    manager.install(make_spec(tmp_path))  # leaves our copy of the XML behind
-    runner.on(*QUERY, returncode=1, stderr=NOT_FOUND)
-    runner.calls.clear()
-    manager.install(make_spec(tmp_path))
-    assert runner.calls == [QUERY, _create(manager), RUN]
-
-
-def test_an_env_file_cannot_reach_a_task(tmp_path, runner):
-    with pytest.raises(ConfigError, match="environment file"):
-        _manager(tmp_path, runner).install(make_spec(tmp_path, env_file=tmp_path / "m2m.env"))
-    assert runner.calls == []
-
-
-def test_a_failing_schtasks_is_a_service_error_with_its_output(tmp_path, runner):
-    runner.on(*QUERY, returncode=1, stderr=NOT_FOUND)
-    runner.on("schtasks", "/Create", returncode=1, stderr="ERROR: The task XML is malformed.\n(8,4):Settings:")
-    with pytest.raises(ServiceError, match=r"The task XML is malformed") as e:
-        _manager(tmp_path, runner).install(make_spec(tmp_path))
-    assert e.value.command[:2] == ("schtasks", "/Create")
-    assert RUN not in runner.calls
-
-
-def test_uninstall_when_not_installed_is_a_no_op(tmp_path, runner):
-    runner.on(*QUERY, returncode=1, stderr=NOT_FOUND)
-    message = _manager(tmp_path, runner).uninstall()
-    assert "not installed" in message and "nothing to do" in message
-    assert runner.calls == [QUERY]
-
-
-def test_uninstall_ends_and_deletes_the_task(tmp_path, runner):
-    manager = _manager(tmp_path, runner)
-    manager.install(make_spec(tmp_path))
-    runner.on(*QUERY, stdout=_query_output("Running", "267009"))
-    runner.calls.clear()
-    manager.uninstall()
-    assert runner.calls == [QUERY, END, ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]]
-    assert not manager.definition_path.exists()
-
-
-def test_uninstall_deletes_even_when_the_query_fails(tmp_path, runner):
-    manager = _manager(tmp_path, runner)
-    manager.install(make_spec(tmp_path))
-    runner.on(*QUERY, returncode=1, stderr="ERROR: Access is denied.")
-    runner.calls.clear()
-    manager.uninstall()
-    assert runner.calls == [QUERY, ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]]
-
-
-def test_restart_ends_a_task_that_may_not_be_running_then_runs_it(tmp_path, runner):
-    manager = _manager(tmp_path, runner)
-    runner.on(*END, returncode=1, stderr="ERROR: The task is not running.")
-    manager.restart()
-    assert runner.calls == [END, RUN]
-
-
-def test_status_parses_the_query(tmp_path, runner):
-    manager = _manager(tmp_path, runner)
-    runner.on(*QUERY, stdout=_query_output("Running", "267009"))
-    assert manager.status() == ServiceStatus(True, True, None, None, "Status: Running, Last Result: 267009")
-    runner.on(*QUERY, stdout=_query_output("Ready", "1"))
-    assert manager.status() == ServiceStatus(True, False, None, 1, "Status: Ready, Last Result: 1")
-    runner.on(*QUERY, returncode=1, stderr=NOT_FOUND)
-    assert manager.status() == ServiceStatus(False, False, None, None, "not installed")
-
-
-def test_status_of_an_installed_task_that_cannot_be_queried_is_an_error(tmp_path, runner):
-    manager = _manager(tmp_path, runner)
-    manager.install(make_spec(tmp_path))
-    runner.on(*QUERY, returncode=1, stderr="ERROR: Access is denied.")
-    with pytest.raises(ServiceError, match="Access is denied"):
-        manager.status()
 
 
 def test_the_user_comes_from_the_logon_environment(tmp_path):

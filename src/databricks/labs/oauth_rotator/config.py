@@ -449,6 +449,8 @@ def check_file_path(path: Path, where: str) -> None:
     if path.is_dir():
         raise InvalidSetting(where, f"{path} is a directory, not a file")
     folder = Path(os.path.realpath(path)).parent
+    if not folder.is_dir() and paths.creatable_folder(folder):
+        return  # %APPDATA%\\postgresql: libpq never creates it; the writer does
     if not folder.is_dir():
         state = "is not a directory" if folder.exists() else "does not exist"
         raise InvalidSetting(where, f"cannot write {path}: directory {folder} {state}")

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 PRODUCT = "oauth-rotator"
 ENV_FILE_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ENV_FILE"
 """Names a 0600 `KEY=value` file the scheduler loads at start (launchd cannot read an EnvironmentFile)."""
+CONFIG_ERROR_EXIT_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT"
+"""Set by the launchd agent to 0: the exit code of the scheduler on an unusable configuration (else 2)."""
 LOGIN_DIR_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_LOGIN_DIR"
 """The folder of the `login.json` that the Databricks CLI keeps for the labs project it started, when that project is
 not oauth-rotator (the sandbox): `own_labs_folders` sets it, the installer reads the default profile from it."""
@@ -81,6 +83,22 @@ def default_pgpass_path(environ: Mapping[str, str] | None = None, *, platform: s
         appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
         return Path(appdata) / "postgresql" / "pgpass.conf"
     return Path(environ.get("HOME") or _passwd_home()) / ".pgpass"
+
+
+def libpq_windows_folder(environ: Mapping[str, str] | None = None, *, platform: str = sys.platform) -> Path | None:
+    """`%APPDATA%\\postgresql` on Windows: where libpq reads `pgpass.conf`, a folder libpq never creates (so a fresh
+    machine has none, and the rotator creates it), else None."""
+    if platform != "win32":
+        return None
+    environ = os.environ if environ is None else environ
+    appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+    return Path(appdata) / "postgresql"
+
+
+def creatable_folder(folder: Path, environ: Mapping[str, str] | None = None, *, platform: str = sys.platform) -> bool:
+    """Whether a missing `folder` is one the rotator creates itself: libpq's Windows folder, under an existing
+    APPDATA."""
+    return folder == libpq_windows_folder(environ, platform=platform) and folder.parent.is_dir()
 
 
 def _passwd_home() -> str:

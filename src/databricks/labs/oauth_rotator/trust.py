@@ -10,23 +10,35 @@ to the user or root, in a directory that passes. Run as root, the user is root: 
 
 A directory writable by others on purpose (a Kubernetes `emptyDir` is created 0777) is accepted only when
 `DATABRICKS_OAUTH_ROTATOR_ALLOW_SHARED_DIR=1` says so; the files in it must still be the user's own.
-Standard library only; nothing is checked on Windows (no POSIX ownership).
+Standard library only. On Windows (`HostOS.windows()`) none of this can be checked: `os.stat` there reports no owner
+(`st_uid` is 0) and a mode made from the read-only flag alone, while who may replace a file is decided by NTFS ACLs,
+which the standard library cannot read. `check_trusted` then says so once (`WINDOWS_SCOPE`) instead of passing in
+silence; the writer's own checks (a regular file, never a directory) still run.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.hostos import CURRENT, HostOS
+
+logger = logging.getLogger(__name__)
 
 SHARED_DIRECTORY_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ALLOW_SHARED_DIR"
 """Set to 1 to accept directories that others can write (a Kubernetes `emptyDir`); the files stay 0600 and ours."""
 
-_POSIX = sys.platform != "win32"
+WINDOWS_SCOPE = (
+    "On Windows, oauth-rotator cannot check who may replace its files (NTFS ACLs, not owners and modes): "
+    "it checks that each is a regular file, and relies on your profile folder's ACL, private by default. "
+    "Keep the config, .pgpass and logs under your profile."
+)
+"""What the trust checks do and do not cover on Windows, said once per process (and by `doctor`)."""
+_said: set[str] = set()
 _MAX_LINKS = 40  # as Linux's MAXSYMLINKS: a loop is an error, not a hang
 _WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
 
@@ -36,7 +48,12 @@ class UntrustedPathError(ConfigError):
 
 
 def check_trusted(
-    path: Path, *, for_write: bool, environ: Mapping[str, str] | None = None, delegate: int | None = None
+    path: Path,
+    *,
+    for_write: bool,
+    environ: Mapping[str, str] | None = None,
+    delegate: int | None = None,
+    host: HostOS = CURRENT,
 ) -> Path:
     """Refuse `path` unless only the user (or root) controls it and every directory to it; returns its real path.
 
@@ -44,9 +61,12 @@ def check_trusted(
     because the writer makes it 0600; to be read, it may also be root's but must be writable by nobody else.
     A missing file, or missing directories, are fine: we create them, 0700. Raises `UntrustedPathError`.
     `delegate`: the uid of a service user that we hand a folder to on purpose (pgbouncer, run as that user by
-    root), who may own the file and its folders as we may.
+    root), who may own the file and its folders as we may. `host`: the OS's semantics (no owners: WINDOWS_SCOPE).
     """
-    if not _POSIX:
+    if not host.owners:
+        if host.name not in _said:
+            _said.add(host.name)
+            logger.info(WINDOWS_SCOPE)
         return path
     environ = os.environ if environ is None else environ
     checker = _Checker(os.geteuid(), _home(environ), shared_directories_allowed(environ), delegate)

@@ -143,9 +143,9 @@ class Installer:
         answer = self._prompts.question(
             "Password file to keep up to date",
             default=default,
-            validate=lambda text: Path(os.path.expanduser(text.strip())).parent.is_dir(),
+            validate=lambda text: _usable_folder(Path(os.path.expanduser(text.strip())).parent, self._environ),
         ).strip()
-        if not Path(os.path.expanduser(answer)).parent.is_dir():
+        if not _usable_folder(Path(os.path.expanduser(answer)).parent, self._environ):
             raise ConfigError(f"pgpass file: directory {Path(os.path.expanduser(answer)).parent} does not exist")
         return answer
 
@@ -231,3 +231,8 @@ def keep(
     if config.service:
         print(install_service(config, config_path, manager=manager_factory(), environ=environ), file=out)
     return config
+
+
+def _usable_folder(folder: Path, environ: Mapping[str, str]) -> bool:
+    """An existing folder, or libpq's Windows folder (%APPDATA%\\postgresql), which the writer creates."""
+    return folder.is_dir() or paths.creatable_folder(folder, environ)

@@ -32,6 +32,8 @@ DEFAULT_HTTP_ADDRESS = "127.0.0.1"
 def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = None) -> int:
     """The daemon, until SIGTERM or SIGINT (or POST /quitquitquit); returns its exit code (2 when the configuration
     cannot be used). With a port (`--http-port`, `http.port`), `serve_http` answers the sidecar's endpoints."""
+    import threading
+
     from databricks.labs.oauth_rotator.paths import status_file
     from databricks.labs.oauth_rotator.rotation.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
     from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
@@ -40,8 +42,10 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
     _prepare(request)
     state = StateStore(status_file())
     health, server = _health_endpoints(request, _light_config(request), state, serve_http)
+    stop = threading.Event()  # SIGTERM ends a cycle in progress too (launchd kills a job 20 s after SIGTERM)
     daemon = Daemon(
-        SubprocessCycleRunner(request.to_worker()),
+        SubprocessCycleRunner(request.to_worker(), stop=stop),
+        stop=stop,
         clock=SystemClock(),
         state=state,
         watch=request.config_path,

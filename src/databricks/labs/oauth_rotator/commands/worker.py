@@ -6,6 +6,7 @@ Reads a JSON request on stdin (`config` path, `overrides`, `force`), rotates, pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -19,7 +20,7 @@ PROG = "oauth-rotator"
 logger = logging.getLogger("databricks.labs.oauth_rotator")
 
 
-def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float | None]:
+def run_request(request: dict[str, Any], *, stream: TextIO | None) -> tuple[int, float | None]:
     """One cycle as the scheduler asked for it (due targets, or all with `force`), logged to `stream` too."""
     from databricks.labs.oauth_rotator.app.request import RotationRequest
     from databricks.labs.oauth_rotator.app.rotate import rotate_now
@@ -35,16 +36,24 @@ def run_request(request: dict[str, Any], *, stream: TextIO) -> tuple[int, float 
     return outcome.exit_code, outcome.report.next_due
 
 
-def _say(message: str, stderr: TextIO) -> None:
+def _say(message: str, stderr: TextIO | None) -> None:
     """One error line: into the log (and stderr) once logging is set up, else on stderr; escaped and redacted as
-    the one way out writes it (`way_out.error_line`), whichever way it goes."""
+    the one way out writes it (`way_out.error_line`), whichever way it goes.
+
+    A dead stderr (None under `pythonw.exe`, a closed pipe, a broken handle) must not cost the report: the
+    scheduler stops on exit 2 only when it gets the report.
+    """
     if logger.handlers:
         logger.error(escaped(message))
-    else:
-        print(error_line(PROG, message), file=stderr)
+        return
+    if stderr is None:
+        return  # print(file=None) would write to stdout, where the report goes
+    # BrokenPipeError, EINVAL on a dead handle, "I/O operation on closed file": the report matters more.
+    with contextlib.suppress(OSError, ValueError):
+        print(error_line(PROG, message), file=stderr, flush=True)
 
 
-def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO | None = sys.stderr) -> int:
     """Run the request on stdin; whatever happens, end with the one-line JSON report and an exit code."""
     try:
         request = json.loads(stdin.read() or "{}")

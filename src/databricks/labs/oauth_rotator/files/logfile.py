@@ -11,9 +11,14 @@ import stat
 import sys
 from typing import Any
 
+from databricks.labs.oauth_rotator.hostos import CURRENT, HostOS
+
 # O_NONBLOCK: a FIFO planted as the log fails at once (ENXIO) instead of blocking the run until someone reads it.
+# O_BINARY (Windows): without it the C runtime turns each "\n" of Python's already translated "\r\n" into another
+# "\r\n", and every line ends in "\r\r\n" (Microsoft's `_open` documentation: text mode is the default).
 _FLAGS = (
     os.O_WRONLY
+    | getattr(os, "O_BINARY", 0)
     | os.O_APPEND
     | os.O_CREAT
     | getattr(os, "O_CLOEXEC", 0)
@@ -31,11 +36,13 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """
 
     _reported = False
+    host: HostOS = CURRENT
+    """The OS's file semantics: on Windows there is no owner to check and no mode to narrow."""
 
     def _open(self) -> Any:
         fd = os.open(self.baseFilename, _FLAGS, 0o600)
         try:
-            _make_private(fd, self.baseFilename)
+            _make_private(fd, self.baseFilename, self.host)
         except BaseException:
             os.close(fd)
             raise
@@ -46,11 +53,12 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         if not self._reported:
             self._reported = True
             error = sys.exc_info()[1]
-            print(f"oauth-rotator: cannot write the log {self.baseFilename}: {error}", file=sys.stderr)
+            if sys.stderr is not None:  # None under pythonw.exe
+                print(f"oauth-rotator: cannot write the log {self.baseFilename}: {error}", file=sys.stderr)
 
 
-def _make_private(fd: int, name: str) -> None:
-    if sys.platform == "win32":
+def _make_private(fd: int, name: str, host: HostOS) -> None:
+    if not host.owners:
         return
     status = os.fstat(fd)
     if not stat.S_ISREG(status.st_mode):

@@ -40,13 +40,20 @@ def setup_logging(
 ) -> None:
     """Send the rotator's records to `stream` (stderr) and `log_file`, both redacted, in the original format.
 
-    Without `to_stream`, to the file only (a command whose stderr is for one line, like `password`).
+    Without `to_stream`, to the file only (a command whose stderr is for one line, like `password`). With no
+    stream at all (`pythonw.exe`, which the Windows task runs, sets `sys.stderr` to None), the records go to
+    `log_file`, or to the default log file when none is given, instead of nowhere.
     """
     root = root if root is not None else logging.getLogger()
     formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
     handlers: list[logging.Handler] = []
+    console = stream if stream is not None else sys.stderr
+    if to_stream and console is None:
+        from databricks.labs.oauth_rotator.paths import default_log_file
+
+        to_stream, log_file = False, log_file if log_file is not None else default_log_file()
     if to_stream:
-        handlers.append(logging.StreamHandler(stream if stream is not None else sys.stderr))
+        handlers.append(logging.StreamHandler(console))
     if log_file is not None:
         from databricks.labs.oauth_rotator.files.logfile import PrivateRotatingFileHandler
         from databricks.labs.oauth_rotator.files.writer import make_private_directories

@@ -17,12 +17,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from databricks.labs.oauth_rotator.deadlines import CYCLE_TIMEOUT_SECONDS
+from databricks.labs.oauth_rotator.hostos import CURRENT, HostOS
+from databricks.labs.oauth_rotator.paths import CONFIG_ERROR_EXIT_VARIABLE
 from databricks.labs.oauth_rotator.rotation.schedule import MAX_SLEEP_SECONDS, Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.rotation.state import StateStore
 from databricks.labs.oauth_rotator.text import one_line
@@ -32,6 +35,15 @@ logger = logging.getLogger(__name__)
 WORKER_MODULE = "databricks.labs.oauth_rotator.commands.worker"
 MAX_CYCLE_GAP_SECONDS = 24 * 3600.0
 """The longest the scheduler waits for the next cycle whatever a worker reported (credentials live an hour)."""
+CONFIG_ERROR_EXIT = 2
+
+
+def config_error_exit_code(environ: Mapping[str, str]) -> int:
+    """The exit code the scheduler ends with on an unusable configuration: 2, unless the service definition asks
+    for another (launchd's `KeepAlive {SuccessfulExit: false}` relaunches on *any* non-zero exit, launchd.plist(5),
+    so the launchd agent asks for 0: the error is in the log and `status`, and the agent is not relaunched)."""
+    value = environ.get(CONFIG_ERROR_EXIT_VARIABLE, "")
+    return int(value) if value.isdigit() and int(value) < 256 else CONFIG_ERROR_EXIT
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,12 @@ class SubprocessCycleRunner:
 
     The request (config path and overrides, never a secret) goes to the child's stdin, not its argument
     list; the child inherits our environment, which is where SDK auth variables already are.
+
+    The child's stderr is a pipe of ours, never our own stderr: under `pythonw.exe` we have none (`sys.stderr` is
+    None) and a child handed a dead one died in `print` before its report (issue #24); under launchd our stderr is
+    a file launchd never rotates, which the worker filled with every line it also wrote to its rotating log. The
+    worker logs to its own file; what it said on stderr is relayed to our log only when the cycle could not run
+    (exit 2, or no report), which is when it holds the reason.
     """
 
     def __init__(
@@ -77,11 +95,13 @@ class SubprocessCycleRunner:
         python: str = sys.executable,
         timeout: float = CYCLE_TIMEOUT_SECONDS,
         env: Mapping[str, str] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._request = dict(request)
         self._python = python
         self._timeout = timeout
         self._env = dict(env) if env is not None else None
+        self._stop = stop
 
     def run(self, *, force: bool) -> CycleResult:
         payload = json.dumps({**self._request, "force": force})
@@ -89,18 +109,66 @@ class SubprocessCycleRunner:
             [self._python, "-m", WORKER_MODULE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=self._env,
             text=True,
             errors="replace",  # a worker that printed bytes that are not UTF-8 is read, not a crash
         ) as child:
             try:
-                out, _ = child.communicate(payload, timeout=self._timeout)
+                out, err = self._communicate(child, payload)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.communicate()
                 logger.error(f"Rotation cycle did not finish within {self._timeout:.0f} s and was stopped")
                 return CycleResult(exit_code=1, detail="timeout")
-        return _parse_report(out, child.returncode)
+            except _Stopping:
+                _end(child)
+                logger.info("The scheduler is stopping: ended the rotation cycle in progress")
+                return CycleResult(exit_code=1, detail="stopped")
+        result = _parse_report(out, child.returncode)
+        if result.exit_code == 2 or result.detail == "no report":
+            _relay(err)
+        return result
+
+    def _communicate(self, child: subprocess.Popen[str], payload: str) -> tuple[str, str]:
+        """`communicate` in slices of a second, so that SIGTERM (the `stop` event) ends a cycle in progress at
+        once: launchd SIGKILLs a job ExitTimeOut (20 s) after SIGTERM, and `bootout` answers 36 until then."""
+        deadline = time.monotonic() + self._timeout
+        data: str | None = payload
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return child.communicate(data, timeout=max(0.0, min(remaining, 1.0)))
+            except subprocess.TimeoutExpired:
+                if remaining <= 1.0:
+                    raise
+            data = None  # sent once: communicate refuses input on a retry
+            if self._stop is not None and self._stop.is_set():
+                raise _Stopping
+
+
+class _Stopping(Exception):
+    """The scheduler was asked to stop while a cycle ran."""
+
+
+def _end(child: subprocess.Popen[str]) -> None:
+    child.terminate()  # the writer is atomic: an update cut short leaves the old file
+    try:
+        child.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+
+
+RELAYED_LINES = 20
+"""The most lines of a failed worker's stderr copied into the scheduler's log."""
+
+
+def _relay(err: str) -> None:
+    from databricks.labs.oauth_rotator.secrets import redact
+
+    for line in err.strip().splitlines()[-RELAYED_LINES:]:
+        logger.error(f"worker: {redact(line)}")
 
 
 MAX_REPORT_LINE = 4096
@@ -142,6 +210,7 @@ class Daemon:
         max_sleep: float = MAX_SLEEP_SECONDS,
         watch: Path | None = None,
         observer: LoopObserver | None = None,
+        host: HostOS = CURRENT,
     ) -> None:
         self._runner = runner
         self._observer = observer
@@ -153,9 +222,11 @@ class Daemon:
         self._policy = policy or RefreshPolicy()
         self._max_sleep = max_sleep
         self._crashes = 0
+        self._host = host
 
     def run(self) -> int:
-        """Loop until `stop` is set; returns the process exit code (2 when the configuration is unusable)."""
+        """Loop until `stop` is set; returns the process exit code (CONFIG_ERROR_EXIT, 2, when the configuration
+        is unusable: `config_error_exit_code` says what the service wants the process to exit with then)."""
         logger.info(f"oauth-rotator scheduler started (pid {os.getpid()})")
         next_at = self._clock.time()
         while not self.stop.is_set():
@@ -174,7 +245,7 @@ class Daemon:
                     self._observer.cycle_finished()
                 if result.exit_code == 2:
                     logger.error("Stopping: the configuration cannot be used (see the error above)")
-                    return 2
+                    return CONFIG_ERROR_EXIT
                 next_at = self._next_cycle_at(result)
                 continue
             self._clock.wait(self.stop, min(self._max_sleep, next_at - now))
@@ -218,12 +289,13 @@ class Daemon:
         path = Path(status.pgpass_file)
         try:
             current = path.read_bytes()
-            shared = path.stat().st_mode & 0o077
+            shared = self._host.shared_mode(path.stat())
         except OSError:
-            current, shared = b"", 0
+            current, shared = b"", False
         if shared:
             # libpq ignores a .pgpass others can read (every line in it, the user's too): the cycle makes it
-            # private now, not at the next refresh.
+            # private now, not at the next refresh. Never on Windows: every writable file reports 0666 there and
+            # no chmod changes it, so this would run a cycle on every turn, for ever (issue #24).
             logger.info(f"{path} is readable by others: running a cycle to make it private")
             return True
         lost = status.lines_lost(current)

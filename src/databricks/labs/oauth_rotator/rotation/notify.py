@@ -1,5 +1,11 @@
 """Desktop notifications for the moments a person must act: an expired login, a missing permission, a
-credential about to expire while refreshes keep failing. Stdlib only; each tool is used only if present."""
+credential about to expire while refreshes keep failing. Stdlib only; each tool is used only if present.
+
+Windows: a toast shows only for an application id (AppUserModelID) registered with a Start-menu shortcut
+(Microsoft's "Send a local toast notification from a desktop app"); ours is not, so the toast is sent under
+Windows PowerShell's own registered id, as the BurntToast module does. PowerShell is a console program: started
+from the windowless scheduler it would flash a console, so it is started with CREATE_NO_WINDOW.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,9 @@ from collections.abc import Callable, Sequence
 logger = logging.getLogger(__name__)
 
 TITLE = "Databricks OAuth Rotator"
+POWERSHELL_APP_ID = "{1AC14E77-02E7-4E5D-B744-2EB1AE5198B7}\\WindowsPowerShell\\v1.0\\powershell.exe"
+"""Windows PowerShell's AppUserModelID, registered by Windows itself, so its toasts are shown."""
+CREATE_NO_WINDOW = 0x08000000  # subprocess.CREATE_NO_WINDOW, which exists only on Windows
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -32,7 +41,7 @@ def _windows_toast(title: str, message: str) -> str:
         "[Windows.UI.Notifications.ToastTemplateType]::ToastText02); "
         f"$t.GetElementsByTagName('text').Item(0).InnerText = {_powershell(title)}; "
         f"$t.GetElementsByTagName('text').Item(1).InnerText = {_powershell(message)}; "
-        "[Windows.UI.Notifications.ToastNotificationManager]::CreateToastNotifier('Databricks OAuth Rotator')"
+        f"[Windows.UI.Notifications.ToastNotificationManager]::CreateToastNotifier({_powershell(POWERSHELL_APP_ID)})"
         ".Show([Windows.UI.Notifications.ToastNotification]::new($t))"
     )
 
@@ -69,9 +78,10 @@ class Notifier:
         if argv is None:
             logger.debug("No desktop notification tool available")
             return False
+        extra = {"creationflags": CREATE_NO_WINDOW} if self._platform == "win32" else {}
         try:
             result = self._runner(
-                argv, capture_output=True, text=True, timeout=10, check=False, stdin=subprocess.DEVNULL
+                argv, capture_output=True, text=True, timeout=10, check=False, stdin=subprocess.DEVNULL, **extra
             )
         except (OSError, subprocess.TimeoutExpired) as err:
             logger.debug(f"Desktop notification failed: {err}")

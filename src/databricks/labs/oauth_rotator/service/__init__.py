@@ -71,10 +71,16 @@ def for_platform(
         from databricks.labs.oauth_rotator.service.launchd import LaunchdServiceManager
 
         return LaunchdServiceManager(runner, home=home)
-    if platform in {"win32", "cygwin"}:
+    if platform == "win32":
         from databricks.labs.oauth_rotator.service.windows import WindowsServiceManager
 
         return WindowsServiceManager(runner, home=home)
+    if platform == "cygwin":
+        # Cygwin's Python hands Task Scheduler POSIX paths (/cygdrive/c/...) that Windows cannot start.
+        raise ServiceError(
+            "no background service support under Cygwin",
+            fix="install the rotator with a native Windows Python (python.org), or run it under your own supervisor",
+        )
     raise ServiceError(
         f"no background service support on {platform}",
         fix="run `databricks labs oauth-rotator run` under your own process supervisor",

@@ -1,6 +1,24 @@
-"""The background service as a launchd LaunchAgent, driven with `launchctl bootstrap/bootout/kickstart/print`.
+"""The background service as a launchd LaunchAgent, driven with `launchctl enable/bootstrap/bootout/kickstart/print`.
 
 The plist is generated with `plistlib`, which escapes XML; the deprecated `launchctl load/unload` is never used.
+What launchd does, and where each choice comes from:
+- A label in launchd's disabled overrides (after `launchctl disable`, some bootout/uninstall cycles, or
+  `unload -w`) makes every `bootstrap` fail with "5: Input/output error", even for a valid plist; `enable` first
+  clears it. Homebrew's `brew services` enables before it bootstraps; openclaw/openclaw#849,
+  drpedapati/sciclaw#69 and DeterminateSystems/nix-installer#530 fixed this exact failure the same way.
+- `KeepAlive {SuccessfulExit: false}` relaunches the job after *any* non-zero exit (launchd.plist(5)), so the
+  agent asks the scheduler to exit 0 on an unusable configuration (`CONFIG_ERROR_EXIT_VARIABLE`): reported once
+  in the log and `status`, not relaunched every ThrottleInterval.
+- launchd gives a job the bare PATH `/usr/bin:/bin:/usr/sbin:/sbin` (launchd.plist(5), EnvironmentVariables);
+  Homebrew installs into `/opt/homebrew/bin` (Apple silicon) and `/usr/local/bin` (Intel), where pgbouncer and
+  `az` are, so the agent's PATH names both first.
+- `bootout` can answer 36 (EINPROGRESS, "Operation now in progress") while the old job is still stopping (it gets
+  SIGTERM, then SIGKILL after ExitTimeOut, 20 s by default); `bootstrap` then answers 5 or 37 (EALREADY) for a
+  moment. We wait until `print` says the job is gone (3 ESRCH / 113 "Could not find service").
+- The `gui/<uid>` domain exists only in a GUI login session; over SSH or under `sudo -u` it is missing and
+  launchctl answers 125 ("Domain does not support specified action"). Homebrew's services code falls back to
+  `user/<uid>` there (and uses `gui/<uid>` whenever it exists: Homebrew/homebrew-services#499 reverted a change
+  that used `user/` in GUI sessions, which broke start and stop). So do we.
 """
 
 from __future__ import annotations
@@ -9,13 +27,14 @@ import logging
 import os
 import plistlib
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from databricks.labs.oauth_rotator.files.writer import write_public
-from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE
+from databricks.labs.oauth_rotator.paths import CONFIG_ERROR_EXIT_VARIABLE, ENV_FILE_VARIABLE
 from databricks.labs.oauth_rotator.service.base import (
     CommandRunner,
     ServiceError,
@@ -29,17 +48,24 @@ from databricks.labs.oauth_rotator.service.base import (
 logger = logging.getLogger(__name__)
 
 LABEL = "com.databricks.labs.oauth-rotator"
+LAUNCHD_PATH = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+"""The agent's PATH: Homebrew's two prefixes, then launchd's default."""
 # launchctl's exit codes: 3 (ESRCH, "No such process") and 113 ("Could not find service") mean "not loaded";
-# 5 (EIO) and 37 (EALREADY) right after a bootout mean the old job is still being torn down.
+# 5 (EIO) and 37 (EALREADY) right after a bootout mean the old job is still being torn down; 36 (EINPROGRESS)
+# from bootout means it is stopping; 125 means the domain does not exist in this session.
 _NOT_LOADED = frozenset({3, 113})
 _BUSY = frozenset({5, 37})
+_STOPPING = 36
 _BOOTSTRAP_ATTEMPTS = 4
 _RETRY_SECONDS = 0.5
+_STOP_WAIT_SECONDS = 30.0  # launchd's default ExitTimeOut (20 s) and a margin: then it has SIGKILLed the job
 
 
 def plist_document(spec: ServiceSpec) -> dict[str, Any]:
     """The LaunchAgent as a plist dictionary; it holds paths and a profile name, never a secret."""
     environment = spec.service_environment
+    environment.setdefault("PATH", LAUNCHD_PATH)
+    environment[CONFIG_ERROR_EXIT_VARIABLE] = "0"  # KeepAlive would relaunch an exit 2 every ThrottleInterval
     if spec.env_file is not None:
         # launchd cannot load an environment file; the daemon reads the 0600 file named here at start-up.
         environment[ENV_FILE_VARIABLE] = str(spec.env_file)
@@ -49,7 +75,7 @@ def plist_document(spec: ServiceSpec) -> dict[str, Any]:
         "EnvironmentVariables": environment,
         "WorkingDirectory": str(spec.home),  # launchd starts jobs in /
         "RunAtLoad": True,
-        # Restart only after a failure: a clean exit (a configuration error reported once) must not loop.
+        # Relaunch after a crash only: a configuration error exits 0 here (CONFIG_ERROR_EXIT_VARIABLE) and stays down.
         "KeepAlive": {"SuccessfulExit": False},
         "ProcessType": "Background",
         "ThrottleInterval": 30,
@@ -89,7 +115,8 @@ def _first(pattern: str, text: str) -> str | None:
 
 
 class LaunchdServiceManager(ServiceManager):
-    """The service as `~/Library/LaunchAgents/com.databricks.labs.oauth-rotator.plist` in the `gui/<uid>` domain."""
+    """The service as `~/Library/LaunchAgents/com.databricks.labs.oauth-rotator.plist` in the `gui/<uid>` domain, or
+    `user/<uid>` where there is no GUI session (SSH)."""
 
     def __init__(
         self,
@@ -102,6 +129,7 @@ class LaunchdServiceManager(ServiceManager):
         super().__init__(runner, home=home)
         self._uid = uid
         self._sleep = sleep
+        self._domain: str | None = None
 
     @property
     def definition_path(self) -> Path:
@@ -109,9 +137,14 @@ class LaunchdServiceManager(ServiceManager):
 
     @property
     def domain(self) -> str:
-        """The launchd domain of the logged-in user, `gui/<uid>`."""
-        uid = self._uid if self._uid is not None else os.getuid()
-        return f"gui/{uid}"
+        """The user's launchd domain: `gui/<uid>` in a GUI login session, else `user/<uid>` (asked once)."""
+        if self._domain is None:
+            uid = self._uid if self._uid is not None else os.getuid()
+            gui = self._runner(["launchctl", "print", f"gui/{uid}"]).returncode == 0
+            self._domain = f"gui/{uid}" if gui else f"user/{uid}"
+            if not gui:
+                logger.info(f"No GUI login session (gui/{uid}): using the {self._domain} domain, as over SSH")
+        return self._domain
 
     @property
     def target(self) -> str:
@@ -128,6 +161,7 @@ class LaunchdServiceManager(ServiceManager):
         prepare_log_files(spec)
         # bootstrap refuses a label that is already loaded, so an update unloads the old job first.
         self._bootout()
+        self._enable()
         self._bootstrap()
         verb = "Updated" if existed else "Installed"
         return f"{verb} {self.definition_path} and started {self.target}."
@@ -148,6 +182,7 @@ class LaunchdServiceManager(ServiceManager):
         if self._is_loaded():
             self._launchctl("kickstart", "-k", self.target)
         else:
+            self._enable()
             self._bootstrap()
 
     def status(self) -> ServiceStatus:
@@ -164,14 +199,31 @@ class LaunchdServiceManager(ServiceManager):
         return self._runner(["launchctl", "print", self.target]).returncode == 0
 
     def _bootout(self) -> bool:
-        """Unload the job; False when it was not loaded (not an error here)."""
+        """Unload the job and wait until it is gone; False when it was not loaded (not an error here)."""
         argv = ["launchctl", "bootout", self.target]
         result = self._runner(argv)
         if result.returncode in _NOT_LOADED:
             return False
-        if result.returncode != 0:
+        if result.returncode == _STOPPING:
+            self._wait_until_unloaded(argv, result)
+        elif result.returncode != 0:
             raise ServiceError.from_result(argv, result)
         return True
+
+    def _wait_until_unloaded(self, argv: list[str], result: subprocess.CompletedProcess[str]) -> None:
+        """bootout answered 36: the job got SIGTERM and is finishing its cycle; launchd SIGKILLs it at ExitTimeOut."""
+        waited = 0.0
+        while self._is_loaded():
+            if waited >= _STOP_WAIT_SECONDS:
+                raise ServiceError.from_result(
+                    argv, result, fix=f"wait for the old job to stop (`launchctl print {self.target}`), then retry"
+                )
+            self._sleep(_RETRY_SECONDS)
+            waited += _RETRY_SECONDS
+
+    def _enable(self) -> None:
+        """Clear the label from launchd's disabled overrides, where bootstrap fails with 5 (see the module)."""
+        self._launchctl("enable", self.target)
 
     def _bootstrap(self) -> None:
         argv = ["launchctl", "bootstrap", self.domain, str(self.definition_path)]

@@ -4,6 +4,13 @@ Quoting follows systemd.service(5) "Command lines" and systemd.exec(5): ExecStar
 assignments are double-quoted with C-style backslash escapes, `%` is doubled everywhere (specifiers), and `$` is
 doubled in command arguments (variable substitution). Settings that take a bare path (StandardOutput=append:,
 EnvironmentFile=) are read verbatim, so only `%` is escaped there.
+
+Versions: `StandardOutput=append:` exists since systemd 240 (systemd.exec(5), NEWS for 240); RHEL 8 has 239, which
+rejects the line and falls back to the journal with a warning. The manager asks `systemctl --version` and, below
+240, sends output to the journal on purpose (`journalctl --user -u databricks-oauth-rotator`).
+`network-online.target` is a system unit: a user manager has no such target (it is never reached there, and a
+user unit cannot order itself after system units), so the unit does not name it; the daemon retries a cycle that
+found no network with backoff instead.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ logger = logging.getLogger(__name__)
 UNIT_NAME = "databricks-oauth-rotator.service"
 ENV_BINARY = "/usr/bin/env"
 SHOW_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"
+APPEND_SINCE = 240
+"""The first systemd with `StandardOutput=append:`."""
 # systemd refuses an executable path with quotes, backslashes or control characters ("Executable name contains
 # special characters"), whatever the quoting; such an interpreter is started through env(1) instead.
 _UNSAFE_EXECUTABLE = re.compile(r"[\"'\\\x00-\x1f\x7f]")
@@ -71,8 +80,11 @@ def _bare_path(setting: str, path: Path) -> str:
     return text.replace("%", "%%")
 
 
-def render_unit(spec: ServiceSpec) -> str:
-    """The unit file text for `spec`; it holds paths and a profile name, never a secret."""
+def render_unit(spec: ServiceSpec, *, systemd_version: int | None = None) -> str:
+    """The unit file text for `spec`; it holds paths and a profile name, never a secret.
+
+    Output goes to `spec.stdout_log`/`stderr_log`, or to the journal when `systemd_version` is known to be older
+    than 240 (no `append:` there)."""
     service = [
         "[Service]",
         "Type=simple",
@@ -86,9 +98,14 @@ def render_unit(spec: ServiceSpec) -> str:
     ]
     if spec.env_file is not None:
         service.append(f"EnvironmentFile=-{_bare_path('env_file', spec.env_file)}")
+    if systemd_version is not None and systemd_version < APPEND_SINCE:
+        service += ["StandardOutput=journal", "StandardError=journal"]
+    else:
+        service += [
+            f"StandardOutput=append:{_bare_path('stdout_log', spec.stdout_log)}",
+            f"StandardError=append:{_bare_path('stderr_log', spec.stderr_log)}",
+        ]
     service += [
-        f"StandardOutput=append:{_bare_path('stdout_log', spec.stdout_log)}",
-        f"StandardError=append:{_bare_path('stderr_log', spec.stderr_log)}",
         "NoNewPrivileges=true",
         "LimitCORE=0",  # a core dump would hold the credentials in memory
         "UMask=0077",
@@ -99,8 +116,6 @@ def render_unit(spec: ServiceSpec) -> str:
         "[Unit]",
         "Description=Databricks OAuth Rotator: fresh Lakebase credentials in ~/.pgpass",
         "Documentation=https://github.com/databrickslabs/oauth-rotator",
-        "After=network-online.target",
-        "Wants=network-online.target",
         "StartLimitIntervalSec=300",
         "StartLimitBurst=5",
         "",
@@ -199,7 +214,16 @@ class SystemdServiceManager(ServiceManager):
         return base / "systemd" / "user" / UNIT_NAME
 
     def render(self, spec: ServiceSpec) -> bytes:
-        return render_unit(spec).encode("utf-8")
+        return render_unit(spec, systemd_version=self.version()).encode("utf-8")
+
+    def version(self) -> int | None:
+        """The systemd version `systemctl --version` names on its first line ("systemd 252 (252.30-1~deb12u2)")."""
+        try:
+            result = self._runner(["systemctl", "--version"])
+        except ServiceError:
+            return None
+        match = re.match(r"systemd (\d+)", result.stdout) if result.returncode == 0 else None
+        return int(match.group(1)) if match else None
 
     def install(self, spec: ServiceSpec) -> str:
         data = self.render(spec)

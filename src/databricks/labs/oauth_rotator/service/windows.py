@@ -1,8 +1,24 @@
-"""The background service as a Task Scheduler task started at logon, driven with `schtasks`.
+"""The background service as a Task Scheduler task started at logon, driven with `schtasks`. Experimental: built
+and tested against Windows' documented behaviour, not yet run on Windows.
 
 The task XML is built with ElementTree (which escapes XML) and written as UTF-16, as `schtasks /Create /XML`
 expects. Arguments are one Windows command line (`subprocess.list2cmdline`), which the interpreter splits back
 with the C runtime's rules; `split_windows_args` implements those rules so tests can check the round trip.
+What Windows does, and where each choice comes from:
+- `schtasks /Query` prints its field names and the Status column in the system's language ("Wird ausgeführt",
+  "En cours d'exécution"); the task is therefore found by the exit code of `/Query /XML`, and its state read
+  from the numeric Last Result column of `/FO CSV /NH /V` (267009, SCHED_S_TASK_RUNNING, while it runs).
+- `RestartOnFailure` restarts a task whose *launch* failed, not an action that exited or was killed (Task
+  Scheduler's settings documentation and field reports): the logon trigger also repeats every 5 minutes, and
+  `MultipleInstancesPolicy IgnoreNew` makes that a no-op while the scheduler runs, a relaunch when it died.
+- `/End` then `/Run` at once can be ignored under IgnoreNew while the old instance is still ending: we wait
+  until the task no longer runs before `/Run`.
+- A task has no environment of its own: the variables install forwards travel as arguments (`task_entry`).
+- The Microsoft Store Python writes new files under AppData into a private per-package copy (Python's "Using
+  Python on Windows", redirection of local data; python/cpython#85368) that psql never reads: install refuses
+  it unless PGPASSFILE points outside AppData.
+- The principal is the user's SID (`whoami /user`), which also names Entra ID (AzureAD) accounts; DOMAIN\name
+  is the fallback.
 """
 
 from __future__ import annotations
@@ -12,9 +28,10 @@ import ntpath
 import os
 import re
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files.writer import write_public
@@ -26,6 +43,7 @@ from databricks.labs.oauth_rotator.service.base import (
     ServiceStatus,
     default_runner,
 )
+from databricks.labs.oauth_rotator.service.task_entry import task_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +51,11 @@ TASK_NAME = "Databricks OAuth Rotator"
 TASK_NAMESPACE = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 _TASK_RUNNING = 267009  # SCHED_S_TASK_RUNNING (0x41301), reported as "Last Result" while it runs
 _TASK_HAS_NOT_RUN = 267011  # SCHED_S_TASK_HAS_NOT_RUN (0x41303)
+_LAST_RESULT_COLUMN = 6  # /FO CSV /V: HostName, TaskName, Next Run Time, Status, Logon Mode, Last Run Time, Last Result
+_RELAUNCH_INTERVAL = "PT5M"
+_STOP_POLLS = 20
+_POLL_SECONDS = 0.5
+_SID = re.compile(r"S-1-\d+(-\d+)+\Z")
 # Task Scheduler expands %NAME% in an action's command, arguments and working directory, with no escape.
 _EXPANDABLE = re.compile(r"%[^%]+%")
 _SETTINGS = (
@@ -69,7 +92,7 @@ def render_task_xml(spec: ServiceSpec, *, user: str | None = None, command: str 
     environment, and the daemon takes its profile from the config file.
     """
     command = command or spec.python
-    arguments = subprocess.list2cmdline(spec.argv[1:])
+    arguments = subprocess.list2cmdline(task_argv(spec)[1:])
     for name, value in (("interpreter", command), ("arguments", arguments), ("home", str(spec.home))):
         if _EXPANDABLE.search(value):
             raise ConfigError(f"{name}: Task Scheduler would expand the %...% in {value!r} as a variable")
@@ -79,6 +102,10 @@ def render_task_xml(spec: ServiceSpec, *, user: str | None = None, command: str 
     _child(info, "URI", "\\" + TASK_NAME)
     trigger = _child(_child(task, "Triggers"), "LogonTrigger")
     _child(trigger, "Enabled", "true")
+    # The schema's order (triggerBaseType): Enabled, StartBoundary, EndBoundary, Repetition, ...; then UserId.
+    repetition = _child(trigger, "Repetition")  # relaunches a scheduler that died; IgnoreNew while it runs
+    _child(repetition, "Interval", _RELAUNCH_INTERVAL)
+    _child(repetition, "StopAtDurationEnd", "false")
     principal = ET.SubElement(_child(task, "Principals"), "Principal", {"id": "Author"})
     if user:
         _child(trigger, "UserId", user)
@@ -102,7 +129,7 @@ def _settings(settings: ET.Element) -> None:
     _child(idle, "RestartOnIdle", "false")
     for name, value in _SETTINGS[6:]:
         _child(settings, name, value)
-    restart = _child(settings, "RestartOnFailure")  # what systemd's Restart=on-failure does
+    restart = _child(settings, "RestartOnFailure")  # a launch that failed; an exit is the repetition's job
     _child(restart, "Interval", "PT1M")
     _child(restart, "Count", "3")
 
@@ -164,14 +191,36 @@ def split_windows_args(text: str) -> list[str]:
     return [*args, "".join(current)] if in_arg else args
 
 
-def parse_query(text: str) -> dict[str, str]:
-    """`Key: Value` lines of `schtasks /Query /FO LIST /V` as a dict (the first occurrence of each key)."""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            fields.setdefault(key.strip(), value.strip())
-    return fields
+def task_argv(spec: ServiceSpec) -> list[str]:
+    """The argv the task starts: the daemon's, through `task_entry` when there are variables to forward."""
+    if not spec.environment:
+        return spec.argv
+    return [spec.python, *task_arguments(dict(spec.environment), spec.argv[3:])]
+
+
+def last_result(csv_text: str) -> int | None:
+    """The Last Result of `schtasks /Query /FO CSV /NH /V` (a number in every language), None when absent."""
+    import csv
+    import io
+
+    for row in csv.reader(io.StringIO(csv_text)):
+        if len(row) > _LAST_RESULT_COLUMN and re.fullmatch(r"-?\d+", row[_LAST_RESULT_COLUMN].strip()):
+            return int(row[_LAST_RESULT_COLUMN])
+    return None
+
+
+def is_store_python(python: str) -> bool:
+    """Whether `python` is the Microsoft Store's (installed under WindowsApps, package PythonSoftwareFoundation)."""
+    lowered = python.lower()
+    return "\\windowsapps\\" in lowered or "pythonsoftwarefoundation.python" in lowered
+
+
+def _under(path: str, folder: str) -> bool:
+    try:
+        PureWindowsPath(path).relative_to(PureWindowsPath(folder))
+    except ValueError:
+        return False
+    return True
 
 
 class WindowsServiceManager(ServiceManager):
@@ -180,7 +229,7 @@ class WindowsServiceManager(ServiceManager):
     A copy of the task XML is kept at `definition_path` (default under ~/.databricks/labs/oauth-rotator/state/).
     """
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments
         self,
         runner: CommandRunner = default_runner,
         *,
@@ -189,12 +238,14 @@ class WindowsServiceManager(ServiceManager):
         definition_path: Path | None = None,
         environ: Mapping[str, str] | None = None,
         exists: Callable[[str], bool] = os.path.exists,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(runner, home=home)
         self._definition_path = definition_path
         self._environ: Mapping[str, str] = environ if environ is not None else (os.environ if home is None else {})
         self._user = user
         self._exists = exists
+        self._sleep = sleep
 
     @property
     def definition_path(self) -> Path:
@@ -203,9 +254,14 @@ class WindowsServiceManager(ServiceManager):
 
     @property
     def user(self) -> str | None:
-        """`DOMAIN\\name` of the user whose logon starts the task (from USERDOMAIN and USERNAME by default)."""
+        """Whose logon starts the task: the SID `whoami /user` prints (Entra ID accounts have no usable
+        DOMAIN\\name), else `USERDOMAIN\\USERNAME` from the environment."""
         if self._user:
             return self._user
+        if self._environ:
+            sid = self._sid()
+            if sid:
+                return sid
         name, domain = self._environ.get("USERNAME"), self._environ.get("USERDOMAIN")
         return f"{domain}\\{name}" if name and domain else name
 
@@ -219,61 +275,105 @@ class WindowsServiceManager(ServiceManager):
                 "a Task Scheduler task cannot load an environment file, so its secrets would never reach the daemon",
                 fix="put the service principal's client_id and client_secret in a ~/.databrickscfg profile",
             )
+        self._refuse_store_python(spec)
         data = self.render(spec)
-        fields = self._query(strict=False)  # /Create /F below replaces whatever is there
-        was_running = fields is not None and fields.get("Status") == "Running"
+        registered = self._registered(strict=False)
+        was_running = registered and self._running()
         write_public(self.definition_path, data, mode=0o644)
         self._schtasks("/Create", "/TN", TASK_NAME, "/XML", str(self.definition_path), "/F")
         if was_running:  # /Create /F does not touch a running instance, and IgnoreNew would ignore /Run
-            self._schtasks("/End", "/TN", TASK_NAME)
+            self._end()
         self._schtasks("/Run", "/TN", TASK_NAME)
-        verb = "Updated" if fields is not None else "Installed"
+        verb = "Updated" if registered else "Installed"
         return f"{verb} the task '{TASK_NAME}' from {self.definition_path} and started it."
 
     def uninstall(self) -> str:
         try:
-            fields = self._query()
+            registered = self._registered()
         except ServiceError:
-            fields = {}  # our copy of the XML exists, so it was installed: try to delete it all the same
-        if fields is None:
+            registered = True  # our copy of the XML exists, so it was installed: try to delete it all the same
+        if not registered:
             self.definition_path.unlink(missing_ok=True)
             message = f"The task '{TASK_NAME}' is not installed; nothing to do."
             logger.info(message)
             return message
-        if fields.get("Status") == "Running":
-            self._runner(["schtasks", "/End", "/TN", TASK_NAME])  # /Delete is what matters
+        self._runner(["schtasks", "/End", "/TN", TASK_NAME])  # fails harmlessly when it is not running
         argv = ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]
         self._run(argv, fix=f"if the task no longer exists, delete {self.definition_path}")
         self.definition_path.unlink(missing_ok=True)
         return f"Stopped and deleted the task '{TASK_NAME}'."
 
     def restart(self) -> None:
-        self._runner(["schtasks", "/End", "/TN", TASK_NAME])  # fails harmlessly when it is not running
+        self._end()
         self._schtasks("/Run", "/TN", TASK_NAME)
 
     def status(self) -> ServiceStatus:
-        fields = self._query()
-        if fields is None:
+        if not self._registered():
             return ServiceStatus(installed=False, running=False, detail="not installed")
-        state, last = fields.get("Status", "unknown"), fields.get("Last Result", "unknown")
-        code = int(last) if re.fullmatch(r"-?\d+", last) else None
+        code = self._last_result()
+        running = code == _TASK_RUNNING
+        shown = "unknown" if code is None else f"{code} (0x{code & 0xFFFFFFFF:X})"
         return ServiceStatus(
             installed=True,
-            running=state == "Running",
-            last_exit_code=None if code in (_TASK_RUNNING, _TASK_HAS_NOT_RUN) else code,
-            detail=f"Status: {state}, Last Result: {last}",
+            running=running,
+            last_exit_code=None if code in (None, _TASK_RUNNING, _TASK_HAS_NOT_RUN) else code,
+            detail=f"{'running' if running else 'not running'}, Last Result: {shown}",
         )
 
-    def _query(self, *, strict: bool = True) -> dict[str, str] | None:
-        """The task's fields, or None when it is not registered (or, unless `strict`, cannot be queried)."""
-        argv = ["schtasks", "/Query", "/TN", TASK_NAME, "/FO", "LIST", "/V"]
+    def _refuse_store_python(self, spec: ServiceSpec) -> None:
+        if not is_store_python(spec.python):
+            return
+        pgpass = spec.environment.get("PGPASSFILE", "")
+        appdata = self._environ.get("APPDATA", str(spec.home / "AppData"))
+        if pgpass and not _under(pgpass, appdata) and not _under(pgpass, str(spec.home / "AppData")):
+            return
+        raise ConfigError(
+            f"the Microsoft Store Python ({spec.python}) writes new files under AppData to a private copy that psql "
+            "never reads, so the credentials would never reach it",
+            fix="install Python from python.org, or set PGPASSFILE to a file outside AppData (e.g. "
+            "%USERPROFILE%\\.pgpass) and install again",
+        )
+
+    def _registered(self, *, strict: bool = True) -> bool:
+        """Whether the task exists: `/Query /XML` exits 0 (its output and messages are localized, not its code)."""
+        argv = ["schtasks", "/Query", "/TN", TASK_NAME, "/XML"]
         result = self._runner(argv)
         if result.returncode == 0:
-            return parse_query(result.stdout)
-        # schtasks' "cannot find the file" is localized; our own copy of the XML tells whether we installed it.
+            return True
+        # Our own copy of the XML tells whether we installed it, whatever the localized message says.
         if not strict or not self.definition_path.exists():
-            return None
+            return False
         raise ServiceError.from_result(argv, result, fix=f'check the task with `schtasks /Query /TN "{TASK_NAME}"`')
+
+    def _last_result(self) -> int | None:
+        result = self._runner(["schtasks", "/Query", "/TN", TASK_NAME, "/FO", "CSV", "/NH", "/V"])
+        return last_result(result.stdout) if result.returncode == 0 else None
+
+    def _running(self) -> bool:
+        return self._last_result() == _TASK_RUNNING
+
+    def _end(self) -> None:
+        """End the running instance and wait until it is gone, so that the next /Run is not ignored (IgnoreNew)."""
+        self._runner(["schtasks", "/End", "/TN", TASK_NAME])  # fails harmlessly when it is not running
+        for _ in range(_STOP_POLLS):
+            if not self._running():
+                return
+            self._sleep(_POLL_SECONDS)
+        raise ServiceError(
+            f"the task '{TASK_NAME}' was still running {_STOP_POLLS * _POLL_SECONDS:g} s after `schtasks /End`",
+            command=["schtasks", "/End", "/TN", TASK_NAME],
+            fix="end `pythonw.exe` in Task Manager, then run the command again",
+        )
+
+    def _sid(self) -> str | None:
+        try:
+            result = self._runner(["whoami", "/user", "/fo", "csv", "/nh"])
+        except ServiceError:  # no whoami (not Windows, or a stripped PATH): fall back to the name
+            return None
+        if result.returncode != 0:
+            return None
+        fields = [field.strip().strip('"') for field in result.stdout.strip().split(",")]
+        return fields[-1] if fields and _SID.match(fields[-1]) else None
 
     def _schtasks(self, *args: str) -> None:
         self._run(["schtasks", *args], fix=f'see `schtasks /Query /TN "{TASK_NAME}" /V /FO LIST`')
