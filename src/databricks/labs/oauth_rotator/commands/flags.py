@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--exec-after", metavar="COMMAND", help="run COMMAND (no shell) after a rotation changed the password file")
     add("--verify", action="store_true", help="after rotating, log in once to prove the credential works")
     add("--http-address", metavar="ADDRESS", help="address of the HTTP endpoints (default 127.0.0.1)")
-    add("--http-port", type=_port, metavar="PORT", help="serve /startup /liveness /readiness /metrics /quitquitquit")
+    add("--http-port", type=_port, metavar="PORT", help="serve /startup /liveness /readiness /metrics")
+    add("--quitquitquit", action="store_true", help="serve POST /quitquitquit (stops the rotator) on the admin port")
+    add("--admin-port", type=_port, metavar="PORT", help="the admin port, on 127.0.0.1 only (default 9092)")
     add("--debug", action="store_true", help="debug logging (never includes tokens)")
     add("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -209,6 +211,11 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Rotatio
 
         with named_as({"http.port": "--http-port"}):
             check_port(args.http_port, "http.port")
+    if args.admin_port is not None:
+        from databricks.labs.oauth_rotator.config import check_port
+
+        with named_as({"http.admin_port": "--admin-port"}):
+            check_port(args.admin_port, "http.admin_port")
     return RotationRequest(
         config_path,
         settings,
@@ -217,6 +224,8 @@ def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Rotatio
         debug=args.debug,
         http_address=args.http_address,
         http_port=args.http_port,
+        admin_port=args.admin_port,
+        quitquitquit=args.quitquitquit,
     )
 
 
