@@ -3,6 +3,7 @@ image's entrypoint, run as a plain process with a manifest's environment and vol
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import posixpath
@@ -108,6 +109,67 @@ def test_a_sidecar_has_its_probes_on_the_port_it_serves(name: str, spec: dict):
     for probe, path in (("startupProbe", "/startup"), ("livenessProbe", "/liveness")):
         assert rotator[probe]["httpGet"]["path"] == path
         assert named[rotator[probe]["httpGet"]["port"]] == port
+
+
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected"}
+RESTRICTED_VOLUMES |= {"secret"}
+
+
+def restricted_violations(spec: dict[str, Any]) -> list[str]:
+    """What in a pod spec breaks the "restricted" Pod Security Standard (Kubernetes 1.33's checks, baseline ones
+    included), and a service-account API token mounted although nothing uses it."""
+    found = [f"{key}: true" for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key)]
+    if spec.get("automountServiceAccountToken") is not False:
+        found.append("the service-account API token is mounted (automountServiceAccountToken is not false)")
+    found += [
+        f"volume {v['name']}: not a restricted type"
+        for v in spec["volumes"]
+        if not set(v) - {"name"} <= RESTRICTED_VOLUMES
+    ]
+    pod = spec.get("securityContext", {})
+    for container in [*spec.get("initContainers", []), *spec["containers"]]:
+        own, name = container.get("securityContext", {}), container["name"]
+        merged = {**pod, **own}
+        if own.get("privileged"):
+            found.append(f"{name}: privileged")
+        if own.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation is not false")
+        if merged.get("runAsNonRoot") is not True or merged.get("runAsUser") == 0:
+            found.append(f"{name}: may run as root")
+        if merged.get("seccompProfile", {}).get("type") not in {"RuntimeDefault", "Localhost"}:
+            found.append(f"{name}: no RuntimeDefault seccomp profile")
+        capabilities = own.get("capabilities", {})
+        if "ALL" not in capabilities.get("drop", []) or set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: capabilities are not dropped")
+        if any(p.get("hostPort") for p in container.get("ports", [])):
+            found.append(f"{name}: hostPort")
+    return found
+
+
+@pytest.mark.parametrize(("name", "spec"), list(pod_specs()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_pod_is_restricted_and_mounts_no_api_token(name: str, spec: dict):
+    assert restricted_violations(spec) == [], name
+
+
+def test_the_restricted_check_catches_each_rule():
+    spec = manifest("deployment.yaml")[0]["spec"]["template"]["spec"]
+    breaks = {
+        "hostNetwork": lambda s: s.update(hostNetwork=True),
+        "automount": lambda s: s.pop("automountServiceAccountToken"),
+        "hostPath": lambda s: s["volumes"].append({"name": "h", "hostPath": {"path": "/"}}),
+        "seccomp": lambda s: s["securityContext"].pop("seccompProfile"),
+        "unconfined": lambda s: s["initContainers"][0]["securityContext"].update(seccompProfile={"type": "Unconfined"}),
+        "root": lambda s: s["containers"][0]["securityContext"].update(runAsUser=0),
+        "escalation": lambda s: s["containers"][0]["securityContext"].pop("allowPrivilegeEscalation"),
+        "capabilities": lambda s: s["containers"][0]["securityContext"].pop("capabilities"),
+        "added": lambda s: s["initContainers"][0]["securityContext"]["capabilities"].update(add=["NET_ADMIN"]),
+        "privileged": lambda s: s["containers"][0]["securityContext"].update(privileged=True),
+        "hostPort": lambda s: s["initContainers"][0]["ports"][0].update(hostPort=9091),
+    }
+    for rule, change in breaks.items():
+        broken = copy.deepcopy(spec)
+        change(broken)
+        assert restricted_violations(broken), rule
 
 
 SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD|CLIENT_ID", re.IGNORECASE)
