@@ -59,7 +59,13 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_manifests_are_found():
-    assert {p.name for p in MANIFESTS} >= {"deployment.yaml", "job.yaml", "job-once.yaml", "configmap.yaml"}
+    assert {p.name for p in MANIFESTS} >= {
+        "deployment.yaml",
+        "deployment-workload-identity.yaml",
+        "job.yaml",
+        "job-once.yaml",
+        "configmap.yaml",
+    }
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
@@ -172,7 +178,9 @@ def test_the_restricted_check_catches_each_rule():
         assert restricted_violations(broken), rule
 
 
-SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD|CLIENT_ID", re.IGNORECASE)
+SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD", re.IGNORECASE)
+NOT_SECRET = {"DATABRICKS_OIDC_TOKEN_FILEPATH"}
+"""A path to the projected token, checked by test_the_workload_identity_pod_mounts_its_own_token_and_no_secret."""
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
@@ -183,7 +191,7 @@ def test_no_manifest_holds_a_secret(path: Path):
         assert doc["kind"] != "Secret", "the Secret is created with kubectl, never kept in a manifest"
         for container in _containers(doc):
             for name, entry in env_of(container).items():
-                if SECRET_NAMES.search(name):
+                if SECRET_NAMES.search(name) and name not in NOT_SECRET:
                     assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], f"{path.name}: {name}"
         config = doc.get("data", {}).get("config.yml")
         if config is not None:
@@ -213,6 +221,7 @@ class Pod:
             "/var/lib/oauth-rotator": self._folder("state", 0o777),
             "/etc/oauth-rotator": self._folder("config", 0o755),  # a ConfigMap: root's, read-only
             "/home/rotator": self._folder("home", 0o700, own=True),
+            "/var/run/secrets/databricks": self._folder("token", 0o755),  # a projected volume: root's folder
         }
 
     def _folder(self, name: str, mode: int, *, own: bool = False) -> Path:
@@ -243,7 +252,8 @@ class Pod:
 
     def environment(self, container: dict[str, Any]) -> dict[str, str]:
         """The container's env from the manifest; the Secret's keys and the placeholder host the fake workspace's."""
-        secret = {"client-id": self.home.workspace.client_id, "client-secret": self.home.workspace.client_secret}
+        workspace = self.home.workspace
+        secret = {"client-id": workspace.client_id, "client-secret": workspace.client_secret}
         env = {"PATH": os.environ["PATH"], "HOME": str(self.mounts["/home/rotator"]), "LANG": "C.UTF-8"}
         for name, entry in env_of(container).items():
             if "valueFrom" in entry:
@@ -327,6 +337,66 @@ def test_the_deployments_sidecar_command_rotates_for_psql_and_exits_0_on_sigterm
             daemon.send_signal(signal.SIGTERM)
             out, err = daemon.communicate(timeout=30)
         assert daemon.returncode == 0, err
+        assert home.secrets_seen(out, err, *pod.files_written()) == []
+
+
+WORKLOAD_IDENTITY = "deployment-workload-identity.yaml"
+
+
+def test_the_workload_identity_pod_mounts_its_own_token_and_no_secret():
+    docs = manifest(WORKLOAD_IDENTITY)
+    assert "secretKeyRef" not in (ROOT / "deploy" / "kubernetes" / WORKLOAD_IDENTITY).read_text()
+    account = next(d for d in docs if d["kind"] == "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    spec = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == account["metadata"]["name"]
+    rotator = rotator_of(spec)
+    env = {name: entry.get("value") for name, entry in env_of(rotator).items()}
+    assert env["DATABRICKS_AUTH_TYPE"] == "file-oidc" and "DATABRICKS_CLIENT_SECRET" not in env
+    token_dir, token_name = posixpath.split(env["DATABRICKS_OIDC_TOKEN_FILEPATH"])
+    mount = next(m for m in rotator["volumeMounts"] if m["mountPath"] == token_dir)
+    assert mount.get("readOnly") is True
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    (source,) = volume["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    assert token["path"] == token_name
+    assert token["audience"] not in {"", "https://kubernetes.default.svc"}, "its own audience, not the API server's"
+    assert 600 <= token["expirationSeconds"] <= 3600, "short-lived (600 s is the shortest Kubernetes issues)"
+    for app in spec["containers"]:
+        assert mount["name"] not in {m["name"] for m in app.get("volumeMounts", [])}, "the app gets no token"
+
+
+def test_the_workload_identity_sidecar_rotates_for_psql_with_only_the_projected_token(home: UserHome):
+    spec = next(d for d in manifest(WORKLOAD_IDENTITY) if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    rotator = rotator_of(spec)
+    env = {name: entry.get("value") for name, entry in env_of(rotator).items()}
+    volume = next(v for v in spec["volumes"] if "projected" in v)
+    audience = volume["projected"]["sources"][0]["serviceAccountToken"]["audience"]
+    issuer, subject = "https://oidc.cluster.example", "system:serviceaccount:my-namespace:my-app"
+    home.workspace.federate(
+        env["DATABRICKS_CLIENT_ID"], issuer=issuer, subject=subject, audience=audience, user_name=USER
+    )
+    port = free_port()
+    with pod_layout(home) as pod:
+        pod.write_config()
+        token = Path(pod.local(env["DATABRICKS_OIDC_TOKEN_FILEPATH"]))
+        token.write_text(
+            home.workspace.subject_token(issuer=issuer, subject=subject, audience=audience, expires_in=600)
+        )
+        token.chmod(0o644)
+        daemon = pod.start(rotator, port)
+        try:
+            deadline = time.monotonic() + 60
+            while not (listening(port) and call(port, "/startup")[0] == 200):
+                assert daemon.poll() is None, daemon.communicate()[1]
+                assert time.monotonic() < deadline, "the sidecar never started"
+                time.sleep(0.3)
+            pod.check_written()
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            out, err = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, err
+        assert home.workspace.calls["token exchange"] >= 1
         assert home.secrets_seen(out, err, *pod.files_written()) == []
 
 
