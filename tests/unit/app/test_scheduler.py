@@ -51,3 +51,11 @@ def test_quitquitquit_opens_the_admin_port_default_or_given_by_flag_or_config():
 def test_an_admin_port_without_quitquitquit_or_on_the_probes_port_is_refused(flags: dict, http: dict, message: str):
     with pytest.raises(ConfigError, match=message):
         endpoints_plan(request(**flags), config(**http))
+
+
+@pytest.mark.parametrize("raw", [{"admin_port": 70000}, {"admin_port": "9092"}, {"quitquitquit": "yes"}])
+def test_a_bad_admin_setting_in_the_config_is_named(raw: dict):
+    from databricks.labs.oauth_rotator.config import from_raw
+
+    with pytest.raises(ConfigError, match="http"):
+        from_raw({"version": 1, "http": raw, "targets": [{"instance": "i"}]})
