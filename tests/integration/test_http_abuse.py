@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.conftest import UserHome
 from tests.integration.test_sidecar import call, free_port, listening, wait_for
+from tests.rigs.users import throwaway_user
 from tests.rigs.workspace import DEMO_INSTANCE
 
 READ_TIMEOUT_SECONDS = 5.0
@@ -112,6 +113,26 @@ def test_the_admin_port_refuses_a_web_page_and_anything_but_a_post_then_stops_th
         assert daemon.returncode == 0, err
         assert not listening(admin) and not listening(port)
         assert home.secrets_seen(out, err) == []
+
+
+def test_another_local_user_cannot_stop_the_scheduler(home: UserHome):
+    """The loopback is every local user's: the admin port asks the kernel who opened the connection (Linux)."""
+    port, admin = free_port(), free_port()
+    with throwaway_user() as neighbour, scheduler(home, "--quitquitquit", "--admin-port", str(admin)) as daemon:
+        started(admin, daemon)
+
+        def stop_it() -> None:
+            answer = post(admin, "/quitquitquit")
+            if status_of(answer) != 403:
+                raise AssertionError(answer.decode(errors="replace"))
+
+        assert neighbour.do(stop_it) == ""
+        time.sleep(1)
+        assert daemon.poll() is None, "another user stopped the scheduler"
+        assert status_of(post(admin, "/quitquitquit")) == 200, "the control: its own user (root here) may"
+        daemon.communicate(timeout=30)
+        assert daemon.returncode == 0
+    assert not listening(port)
 
 
 def test_the_admin_port_listens_on_the_loopback_only(home: UserHome):

@@ -5,15 +5,18 @@ Apart from the probes on purpose: the probe port may listen on every address (a 
 the admin port listens on the loopback only. It answers a request only when it cannot come from a web page: the
 `Host` must be the address it serves (a DNS-rebinding page sends its own host name), and no `Origin` may be set
 (browsers send one with every cross-origin POST, and `null` from sandboxed frames and files). Only POST: a GET
-can be triggered by an `<img>` or a prefetch.
+can be triggered by an `<img>` or a prefetch. On Linux, also only from a process of the scheduler's own user (or
+root): the loopback is every local user's.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from databricks.labs.oauth_rotator.commands.http_server import BoundedHandler, RunningServer, serve
+from databricks.labs.oauth_rotator.commands.peer import has_table, peer_uid
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +58,17 @@ def _admin_handler(port: int, quit_now: Callable[[], None]) -> type[BoundedHandl
         do_GET = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
 
         def _allowed(self) -> bool:
-            why = refusal(self.headers.get("Host"), self.headers.get("Origin"), port)
+            why = refusal(self.headers.get("Host"), self.headers.get("Origin"), port) or self._other_user()
             if why is not None:
                 self.send_text(403, f"forbidden: {why}\n".encode())
             return why is None
+
+        def _other_user(self) -> str | None:
+            if not has_table():
+                return None
+            uid = peer_uid(self.client_address, port)
+            if uid is None or uid not in {0, os.geteuid()}:
+                return "only the rotator's own user (or root) may stop it"
+            return None
 
     return AdminHandler
