@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from databricks.sdk.config import Config
 
+from tests.rigs.federation import TOKEN_EXCHANGE, Federation, Policy, Refusal
 from tests.rigs.tokens import (
     CredentialKind,
     Identities,
@@ -204,7 +205,7 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
         self._catalog = _Catalog()
         self._identities = Identities()
         self._identities.add_client(client_id, self.client_secret, None)
-        self._federation = _Federation()
+        self._federation = Federation()
         self._listener = _Listener(self._handle, port)
         self._routes: list[tuple[str, re.Pattern[str], _RouteHandler]] = [
             ("GET", re.compile(r"/api/2\.0/preview/scim/v2/Me"), self._me),
@@ -348,14 +349,12 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
         """A service principal federation policy: a subject token from `issuer` for `subject` and `audience`
         (a Kubernetes cluster's issuer, `system:serviceaccount:NS:NAME`) is exchanged for an OAuth token of
         `client_id`, whose SCIM ``Me`` is `user_name` (default: the client id, a service principal's application id)."""
-        self._federation.policies[client_id] = _Policy(issuer, subject, audience, user_name or client_id)
+        self._federation.federate(client_id, Policy(issuer, subject, audience, user_name or client_id))
 
     def subject_token(self, *, issuer: str, subject: str, audience: str, expires_in: float) -> str:
         """A JWT as the identity provider `issuer` signs it (a projected service-account token): the exchange
         accepts only tokens made here, as the real one accepts only what the issuer's keys verify."""
-        expires_at = datetime.fromtimestamp(math.floor(time.time() + expires_in), tz=timezone.utc)
-        token = mint_jwt(subject, expires_at=expires_at, issuer=issuer, claims={"aud": audience})
-        self._federation.signed.add(token)
+        token = self._federation.sign(issuer=issuer, subject=subject, audience=audience, expires_in=expires_in)
         self._identities.remember(token)
         return token
 
@@ -522,23 +521,9 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
     def _exchange(self, form: Mapping[str, str]) -> _Response:
         """RFC 8693 token exchange (workload identity federation): a subject token for an OAuth token of the
         service principal `client_id`, when a federation policy of that principal matches the token."""
-        subject_token = form.get("subject_token", "")
-        if form.get("subject_token_type") != JWT_TOKEN_TYPE or not subject_token:
-            return _oauth_error(400, "invalid_request", "subject_token (a JWT) is required")
-        policy = self._federation.policies.get(form.get("client_id", ""))
-        if policy is None:
-            return _oauth_error(401, "invalid_client", "no federation policy for this client_id")
-        claims = _jwt_claims(subject_token) if subject_token in self._federation.signed else None
-        if claims is None:
-            return _oauth_error(400, "invalid_grant", "the subject token's signature does not verify")
-        if float(claims.get("exp", 0)) <= time.time():
-            return _oauth_error(400, "invalid_grant", "the subject token has expired")
-        if (claims.get("iss"), claims.get("sub"), claims.get("aud")) != (
-            policy.issuer,
-            policy.subject,
-            policy.audience,
-        ):
-            return _oauth_error(400, "invalid_grant", "the subject token matches no federation policy")
+        policy = self._federation.check(form)
+        if isinstance(policy, Refusal):
+            return _oauth_error(policy.status, policy.error, policy.description)
         ttl = self.oauth_ttl_seconds
         token = self._identities.grant(form["client_id"], policy.user_name, timedelta(seconds=ttl), f"{self.host}/oidc")
         with self._lock:
@@ -649,35 +634,6 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
             if crafted.value is not None:
                 payload[field_name] = crafted.value
         return _json(200, payload)
-
-
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
-
-
-@dataclass(frozen=True)
-class _Policy:
-    issuer: str
-    subject: str
-    audience: str
-    user_name: str
-
-
-@dataclass
-class _Federation:
-    """Federation policies per service principal, and the subject tokens "the identity provider" signed."""
-
-    policies: dict[str, _Policy] = field(default_factory=dict)
-    signed: set[str] = field(default_factory=set)
-
-
-def _jwt_claims(token: str) -> dict[str, Any] | None:
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        return None
-    return claims if isinstance(claims, dict) else None
 
 
 def sized_jwt(token: str, length: int) -> str:
