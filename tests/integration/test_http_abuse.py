@@ -269,3 +269,17 @@ def test_a_target_without_a_name_is_not_labelled_with_its_host(home: UserHome):
     for answer in answers:
         assert "127.0.0.1" not in answer, answer
     assert 'target="unnamed"' in answers[0], answers[0]
+
+
+def test_a_taken_admin_port_is_one_line_and_exit_2_with_nothing_written(home: UserHome):
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        admin = taken.getsockname()[1]
+        flags = ["--http-port", str(port), "--quitquitquit", "--admin-port", str(admin)]
+        result = home.rotator("--instance", DEMO_INSTANCE, *home.target_flags(), *flags, timeout=30)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--admin-port" in lines[0] and str(admin) in lines[0], lines
+    assert not home.pgpass.exists() and home.workspace.issued == []

@@ -166,10 +166,11 @@ def test_without_a_port_the_daemon_imports_neither_http_server_nor_prometheus_cl
 
 
 def test_a_bad_http_port_is_one_line_and_exit_2_with_nothing_written(home: UserHome):
-    for port in ("http", "0", "70000", "-1"):
-        result = home.rotator("--instance", DEMO_INSTANCE, *home.target_flags(), "--http-port", port, timeout=30)
-        assert result.returncode == 2, result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1 and "--http-port" in result.stderr, result.stderr
+    for flag in ("--http-port", "--admin-port"):
+        for port in ("http", "0", "70000", "-1"):
+            result = home.rotator("--instance", DEMO_INSTANCE, *home.target_flags(), "--quitquitquit", flag, port)
+            assert result.returncode == 2, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1 and flag in result.stderr, result.stderr
     assert not home.pgpass.exists() and not home.status_file.exists()
 
 
