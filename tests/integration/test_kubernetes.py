@@ -3,6 +3,7 @@ image's entrypoint, run as a plain process with a manifest's environment and vol
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import posixpath
@@ -58,7 +59,13 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_manifests_are_found():
-    assert {p.name for p in MANIFESTS} >= {"deployment.yaml", "job.yaml", "job-once.yaml", "configmap.yaml"}
+    assert {p.name for p in MANIFESTS} >= {
+        "deployment.yaml",
+        "deployment-workload-identity.yaml",
+        "job.yaml",
+        "job-once.yaml",
+        "configmap.yaml",
+    }
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
@@ -110,7 +117,70 @@ def test_a_sidecar_has_its_probes_on_the_port_it_serves(name: str, spec: dict):
         assert named[rotator[probe]["httpGet"]["port"]] == port
 
 
-SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD|CLIENT_ID", re.IGNORECASE)
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected"}
+RESTRICTED_VOLUMES |= {"secret"}
+
+
+def restricted_violations(spec: dict[str, Any]) -> list[str]:
+    """What in a pod spec breaks the "restricted" Pod Security Standard (Kubernetes 1.33's checks, baseline ones
+    included), and a service-account API token mounted although nothing uses it."""
+    found = [f"{key}: true" for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key)]
+    if spec.get("automountServiceAccountToken") is not False:
+        found.append("the service-account API token is mounted (automountServiceAccountToken is not false)")
+    found += [
+        f"volume {v['name']}: not a restricted type"
+        for v in spec["volumes"]
+        if not set(v) - {"name"} <= RESTRICTED_VOLUMES
+    ]
+    pod = spec.get("securityContext", {})
+    for container in [*spec.get("initContainers", []), *spec["containers"]]:
+        own, name = container.get("securityContext", {}), container["name"]
+        merged = {**pod, **own}
+        if own.get("privileged"):
+            found.append(f"{name}: privileged")
+        if own.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation is not false")
+        if merged.get("runAsNonRoot") is not True or merged.get("runAsUser") == 0:
+            found.append(f"{name}: may run as root")
+        if merged.get("seccompProfile", {}).get("type") not in {"RuntimeDefault", "Localhost"}:
+            found.append(f"{name}: no RuntimeDefault seccomp profile")
+        capabilities = own.get("capabilities", {})
+        if "ALL" not in capabilities.get("drop", []) or set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: capabilities are not dropped")
+        if any(p.get("hostPort") for p in container.get("ports", [])):
+            found.append(f"{name}: hostPort")
+    return found
+
+
+@pytest.mark.parametrize(("name", "spec"), list(pod_specs()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_pod_is_restricted_and_mounts_no_api_token(name: str, spec: dict):
+    assert restricted_violations(spec) == [], name
+
+
+def test_the_restricted_check_catches_each_rule():
+    spec = manifest("deployment.yaml")[0]["spec"]["template"]["spec"]
+    breaks = {
+        "hostNetwork": lambda s: s.update(hostNetwork=True),
+        "automount": lambda s: s.pop("automountServiceAccountToken"),
+        "hostPath": lambda s: s["volumes"].append({"name": "h", "hostPath": {"path": "/"}}),
+        "seccomp": lambda s: s["securityContext"].pop("seccompProfile"),
+        "unconfined": lambda s: s["initContainers"][0]["securityContext"].update(seccompProfile={"type": "Unconfined"}),
+        "root": lambda s: s["containers"][0]["securityContext"].update(runAsUser=0),
+        "escalation": lambda s: s["containers"][0]["securityContext"].pop("allowPrivilegeEscalation"),
+        "capabilities": lambda s: s["containers"][0]["securityContext"].pop("capabilities"),
+        "added": lambda s: s["initContainers"][0]["securityContext"]["capabilities"].update(add=["NET_ADMIN"]),
+        "privileged": lambda s: s["containers"][0]["securityContext"].update(privileged=True),
+        "hostPort": lambda s: s["initContainers"][0]["ports"][0].update(hostPort=9091),
+    }
+    for rule, change in breaks.items():
+        broken = copy.deepcopy(spec)
+        change(broken)
+        assert restricted_violations(broken), rule
+
+
+SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD", re.IGNORECASE)
+NOT_SECRET = {"DATABRICKS_OIDC_TOKEN_FILEPATH"}
+"""A path to the projected token, checked by test_the_workload_identity_pod_mounts_its_own_token_and_no_secret."""
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
@@ -121,7 +191,7 @@ def test_no_manifest_holds_a_secret(path: Path):
         assert doc["kind"] != "Secret", "the Secret is created with kubectl, never kept in a manifest"
         for container in _containers(doc):
             for name, entry in env_of(container).items():
-                if SECRET_NAMES.search(name):
+                if SECRET_NAMES.search(name) and name not in NOT_SECRET:
                     assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], f"{path.name}: {name}"
         config = doc.get("data", {}).get("config.yml")
         if config is not None:
@@ -151,6 +221,7 @@ class Pod:
             "/var/lib/oauth-rotator": self._folder("state", 0o777),
             "/etc/oauth-rotator": self._folder("config", 0o755),  # a ConfigMap: root's, read-only
             "/home/rotator": self._folder("home", 0o700, own=True),
+            "/var/run/secrets/databricks": self._folder("token", 0o755),  # a projected volume: root's folder
         }
 
     def _folder(self, name: str, mode: int, *, own: bool = False) -> Path:
@@ -181,7 +252,8 @@ class Pod:
 
     def environment(self, container: dict[str, Any]) -> dict[str, str]:
         """The container's env from the manifest; the Secret's keys and the placeholder host the fake workspace's."""
-        secret = {"client-id": self.home.workspace.client_id, "client-secret": self.home.workspace.client_secret}
+        workspace = self.home.workspace
+        secret = {"client-id": workspace.client_id, "client-secret": workspace.client_secret}
         env = {"PATH": os.environ["PATH"], "HOME": str(self.mounts["/home/rotator"]), "LANG": "C.UTF-8"}
         for name, entry in env_of(container).items():
             if "valueFrom" in entry:
@@ -265,6 +337,66 @@ def test_the_deployments_sidecar_command_rotates_for_psql_and_exits_0_on_sigterm
             daemon.send_signal(signal.SIGTERM)
             out, err = daemon.communicate(timeout=30)
         assert daemon.returncode == 0, err
+        assert home.secrets_seen(out, err, *pod.files_written()) == []
+
+
+WORKLOAD_IDENTITY = "deployment-workload-identity.yaml"
+
+
+def test_the_workload_identity_pod_mounts_its_own_token_and_no_secret():
+    docs = manifest(WORKLOAD_IDENTITY)
+    assert "secretKeyRef" not in (ROOT / "deploy" / "kubernetes" / WORKLOAD_IDENTITY).read_text()
+    account = next(d for d in docs if d["kind"] == "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    spec = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == account["metadata"]["name"]
+    rotator = rotator_of(spec)
+    env = {name: entry.get("value") for name, entry in env_of(rotator).items()}
+    assert env["DATABRICKS_AUTH_TYPE"] == "file-oidc" and "DATABRICKS_CLIENT_SECRET" not in env
+    token_dir, token_name = posixpath.split(env["DATABRICKS_OIDC_TOKEN_FILEPATH"])
+    mount = next(m for m in rotator["volumeMounts"] if m["mountPath"] == token_dir)
+    assert mount.get("readOnly") is True
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    (source,) = volume["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    assert token["path"] == token_name
+    assert token["audience"] not in {"", "https://kubernetes.default.svc"}, "its own audience, not the API server's"
+    assert 600 <= token["expirationSeconds"] <= 3600, "short-lived (600 s is the shortest Kubernetes issues)"
+    for app in spec["containers"]:
+        assert mount["name"] not in {m["name"] for m in app.get("volumeMounts", [])}, "the app gets no token"
+
+
+def test_the_workload_identity_sidecar_rotates_for_psql_with_only_the_projected_token(home: UserHome):
+    spec = next(d for d in manifest(WORKLOAD_IDENTITY) if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    rotator = rotator_of(spec)
+    env = {name: entry.get("value") for name, entry in env_of(rotator).items()}
+    volume = next(v for v in spec["volumes"] if "projected" in v)
+    audience = volume["projected"]["sources"][0]["serviceAccountToken"]["audience"]
+    issuer, subject = "https://oidc.cluster.example", "system:serviceaccount:my-namespace:my-app"
+    home.workspace.federate(
+        env["DATABRICKS_CLIENT_ID"], issuer=issuer, subject=subject, audience=audience, user_name=USER
+    )
+    port = free_port()
+    with pod_layout(home) as pod:
+        pod.write_config()
+        token = Path(pod.local(env["DATABRICKS_OIDC_TOKEN_FILEPATH"]))
+        token.write_text(
+            home.workspace.subject_token(issuer=issuer, subject=subject, audience=audience, expires_in=600)
+        )
+        token.chmod(0o644)
+        daemon = pod.start(rotator, port)
+        try:
+            deadline = time.monotonic() + 60
+            while not (listening(port) and call(port, "/startup")[0] == 200):
+                assert daemon.poll() is None, daemon.communicate()[1]
+                assert time.monotonic() < deadline, "the sidecar never started"
+                time.sleep(0.3)
+            pod.check_written()
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            out, err = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, err
+        assert home.workspace.calls["token exchange"] >= 1
         assert home.secrets_seen(out, err, *pod.files_written()) == []
 
 

@@ -71,8 +71,8 @@ def test_the_probes_follow_the_credential_through_a_workspace_outage_and_quitqui
     """20-second credentials are due after 10 s (half their life, inside the 10-minute margin)."""
     home.workspace.ttl_seconds = 20
     home.workspace.fail_next(3, status=503)  # the first cycle is slowed by SDK retries: /startup is seen at 503
-    port = free_port()
-    daemon = start_sidecar(home, port)
+    port, admin = free_port(), free_port()
+    daemon = start_sidecar(home, port, "--quitquitquit", "--admin-port", str(admin))
     answers: list[str] = []
     try:
         wait_for(lambda: listening(port), 20, "the endpoints")
@@ -123,7 +123,7 @@ def test_the_probes_follow_the_credential_through_a_workspace_outage_and_quitqui
         assert scraped[("oauth_rotator_last_success_timestamp_seconds", target)] == status["last_success"]
         assert scraped[("oauth_rotator_needs_person", target)] == 0
 
-        code, body = call(port, "/quitquitquit", method="POST")
+        code, body = call(admin, "/quitquitquit", method="POST")
         assert code == 200, body
         out, err = daemon.communicate(timeout=30)
     finally:
@@ -166,10 +166,11 @@ def test_without_a_port_the_daemon_imports_neither_http_server_nor_prometheus_cl
 
 
 def test_a_bad_http_port_is_one_line_and_exit_2_with_nothing_written(home: UserHome):
-    for port in ("http", "0", "70000", "-1"):
-        result = home.rotator("--instance", DEMO_INSTANCE, *home.target_flags(), "--http-port", port, timeout=30)
-        assert result.returncode == 2, result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1 and "--http-port" in result.stderr, result.stderr
+    for flag in ("--http-port", "--admin-port"):
+        for port in ("http", "0", "70000", "-1"):
+            result = home.rotator("--instance", DEMO_INSTANCE, *home.target_flags(), "--quitquitquit", flag, port)
+            assert result.returncode == 2, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1 and flag in result.stderr, result.stderr
     assert not home.pgpass.exists() and not home.status_file.exists()
 
 

@@ -140,6 +140,17 @@ class Identities:
             self._ever.add(token)
         return token
 
+    def grant(self, client_id: str, user: str | None, ttl: timedelta, issuer: str) -> str:
+        """Mints an OAuth access token for a client that proved itself another way (a federated subject token)."""
+        expires_at = datetime.now(timezone.utc) + ttl
+        token = mint_jwt(
+            client_id, expires_at=expires_at, issuer=issuer, claims={"aud": client_id, "scope": "all-apis"}
+        )
+        with self._lock:
+            self._tokens[token] = _AccessToken(user, client_id, expires_at)
+            self._ever.add(token)
+        return token
+
     def lookup(self, token: str) -> tuple[bool, str | None]:
         """Returns (valid, user) for a bearer token; invalid when unknown, expired or revoked."""
         with self._lock:

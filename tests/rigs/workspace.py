@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from databricks.sdk.config import Config
 
+from tests.rigs.federation import TOKEN_EXCHANGE, Federation, Policy, Refusal
 from tests.rigs.tokens import (
     CredentialKind,
     Identities,
@@ -204,6 +205,7 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
         self._catalog = _Catalog()
         self._identities = Identities()
         self._identities.add_client(client_id, self.client_secret, None)
+        self._federation = Federation()
         self._listener = _Listener(self._handle, port)
         self._routes: list[tuple[str, re.Pattern[str], _RouteHandler]] = [
             ("GET", re.compile(r"/api/2\.0/preview/scim/v2/Me"), self._me),
@@ -340,6 +342,21 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
     def revoke_client(self, client_id: str) -> None:
         """Deletes a service principal's secret and invalidates every OAuth token issued to it at once."""
         self._identities.revoke_client(client_id)
+
+    def federate(
+        self, client_id: str, *, issuer: str, subject: str, audience: str, user_name: str | None = None
+    ) -> None:
+        """A service principal federation policy: a subject token from `issuer` for `subject` and `audience`
+        (a Kubernetes cluster's issuer, `system:serviceaccount:NS:NAME`) is exchanged for an OAuth token of
+        `client_id`, whose SCIM ``Me`` is `user_name` (default: the client id, a service principal's application id)."""
+        self._federation.federate(client_id, Policy(issuer, subject, audience, user_name or client_id))
+
+    def subject_token(self, *, issuer: str, subject: str, audience: str, expires_in: float) -> str:
+        """A JWT as the identity provider `issuer` signs it (a projected service-account token): the exchange
+        accepts only tokens made here, as the real one accepts only what the issuer's keys verify."""
+        token = self._federation.sign(issuer=issuer, subject=subject, audience=audience, expires_in=expires_in)
+        self._identities.remember(token)
+        return token
 
     def issued_secrets(self) -> set[str]:
         """Every token this workspace issued or accepted (OAuth, PATs, database credentials) and every client
@@ -487,6 +504,8 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
 
     def _token(self, request: _Request) -> _Response:
         form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") == TOKEN_EXCHANGE:
+            return self._exchange(form)
         client_id, client_secret = _basic_auth(request.headers.get("authorization", ""))
         client_id = client_id or form.get("client_id", "")
         client_secret = client_secret or form.get("client_secret", "")
@@ -498,6 +517,24 @@ class FakeWorkspace:  # pylint: disable=too-many-public-methods  # one method pe
             return _oauth_error(401, "invalid_client", "Client authentication failed")
         scope = form.get("scope", "all-apis")
         return _json(200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope})
+
+    def _exchange(self, form: Mapping[str, str]) -> _Response:
+        """RFC 8693 token exchange (workload identity federation): a subject token for an OAuth token of the
+        service principal `client_id`, when a federation policy of that principal matches the token."""
+        policy = self._federation.check(form)
+        if isinstance(policy, Refusal):
+            return _oauth_error(policy.status, policy.error, policy.description)
+        ttl = self.oauth_ttl_seconds
+        token = self._identities.grant(form["client_id"], policy.user_name, timedelta(seconds=ttl), f"{self.host}/oidc")
+        with self._lock:
+            self.calls["token exchange"] += 1
+        payload = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": form.get("scope", "all-apis"),
+        }
+        return _json(200, {**payload, "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"})
 
     def _me(self, _request: _Request, _match: re.Match[str], user: str) -> _Response:
         me = {

@@ -454,3 +454,37 @@ def test_reset_reads_the_request_and_resets_the_connection(fake_workspace: FakeW
         requests.post(f"{fake_workspace.host}/oidc/v1/token", timeout=5)
     assert "ConnectionResetError" in repr(caught.value)
     assert fake_workspace.calls["POST /oidc/v1/token"] == 1
+
+
+def test_token_exchange_checks_the_subject_token_and_the_client_as_the_real_one_does(
+    fake_workspace: FakeWorkspace,
+) -> None:
+    issuer, subject, audience = "https://cluster.example", "system:serviceaccount:ns:app", "databricks"
+    fake_workspace.federate("sp-app", issuer=issuer, subject=subject, audience=audience)
+    url = f"{fake_workspace.host}/oidc/v1/token"
+
+    def exchange(token: str | None, client_id: str = "sp-app") -> requests.Response:
+        form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "client_id": client_id}
+        form["subject_token_type"] = "urn:ietf:params:oauth:token-type:jwt"
+        if token is not None:
+            form["subject_token"] = token
+        return requests.post(url, data=form, timeout=10)
+
+    def subject_token(**overrides: Any) -> str:
+        claims = {"issuer": issuer, "subject": subject, "audience": audience, "expires_in": 600, **overrides}
+        return fake_workspace.subject_token(**claims)
+
+    good = exchange(subject_token())
+    assert good.status_code == 200, good.text
+    assert fake_workspace.calls["token exchange"] == 1
+    refused = {
+        "missing": (exchange(None), "invalid_request"),
+        "unknown client": (exchange(subject_token(), "someone-else"), "invalid_client"),
+        "expired": (exchange(subject_token(expires_in=-1)), "invalid_grant"),
+        "another subject": (exchange(subject_token(subject="system:serviceaccount:ns:x")), "invalid_grant"),
+        "another audience": (exchange(subject_token(audience="https://kubernetes.default.svc")), "invalid_grant"),
+        "not signed by the issuer": (exchange(subject_token().rsplit(".", 1)[0] + ".forged"), "invalid_grant"),
+    }
+    for what, (answer, error) in refused.items():
+        assert answer.status_code in {400, 401} and answer.json()["error"] == error, what
+    assert fake_workspace.calls["token exchange"] == 1

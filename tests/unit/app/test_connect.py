@@ -240,6 +240,8 @@ def test_psql_with_a_credential_from_the_workspace_leaks_it_nowhere(
     ws = WorkspaceClient(config=fake_workspace.sdk_config())
     execute = RecordingExec()
     caplog.set_level(logging.DEBUG)
+    # An earlier test's setup_logging may have left the package's logger at INFO: this test needs its DEBUG record.
+    caplog.set_level(logging.DEBUG, logger="databricks.labs.oauth_rotator")
     open_psql(
         config_with(TargetConfig(instance=DEMO_INSTANCE)),
         environ={"PATH": fake_psql_path(tmp_path)},

@@ -119,6 +119,7 @@ def test_a_healthy_machine_is_all_ok(machine):
     findings = machine.doctor()
     assert {f.level for f in findings} == {OK}, [f.render() for f in findings]
     assert only(findings, "login", OK).message.startswith(f"authenticated as {USER}")
+    assert only(findings, "login", OK).message.endswith("(auth type oauth-m2m)"), "which auth the SDK picked"
     assert f"instance {DEMO_INSTANCE} is AVAILABLE" in only(findings, f"target {DEMO_INSTANCE}", OK).message
     out = io.StringIO()
     assert print_findings(findings, out) == 0

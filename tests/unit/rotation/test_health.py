@@ -63,3 +63,18 @@ def test_each_cycle_is_counted_once_by_outcome(tmp_path: Path):
     health.cycle_finished()
     health.cycle_finished()  # no new attempt recorded: not counted again
     assert health.rotations == {("a", "success"): 1}
+
+
+def test_a_target_known_by_its_host_alone_is_shown_unnamed(tmp_path: Path):
+    host = TargetState(name="db.example.com", hosts=["db.example.com"])
+    health = health_with(tmp_path, host, written("sales", left=3000))
+    assert health.public_labels(health.status()) == {"db.example.com": "unnamed", "sales": "sales"}
+    assert "db.example.com" not in health.startup().body and "unnamed" in health.startup().body
+
+
+def test_several_unnamed_targets_are_numbered_and_a_configured_host_label_is_hidden_before_any_write(tmp_path: Path):
+    store = StateStore(tmp_path / "status.json")
+    store.update(lambda s: s.targets.update({n: TargetState(name=n) for n in ("b.example", "a.example", "x")}))
+    health = Health(store, margin_seconds=600, host_labels=frozenset({"a.example", "b.example"}))
+    assert health.public_labels(health.status()) == {"a.example": "unnamed-1", "b.example": "unnamed-2", "x": "x"}
+    assert "example" not in health.readiness().body

@@ -125,7 +125,11 @@ class HttpConfig:
     address: str | None = None
     """Where to listen: default 127.0.0.1 (a pod's probes need 0.0.0.0, the kubelet calls the pod's IP)."""
     port: int | None = None
-    """The port; the endpoints are off without one."""
+    """The probes' port; they are off without one."""
+    quitquitquit: bool | None = None
+    """Serve `POST /quitquitquit` (stops the scheduler) on the admin port; off by default (docs/security.md)."""
+    admin_port: int | None = None
+    """The admin port, on 127.0.0.1 only (default 9092 with `quitquitquit`); never the probes' port."""
 
     @property
     def effective_address(self) -> str:
@@ -379,6 +383,7 @@ def check_settings(raw: Mapping[str, Any], names: Mapping[str, str] | None = Non
             _check_keys(raw["http"], _HTTP_KEYS, "http")
             _check_text(raw["http"].get("address"), "http.address")
             check_port(raw["http"].get("port"), "http.port")
+            check_port(raw["http"].get("admin_port"), "http.admin_port")
 
 
 def validate_pgbouncer(raw: Mapping[str, Any], where: str = "pgbouncer") -> None:

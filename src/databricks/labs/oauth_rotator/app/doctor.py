@@ -33,7 +33,7 @@ from databricks.labs.oauth_rotator.files.config_store import load_config
 from databricks.labs.oauth_rotator.lakebase.catalog import LakebaseCatalog
 from databricks.labs.oauth_rotator.lakebase.credentials import WorkspaceToken, classify_sdk_error
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_host
-from databricks.labs.oauth_rotator.lakebase.workspace import current_user_name
+from databricks.labs.oauth_rotator.lakebase.workspace import auth_type_in_use, current_user_name
 from databricks.labs.oauth_rotator.rotation import pgbouncer
 from databricks.labs.oauth_rotator.rotation.cycle import MAX_CONCURRENT_FETCHES
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
@@ -197,7 +197,7 @@ class Doctor:
         except RotatorError as err:
             self._add(FAIL, "login", _message(err), err.fix)
             return None
-        self._add(OK, "login", f"authenticated as {me} at {ws.config.host}")
+        self._add(OK, "login", f"authenticated as {me} at {ws.config.host} (auth type {auth_type_in_use(ws)})")
         return ws
 
     def _check_target(self, ws: WorkspaceClient, target: TargetConfig, ends_at: float) -> Finding:

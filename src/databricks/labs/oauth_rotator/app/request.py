@@ -25,6 +25,8 @@ class RotationRequest:
         debug: bool = False,
         http_address: str | None = None,
         http_port: int | None = None,
+        admin_port: int | None = None,
+        quitquitquit: bool = False,
     ) -> None:
         self.config_path = config_path
         self.overrides = overrides or {}
@@ -34,6 +36,9 @@ class RotationRequest:
         self.http_address = http_address
         self.http_port = http_port
         """The sidecar's HTTP endpoints (`--http-port`); the scheduler's alone, never the worker's."""
+        self.admin_port = admin_port
+        self.quitquitquit = quitquitquit
+        """`POST /quitquitquit` on the loopback admin port (`--quitquitquit`, `--admin-port`); off by default."""
 
     def to_worker(self) -> dict[str, Any]:
         """The worker's request: paths and names only, never a secret (those stay in the environment)."""

@@ -16,22 +16,24 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from databricks.labs.oauth_rotator.config import RotatorConfig
-    from databricks.labs.oauth_rotator.rotation.health import Health
+    from databricks.labs.oauth_rotator.rotation.health import EndpointsPlan, Health
     from databricks.labs.oauth_rotator.rotation.pgbouncer import Supervisor
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
     class Closeable(Protocol):
         def close(self) -> None: ...
 
-    HttpStarter = Callable[[str, int, Health, Callable[[], None]], Closeable]
-    """Binds address and port and serves the health endpoints (the front door's server, `commands/endpoints.py`)."""
+    HttpStarter = Callable[[EndpointsPlan, Health], Closeable]
+    """Binds what the plan asks for and serves the probes and the admin port (the front door's servers,
+    `commands/endpoints.py`)."""
 
 DEFAULT_HTTP_ADDRESS = "127.0.0.1"
 
 
 def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = None) -> int:
-    """The daemon, until SIGTERM or SIGINT (or POST /quitquitquit); returns its exit code (2 when the configuration
-    cannot be used). With a port (`--http-port`, `http.port`), `serve_http` answers the sidecar's endpoints."""
+    """The daemon, until SIGTERM or SIGINT (or POST /quitquitquit on the admin port); returns its exit code (2 when
+    the configuration cannot be used). With a port (`--http-port`, `http.port`), `serve_http` answers the sidecar's
+    probes; with `--quitquitquit` (`http.quitquitquit`), the admin port too."""
     import threading
 
     from databricks.labs.oauth_rotator.paths import status_file
@@ -92,18 +94,48 @@ def _prepare(request: RotationRequest) -> None:
 def _health_endpoints(
     request: RotationRequest, config: RotatorConfig | None, state: StateStore, serve_http: HttpStarter | None
 ) -> tuple[Health | None, Closeable | None]:
-    """The sidecar's health and its server, bound now (a taken port is exit 2 before anything is written); none
-    without a port. The flags win over the config's `http:` block."""
-    block = config.http if config is not None else None
-    port = request.http_port if request.http_port is not None else (block.port if block is not None else None)
-    if port is None or serve_http is None:
+    """The sidecar's health and its servers, bound now (a taken port is exit 2 before anything is written); none
+    without a port or `--quitquitquit`. The flags win over the config's `http:` block."""
+    plan = endpoints_plan(request, config)
+    if plan is None or serve_http is None:
         return None, None
-    address = request.http_address or (block.address if block is not None and block.address else DEFAULT_HTTP_ADDRESS)
     from databricks.labs.oauth_rotator.rotation.health import Health
 
     margin = (config.effective_margin_minutes if config is not None else 10) * 60.0
-    health = Health(state, margin_seconds=margin)
-    return health, serve_http(address, port, health, health.quit)
+    health = Health(state, margin_seconds=margin, host_labels=_host_labels(request, config))
+    return health, serve_http(plan, health)
+
+
+def endpoints_plan(request: RotationRequest, config: RotatorConfig | None) -> EndpointsPlan | None:
+    """What to serve over HTTP, from the flags and the config's `http:` block; None when nothing. The admin port
+    needs `--quitquitquit` (it serves nothing else), and must differ from the probes' (`ConfigError`, exit 2)."""
+    from databricks.labs.oauth_rotator.errors import ConfigError
+    from databricks.labs.oauth_rotator.rotation.health import DEFAULT_ADMIN_PORT, EndpointsPlan
+
+    block = config.http if config is not None else None
+    port = request.http_port if request.http_port is not None else (block.port if block is not None else None)
+    admin_port = request.admin_port if request.admin_port is not None else (block.admin_port if block else None)
+    quit_on = request.quitquitquit or bool(block is not None and block.quitquitquit)
+    if admin_port is not None and not quit_on:
+        raise ConfigError("--admin-port serves only POST /quitquitquit: add --quitquitquit (or http.quitquitquit)")
+    if quit_on and admin_port is None:
+        admin_port = DEFAULT_ADMIN_PORT
+    if admin_port is not None and admin_port == port:
+        raise ConfigError(f"--admin-port: {admin_port} is the probes' port (--http-port); administration is apart")
+    if port is None and admin_port is None:
+        return None
+    address = request.http_address or (block.address if block is not None and block.address else DEFAULT_HTTP_ADDRESS)
+    return EndpointsPlan(address, port, admin_port)
+
+
+def _host_labels(request: RotationRequest, config: RotatorConfig | None) -> frozenset[str]:
+    """The labels that are a host: targets with no name, instance or endpoint (the endpoints never show them)."""
+    targets = list(config.targets) if config is not None else []
+    labels = {t.label for t in targets if not (t.name or t.instance or t.endpoint)}
+    flagged = request.overrides.get("target") or {}
+    if flagged.get("host") and not (flagged.get("instance") or flagged.get("endpoint")):
+        labels.add(str(flagged["host"]))
+    return frozenset(labels)
 
 
 def front_supervisor(request: RotationRequest) -> Supervisor | None:

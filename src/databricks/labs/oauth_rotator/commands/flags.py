@@ -219,6 +219,11 @@ def parse_invocation(
 
         with named_as({"http.port": "--http-port"}):
             check_port(args.http_port, "http.port")
+    if args.admin_port is not None:
+        from databricks.labs.oauth_rotator.config import check_port
+
+        with named_as({"http.admin_port": "--admin-port"}):
+            check_port(args.admin_port, "http.admin_port")
     return RotationRequest(
         config_path,
         settings,
@@ -227,6 +232,8 @@ def parse_invocation(
         debug=args.debug,
         http_address=args.http_address,
         http_port=args.http_port,
+        admin_port=args.admin_port,
+        quitquitquit=args.quitquitquit,
     )
 
 

@@ -158,7 +158,21 @@ ROTATOR_FLAGS = (
     ),
     Flag(
         "http-port",
-        "serve /startup /liveness /readiness /metrics /quitquitquit",
+        "serve /startup /liveness /readiness /metrics",
+        kind=PORT,
+        metavar="PORT",
+        offered=(CONSOLE,),
+    ),
+    Flag(
+        "quitquitquit",
+        "serve POST /quitquitquit (stops the rotator) on the admin port",
+        kind=BOOLEAN,
+        default="false",
+        offered=(CONSOLE,),
+    ),
+    Flag(
+        "admin-port",
+        "the admin port, on 127.0.0.1 only (default 9092)",
         kind=PORT,
         metavar="PORT",
         offered=(CONSOLE,),

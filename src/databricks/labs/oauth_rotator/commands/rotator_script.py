@@ -16,11 +16,11 @@ from databricks.labs.oauth_rotator.commands.quick import PASSWORD, PROG, guarded
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `--help` does without typing
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from typing import NoReturn
 
     from databricks.labs.oauth_rotator.commands.endpoints import HealthServer
-    from databricks.labs.oauth_rotator.rotation.health import Health
+    from databricks.labs.oauth_rotator.rotation.health import EndpointsPlan, Health
 
 
 def rotator_main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> NoReturn:
@@ -54,11 +54,11 @@ def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
     return outcome.exit_code
 
 
-def _serve_http(address: str, port: int, health: Health, quit_now: Callable[[], None]) -> HealthServer:
+def _serve_http(plan: EndpointsPlan, health: Health) -> HealthServer:
     """The sidecar's endpoints, imported only when a port is asked for (http.server, prometheus_client)."""
     from databricks.labs.oauth_rotator.commands.endpoints import start_http
 
-    return start_http(address, port, health, quit_now)
+    return start_http(plan, health)
 
 
 def _sub_command(word: str, argv: list[str]) -> int:

@@ -89,20 +89,34 @@ def _short(err: Exception) -> str:
     return text.split(". Config:")[0].split(", please check https://")[0]
 
 
-def auth_error(err: Exception, profile: str | None) -> RotatorError:
-    """An authentication failure as an error a person can act on, saying what to run."""
+FEDERATED_AUTH_TYPES = frozenset({"file-oidc", "env-oidc", "github-oidc", "azure-devops-oidc"})
+"""Workload identity federation: the SDK exchanges a token from a file or the environment; there is no secret."""
+
+
+def auth_error(err: Exception, profile: str | None, auth_type: str | None = None) -> RotatorError:
+    """An authentication failure as an error a person can act on, saying what to run. `auth_type` is the SDK's
+    (`ws.config.auth_type`) when known, else `DATABRICKS_AUTH_TYPE`: a federated login has no secret to check."""
     message = _short(err)
     lowered = str(err).lower()
     login = f"databricks auth login --profile {profile}" if profile else "databricks auth login --host <workspace>"
     if "refresh token" in lowered or "auth login" in lowered or "reauthenticate" in lowered:
         return NeedsPersonError(f"the Databricks login has expired: {message}", fix=f"run `{login}`")
     if any(code in lowered for code in ("invalid_client", "unauthorized_client", "invalid_grant", "access_denied")):
-        return NeedsPersonError(
-            f"the workspace refused the login: {message}",
-            fix=f"check the client id and secret (or `{login}`)",
+        federated = (auth_type or os.environ.get("DATABRICKS_AUTH_TYPE") or "").lower() in FEDERATED_AUTH_TYPES
+        fix = (
+            "check the subject token (DATABRICKS_OIDC_TOKEN_FILEPATH: present, not expired, its audience) and the "
+            "service principal's federation policy (issuer, subject, audience)"
+            if federated
+            else f"check the client id and secret (or `{login}`)"
         )
+        return NeedsPersonError(f"the workspace refused the login: {message}", fix=fix)
     # Anything else may be the network (an unreachable host fails the same way as a wrong setting): retry.
     return CredentialError(f"authentication failed: {message}", fix=f"check the login (`{login}`)")
+
+
+def auth_type_in_use(ws: WorkspaceClient) -> str:
+    """The authentication the SDK picked (`pat`, `oauth-m2m`, `databricks-cli`, `file-oidc`, ...), for `doctor`."""
+    return str(ws.config.auth_type or "unknown")
 
 
 def configuration_problem(*, profile: str | None, host: str | None, environ: Mapping[str, str]) -> ConfigError | None:
@@ -127,7 +141,8 @@ def configuration_problem(*, profile: str | None, host: str | None, environ: Map
         return None
     return ConfigError(
         "no Databricks workspace configured",
-        fix="pass --profile or --workspace-url, or set DATABRICKS_HOST (with DATABRICKS_CLIENT_ID/_SECRET for M2M)",
+        fix="pass --profile or --workspace-url, or set DATABRICKS_HOST (with DATABRICKS_CLIENT_ID and _SECRET, or "
+        "DATABRICKS_AUTH_TYPE=file-oidc and DATABRICKS_OIDC_TOKEN_FILEPATH)",
     )
 
 
@@ -138,7 +153,7 @@ def current_user_name(ws: WorkspaceClient) -> str:
     except DatabricksError as err:
         raise classify_sdk_error(err, "who am I") from err
     except ValueError as err:  # token endpoint refused the client (revoked secret, expired login)
-        raise auth_error(err, ws.config.profile) from err
+        raise auth_error(err, ws.config.profile, ws.config.auth_type) from err
     except OSError as err:
         raise CredentialError(f"who am I: {type(err).__name__}: {one_line(str(err))}") from err
     except (AttributeError, KeyError, TypeError, NotImplementedError) as err:  # an answer of an unexpected shape

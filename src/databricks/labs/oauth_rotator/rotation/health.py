@@ -1,8 +1,9 @@
 """What the sidecar's HTTP endpoints answer: the scheduler's health, read from `status.json` and the loop's turns.
 
-Stdlib only, and nothing here runs unless the endpoints are on (`--http-port`): the scheduler records each turn
-and each cycle's outcome here; the server (`commands/http.py`) asks for the answers. No answer carries a secret:
-`status.json` holds none, and only names, times and counts are read from it.
+Stdlib only, and nothing here runs unless the endpoints are on (`--http-port`, `--quitquitquit`): the scheduler
+records each turn and each cycle's outcome here; the servers (`commands/endpoints.py`, `commands/admin.py`) ask for
+the answers. No answer carries a secret or a host: `status.json` holds no secret, only names, times and counts are
+read from it, and a target named by its host alone is shown as `unnamed`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,20 @@ from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
 
 STUCK_AFTER_SECONDS = max(3 * MAX_SLEEP_SECONDS, CYCLE_TIMEOUT_SECONDS + 2 * MAX_SLEEP_SECONDS)
 """A loop with no turn for this long is stuck: three of its longest sleeps, or a cycle at its timeout and more."""
+
+
+DEFAULT_ADMIN_PORT = 9092
+"""The admin port when `--quitquitquit` is given without one (9091 is the probes' in deploy/kubernetes/)."""
+
+
+@dataclass(frozen=True)
+class EndpointsPlan:
+    """What the scheduler serves over HTTP: the probes on `address:port`, `/quitquitquit` on the loopback at
+    `admin_port`; each off when its port is None."""
+
+    address: str
+    port: int | None
+    admin_port: int | None
 
 
 @dataclass(frozen=True)
@@ -39,19 +54,22 @@ class Health:
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         stuck_after: float = STUCK_AFTER_SECONDS,
+        host_labels: frozenset[str] = frozenset(),
     ) -> None:
         self._state = state
         self._margin = margin_seconds
         self._wall = wall
         self._monotonic = monotonic
         self._stuck_after = stuck_after
+        self._host_labels = host_labels
+        """The labels of targets with no name, instance or endpoint: their host, which no answer shows."""
         self._lock = threading.Lock()
         self._last_turn = monotonic()
         self._seen_attempts: dict[str, float | None] = {}
         self.rotations: dict[tuple[str, str], int] = {}
         """Rotation attempts per (target, outcome), outcome `success` or `failure`, counted since the start."""
         self.on_quit: Callable[[], None] | None = None
-        """What POST /quitquitquit calls: the scheduler's stop (it then exits 0)."""
+        """What POST /quitquitquit on the admin port calls: the scheduler's stop (it then exits 0)."""
 
     def quit(self) -> None:
         """Stop the scheduler, as SIGTERM does."""
@@ -84,10 +102,27 @@ class Health:
         """`status.json` now (an empty status when there is none yet)."""
         return self._state.load()
 
+    def public_labels(self, status: Status) -> dict[str, str]:
+        """Each target's label as the endpoints show it: a target known by its host alone is `unnamed`
+        (`unnamed-1`, `unnamed-2`, ... when there are several), so that no probe or scrape tells a host."""
+        names = set(status.targets) | {name for name, _ in self.counts()}
+        hidden = sorted(
+            name
+            for name in names
+            if name in self._host_labels or (name in status.targets and name in status.targets[name].hosts)
+        )
+        labels = {name: name for name in names}
+        if len(hidden) == 1:
+            labels[hidden[0]] = "unnamed"
+        else:
+            labels.update({name: f"unnamed-{n}" for n, name in enumerate(hidden, 1)})
+        return labels
+
     def startup(self) -> Answer:
         """200 once every target has been written at least once."""
-        targets = self.status().targets
-        waiting = sorted(name for name, t in targets.items() if t.last_success is None)
+        status = self.status()
+        targets, label = status.targets, self.public_labels(status)
+        waiting = sorted(label[name] for name, t in targets.items() if t.last_success is None)
         if not targets:
             return Answer(503, "no target written yet\n")
         if waiting:
@@ -106,11 +141,14 @@ class Health:
         """200 while every target's credential on file has more than the margin left, or is being refreshed on
         time: a credential inside the margin is 503 only once its refresh failed (a normal refresh is not)."""
         now = self._wall()
-        targets = self.status().targets
+        status = self.status()
+        targets, label = status.targets, self.public_labels(status)
         if not targets:
             return Answer(503, "no credential on file yet\n")
         short = sorted(
-            name for name, t in targets.items() if not self._fresh_enough(t.expires_at, t.issued_at, t.failures, now)
+            label[name]
+            for name, t in targets.items()
+            if not self._fresh_enough(t.expires_at, t.issued_at, t.failures, now)
         )
         if short:
             return Answer(503, f"credential within the margin and not refreshed: {', '.join(short)}\n")
