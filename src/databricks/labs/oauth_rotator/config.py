@@ -84,7 +84,8 @@ class PgbouncerConfig:
     password: str | None = None
     """The local password clients log in with; without one, one is generated once into `<dir>/password` (0600)."""
     server_tls_sslmode: str | None = None
-    """`require` (default) or `verify-full` (with `server_tls_ca_file`, else the system's CAs)."""
+    """`verify-full` (default: Lakebase's certificate checked against `server_tls_ca_file`, else the system's CAs) or
+    `require` (encrypted, but any certificate is taken)."""
     server_tls_ca_file: str | None = None
     binary: str | None = None
     """The pgbouncer program: default `pgbouncer` on PATH, else /usr/sbin/pgbouncer."""
@@ -115,7 +116,7 @@ class PgbouncerConfig:
 
     @property
     def effective_sslmode(self) -> str:
-        return self.server_tls_sslmode or "require"
+        return self.server_tls_sslmode or "verify-full"
 
 
 @dataclass

@@ -121,8 +121,10 @@ def save_and_install(
     base = request.config_path or (default if default.is_file() else None)
     config = replace(effective_config(base, request.overrides), service=True)
     check_paths(config)  # a service that could never write its files is refused now, not restarted for ever
-    from databricks.labs.oauth_rotator.rotation.pgbouncer import check_machine
+    from databricks.labs.oauth_rotator.rotation.front import Front
 
-    check_machine(config)  # nor one whose pgbouncer front could never start (not installed, port taken)
+    front = Front.of(config)
+    if front is not None:
+        front.check()  # nor one whose pgbouncer front could never start (not installed, port taken)
     path = save_config(config, request.config_path or default)
     return path, install_service(config, path, manager=manager, environ=environ)

@@ -90,13 +90,16 @@ class FileLock:
             delay = min(delay * 2, 0.02)
 
 
-def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace `target` with `data` atomically and durably; on any error the old file is untouched."""
+def atomic_write(target: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
+    """Replace `target` with `data` atomically and durably; on any error the old file is untouched.
+
+    `owner` (uid, gid): root writing a file for a service user, in a folder only root controls (the pgbouncer front).
+    """
     _check_mode(mode)
-    check_trusted(target, for_write=True)
+    check_trusted(target, for_write=True, delegate=owner[0] if owner is not None else None)
     real, status = _resolve(target)
     _warn_if_shared(real)
-    _write_replace(real, data, _final_mode(real, status, mode), _owner_for(real, status))
+    _write_replace(real, data, _final_mode(real, status, mode), owner or _owner_for(real, status))
 
 
 def write_public(target: Path, data: bytes, *, mode: int = 0o644) -> None:
