@@ -448,3 +448,42 @@ def test_a_front_whose_ipv6_loopback_port_is_taken_is_refused_in_one_line(home: 
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"pgbouncer.listen_port: cannot listen on [::1]:{port}" in result.stderr
     assert home.workspace.issued == [] and not front_dir.exists()
+
+
+@pytest.mark.skipif(RUN_AS is None, reason="root only: the front runs as another user")
+def test_under_root_a_front_folder_its_user_cannot_reach_is_refused_in_one_line(home: UserHome, front_dir: Path):
+    """The 0.2 documented setup (`run_as: postgres`, the default `dir` in root's private state folder) never
+    started pgbouncer: now it is exit 2 at once, naming the folder and the fix."""
+    config = write_config(home, front_dir, dir=None)
+    result = home.rotator("--once", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "pgbouncer.dir: the service user postgres (pgbouncer.run_as) cannot reach" in result.stderr
+    assert "/var/lib/databricks-oauth-rotator/pgbouncer" in result.stderr
+    assert home.workspace.issued == [] and not home.pgpass.exists()
+
+
+def test_a_front_that_keeps_dying_is_shown_down_with_pgbouncers_own_words(
+    home: UserHome, front_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Its start-up error reaches our log, `status` and `doctor`; `.pgpass` rotation goes on."""
+    monkeypatch.setenv("DATABRICKS_LABS_STATE_DIR", home.env["DATABRICKS_LABS_STATE_DIR"])
+    fake = front_dir.parent / "fake-pgbouncer"
+    fake.write_text(
+        "#!/bin/sh\necho '2026-12-06 10:00:00.000 UTC [1] FATAL cannot open logfile: Permission denied' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    config = write_config(home, front_dir, binary=str(fake))
+    daemon = start_service(home, config)
+    try:
+        wait_for(lambda: home.pgpass.exists(), 40, ".pgpass to be rotated")
+        wait_for(lambda: front_state(home).get("process") == "down", 20, "the front to be reported down")
+        assert "FATAL cannot open logfile" in str(front_state(home).get("error"))
+        shown = status_text(home)
+        assert "(down: 2026-12-06 10:00:00.000 UTC [1] FATAL cannot open logfile: Permission denied)" in shown, shown
+        report = doctor(config, home)
+        assert "FAIL  pgbouncer: not running: 2026-12-06 10:00:00.000 UTC [1] FATAL cannot open logfile" in report
+    finally:
+        err = stop_service(daemon)
+    assert "pgbouncer: 2026-12-06 10:00:00.000 UTC [1] FATAL cannot open logfile: Permission denied" in err
+    assert "pgbouncer exited (exit code 1); 2026-12-06" in err

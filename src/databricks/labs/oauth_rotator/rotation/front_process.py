@@ -197,7 +197,7 @@ class Supervisor:
         self.starts += 1
         self.last_error = None
         logger.info(f"pgbouncer started (pid {child.pid}); its log: {self._files.logfile}")
-        self._record({"process": "starting", "pid": child.pid, "error": None})
+        self._record({"process": "starting", "pid": child.pid})  # the last error stays until it runs
         if child.stderr is not None:
             self._follow(child, child.stderr)
         return child.wait()

@@ -45,7 +45,7 @@ def _process(front: Front) -> FrontFinding:
         else f"start it: pgbouncer -d {front.files.ini}"
     )
     said = recorded.get("error")
-    why = f": {printable(one_line(str(said)))}" if said and recorded.get("process") in {"down", "failed"} else ""
+    why = f": {printable(one_line(str(said)))}" if said and recorded.get("process") != "stopped" else ""
     return (FAIL, CHECK, f"not running{why}", fix)
 
 
