@@ -68,7 +68,7 @@ def test_the_service_user_can_read_the_fronts_files_but_redirect_none_of_roots_w
     assert files.password_file.stat().st_uid == 0, "the generated password stays root's"
     for path in (files.ini, files.auth_file):
         assert (path.stat().st_uid, stat.S_IMODE(path.stat().st_mode)) == (service.uid, 0o600)
-    assert service.do(lambda: files.ini.read_bytes()) == "", "pgbouncer, as the service user, reads its files"
+    assert service.do(files.ini.read_bytes) == "", "pgbouncer, as the service user, reads its files"
     assert files.run_dir.stat().st_uid == service.uid, "and writes its pid and log in run/"
 
     target = root_file(base, "profile")
@@ -80,9 +80,9 @@ def test_the_service_user_can_read_the_fronts_files_but_redirect_none_of_roots_w
     for attack in (
         swap_in_a_link,
         lambda: os.symlink(target, files.folder / "userlist.new"),
-        lambda: files.auth_file.unlink(),
+        files.auth_file.unlink,
         lambda: files.password_file.write_text('"lakebase" "$(id)"\n'),
-        lambda: files.password_file.read_text(),
+        files.password_file.read_text,
     ):
         assert "PermissionError" in service.do(attack)
     rotate(front, "token-2")
@@ -130,7 +130,7 @@ def test_a_link_planted_in_a_shared_sticky_folder_is_refused_before_anything_is_
     with throwaway_user() as attacker, sticky_directory() as shared:
         folder = shared / "front"
         assert attacker.do(lambda: os.symlink(victim, folder)) == ""
-        with pytest.raises(ConfigError, match="unsafe permissions|other users can write"):
+        with pytest.raises(ConfigError, match=r"unsafe permissions|other users can write"):
             rotate(front_for(folder, "postgres"), "token-1")
         with pytest.raises(ConfigError):
             front_for(folder, "postgres").check(port=False)
@@ -141,7 +141,7 @@ def test_a_link_planted_in_a_shared_sticky_folder_is_refused_before_anything_is_
 def test_a_front_folder_in_a_sticky_folder_needs_the_shared_setting(base: Path, monkeypatch: pytest.MonkeyPatch):
     with sticky_directory() as shared:
         front = front_for(shared / "front", "postgres")
-        with pytest.raises(ConfigError, match=f"other users can write.*{SHARED_DIRECTORY_VARIABLE}=1"):
+        with pytest.raises(ConfigError, match=rf"other users can write.*{SHARED_DIRECTORY_VARIABLE}=1"):
             front.check(port=False)
         assert not (shared / "front").exists()
         monkeypatch.setenv(SHARED_DIRECTORY_VARIABLE, "1")

@@ -476,7 +476,7 @@ def test_a_front_that_keeps_dying_is_shown_down_with_pgbouncers_own_words(
     config = write_config(home, front_dir, binary=str(fake))
     daemon = start_service(home, config)
     try:
-        wait_for(lambda: home.pgpass.exists(), 40, ".pgpass to be rotated")
+        wait_for(home.pgpass.exists, 40, ".pgpass to be rotated")
         wait_for(lambda: front_state(home).get("process") == "down", 20, "the front to be reported down")
         assert "FATAL cannot open logfile" in str(front_state(home).get("error"))
         shown = status_text(home)
