@@ -99,8 +99,12 @@ def test_a_folder_the_service_user_was_given_is_taken_back_and_its_links_and_tex
     os.chown(folder, service.uid, service.gid)
     overwritten, copied = root_file(base, "profile"), root_file(base, "secret")
     planted = {"userlist.txt": overwritten, "pgbouncer.ini": overwritten, "password": copied}
-    for name, target in planted.items():
-        assert service.do(lambda name=name, target=target: os.symlink(target, folder / name)) == ""
+
+    def plant() -> None:
+        for name, target in planted.items():
+            os.symlink(target, folder / name)
+
+    assert service.do(plant) == ""
 
     front = front_for(folder, service.name)
     rotate(front, "token-1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files import pgbouncer_ini, pgpass
 from databricks.labs.oauth_rotator.paths import pgpass_path_for
 from databricks.labs.oauth_rotator.rotation import front_checks, front_files
@@ -35,7 +36,10 @@ def front_findings(front: Front, status: Status, *, timeout: float = 3.0) -> lis
 
 
 def _process(front: Front) -> FrontFinding:
-    pid = front.running_pid()
+    try:
+        pid = front.running_pid()
+    except ConfigError as err:  # under root, no user to run it as
+        return (FAIL, CHECK, str(err.args[0]), err.fix)
     recorded = front_files.read_state()
     if pid is not None:
         return (OK, CHECK, f"running (pid {pid}), log {front.files.logfile}", None)
