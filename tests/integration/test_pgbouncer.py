@@ -165,6 +165,8 @@ def test_clients_log_in_through_the_front_across_a_rotation_and_a_pgbouncer_cras
     try:
         wait_for(lambda: front_logs_in(port), 40, "a first login through pgbouncer")
         assert not Path(f"/tmp/.s.PGSQL.{port}").exists(), "no unix socket unless one is configured"
+        for own in (front_dir / "run" / "pgbouncer.pid", front_dir / "run" / "pgbouncer.log"):
+            assert stat.S_IMODE(own.stat().st_mode) == 0o600, f"{own.name} is pgbouncer's: 0600, not 0644"
         # A session opened before the rotation, holding its server connection (so the pool has none idle).
         session = connect_front(port)
         assert whoami(session) == USER

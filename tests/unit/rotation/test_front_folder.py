@@ -78,3 +78,16 @@ def test_what_was_planted_in_the_folder_is_removed_before_anything_is_written(tm
     assert files.run_dir.is_dir() and not files.run_dir.is_symlink()
     assert front_folder.write(files.auth_file, b"new") and not front_folder.write(files.auth_file, b"new")
     assert stat.S_IMODE(files.auth_file.stat().st_mode) == 0o600
+
+
+def test_a_socket_folder_others_can_write_is_refused_unless_shared_on_purpose(tmp_path: Path):
+    """pgbouncer's own default, /tmp: another user could put a socket of theirs at its name first."""
+    shared = tmp_path / "sockets"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    problem = front_folder.socket_dir_problem(shared, None, environ={"HOME": str(tmp_path)})
+    assert problem is not None and "pgbouncer.unix_socket_dir: other users can write" in str(problem)
+    allowed = {"HOME": str(tmp_path), SHARED_DIRECTORY_VARIABLE: "1"}
+    assert front_folder.socket_dir_problem(shared, None, environ=allowed) is None
+    shared.chmod(0o755)
+    assert front_folder.socket_dir_problem(shared, None, environ={"HOME": str(tmp_path)}) is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -86,6 +87,9 @@ class Front:
             named = f" at {self.settings.binary}" if self.settings.binary else " (on PATH or at /usr/sbin/pgbouncer)"
             raise ConfigError(f"pgbouncer: the pgbouncer program is not installed{named}", fix=_NOT_INSTALLED_FIX)
         problem = front_folder.location_problem(self.files.folder, self.user, self._environ)
+        if problem is None and self.settings.unix_socket_dir:
+            socket_dir = Path(os.path.expanduser(self.settings.unix_socket_dir))
+            problem = front_folder.socket_dir_problem(socket_dir, self.user, self._environ)
         if problem is not None:
             raise problem
         if port and self.settings.is_managed and self.running_pid() is None:

@@ -113,6 +113,31 @@ def location_problem(
     return None
 
 
+def socket_dir_problem(
+    directory: Path, user: ServiceUser | None, environ: Mapping[str, str] | None = None
+) -> ConfigError | None:
+    """Why pgbouncer's unix socket must not go in `directory`, or None. pgbouncer makes its socket 0777, and a
+    directory others can write (`/tmp`, its own default) lets them put a socket of theirs at its name first."""
+    if not _POSIX:
+        return None
+    try:
+        check_trusted(directory / ".s.PGSQL", for_write=True, environ=environ, delegate=_uid_of(user))
+    except UntrustedPathError as err:
+        return err
+    status = _lstat(directory)
+    if status is not None and status.st_mode & _OTHERS_WRITE and not shared_directories_allowed(environ):
+        return ConfigError(
+            f"pgbouncer.unix_socket_dir: other users can write {directory}, and could put a socket of theirs at "
+            "pgbouncer's socket name",
+            fix=f"use a folder of your own (`mkdir -m 755`), or {SHARED_DIRECTORY_VARIABLE}=1 if shared on purpose",
+        )
+    return None
+
+
+def _uid_of(user: ServiceUser | None) -> int | None:
+    return user.uid if user is not None else None
+
+
 def prepare(files: FrontFiles, user: ServiceUser | None) -> None:
     """Make (or take back) the folder and `run/`, checked after each step: entries we did not make are removed
     before anything is written or handed over. Raises `ConfigError` or `FileWriteError`."""
