@@ -1,7 +1,7 @@
 """Rotating now: a cycle assembled from a config and run once (forced for `--once` and labs `rotate`, as due for the
 scheduler's worker), then checked with a login when asked; and minting one credential for the one-shot helpers.
 
-Every front door that rotates in its own process comes here: the console's `--once`, labs `rotate`, the worker the
+Every entry point that rotates in its own process comes here: the console's `--once`, labs `rotate`, the worker the
 scheduler starts for each cycle, and the Python API.
 """
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         def close(self) -> None: ...
 
     HttpStarter = Callable[[str, int, Health, Callable[[], None]], Closeable]
-    """Binds address and port and serves the health endpoints (the front door's server, `commands/endpoints.py`)."""
+    """Binds address and port and serves the health endpoints (the entry point's server, `commands/endpoints.py`)."""
 
 DEFAULT_HTTP_ADDRESS = "127.0.0.1"
 

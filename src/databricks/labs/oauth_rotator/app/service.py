@@ -1,9 +1,9 @@
 """The background service: install (or update) and start it for a saved config, restart it, and uninstall it,
-optionally taking oauth-rotator's lines out of `.pgpass`. Every front door (the labs commands, the console
+optionally taking oauth-rotator's lines out of `.pgpass`. Every entry point (the labs commands, the console
 scripts, the installer and the uninstall hook) does these through here.
 
 The service package, `files`, `pgpass` and `state` are imported in the functions that use them, so that a
-front door that only shows status loads none of them.
+entry point that only shows status loads none of them.
 """
 
 from __future__ import annotations
