@@ -2,7 +2,7 @@
 optionally taking oauth-rotator's lines out of `.pgpass`. Every entry point (the labs commands, the console
 scripts, the installer and the uninstall hook) does these through here.
 
-The service package, `files`, `pgpass` and `state` are imported in the functions that use them, so that a
+The service package, `files`, `pgpass` and `state` are imported in the functions that use them, so that an
 entry point that only shows status loads none of them.
 """
 
