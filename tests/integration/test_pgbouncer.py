@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -360,9 +362,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def start_service(home: UserHome, config: Path) -> subprocess.Popen[str]:
+def start_service(home: UserHome, config: Path, *more: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config)],
+        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config), *more],
         env=home.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -375,6 +377,14 @@ def stop_service(daemon: subprocess.Popen[str]) -> str:
     _, err = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, err
     return err
+
+
+def readiness(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readiness", timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
 
 
 def front_state(home: UserHome) -> dict[str, Any]:
@@ -398,23 +408,27 @@ def status_text(home: UserHome) -> str:
 def test_a_taken_front_port_does_not_stop_pgpass_rotation_and_the_front_starts_once_it_is_free(
     home: UserHome, front_dir: Path
 ):
-    """The front is reported failed (log, status) and retried with backoff; `.pgpass` gets its credential."""
+    """The front is reported failed (log, status, /readiness: the front is required here) and retried with
+    backoff; `.pgpass` gets its credential."""
     taken = socket.socket()
     taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
-    config = write_config(home, front_dir, listen_port=str(port))
-    daemon = start_service(home, config)
+    config = write_config(home, front_dir, listen_port=str(port), required="true")
+    http_port = free_port()
+    daemon = start_service(home, config, "--http-port", str(http_port))
     try:
         wait_for(lambda: home.pgpass.exists() and bool(home.workspace.issued), 40, ".pgpass to be rotated")
         wait_for(lambda: front_state(home).get("process") == "failed", 20, "the front to be reported failed")
+        assert readiness(http_port) == (503, "the pgbouncer front is failed\n")
         assert "cannot listen on 127.0.0.1" in str(front_state(home).get("error"))
         assert "(failed: could not start pgbouncer: pgbouncer.listen_port: cannot listen" in status_text(home)
         assert home.login().returncode == 0, "clients of .pgpass log in meanwhile"
         taken.close()
         wait_for(lambda: front_logs_in(port), 60, "the front to start once its port is free")
         wait_for(lambda: front_state(home).get("process") == "running", 10, "the front to be reported running")
+        assert readiness(http_port) == (200, "ready\n")
         assert "(failed" not in status_text(home)
     finally:
         taken.close()

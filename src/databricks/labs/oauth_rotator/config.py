@@ -93,6 +93,8 @@ class PgbouncerConfig:
     """Where its files go (ini, auth file, pid, log, password): default `<state folder>/pgbouncer`."""
     run_as: str | None = None
     """The OS user pgbouncer runs as when oauth-rotator runs as root (pgbouncer refuses to run as root)."""
+    required: bool | None = None
+    """True: the sidecar's `/readiness` answers 503 while the supervised front is not running (default false)."""
 
     @property
     def is_enabled(self) -> bool:

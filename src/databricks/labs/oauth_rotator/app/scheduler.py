@@ -98,8 +98,20 @@ def _health_endpoints(
     from databricks.labs.oauth_rotator.rotation.health import Health
 
     margin = (config.effective_margin_minutes if config is not None else 10) * 60.0
-    health = Health(state, margin_seconds=margin)
+    health = Health(state, margin_seconds=margin, front=_front_probe(config))
     return health, serve_http(address, port, health, health.quit)
+
+
+def _front_probe(config: RotatorConfig | None) -> Callable[[], str | None] | None:
+    """For `/readiness`, when the config says its supervised pgbouncer front is required: why it is not serving."""
+    front = config.front if config is not None else None
+    if front is None or not front.is_managed or not front.required:
+        return None
+    from databricks.labs.oauth_rotator.paths import front_file
+    from databricks.labs.oauth_rotator.rotation.front_health import front_problem
+
+    path = front_file()
+    return lambda: front_problem(path)
 
 
 def front_supervisor(request: RotationRequest) -> Supervisor | None:

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DOWN = {"down", "failed", "stopped"}
@@ -24,6 +26,19 @@ def front_health_note(recorded: object) -> str:
     if isinstance(refused, dict) and refused:
         notes.append(f"credential refused for {', '.join(sorted(_plain(str(name)) for name in refused))}")
     return f" ({'; '.join(notes)})" if notes else ""
+
+
+def front_problem(path: Path) -> str | None:
+    """Why the supervised front is not serving, from its recorded state ("not started yet", "down"), or None while
+    it runs. No credential, user or host: this is what a probe answers."""
+    try:
+        recorded = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return "not started yet"
+    state = recorded.get("process") if isinstance(recorded, dict) else None
+    if state == "running":
+        return None
+    return str(state) if state in {*_DOWN, "starting"} else "not started yet"
 
 
 def _plain(text: str, limit: int = 300) -> str:
