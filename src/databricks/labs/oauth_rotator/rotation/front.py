@@ -119,7 +119,12 @@ class Front:
         )
         front_files.describe(self.settings, self.files, update, self.addresses)
         if update.changed:
-            update.reloaded = front_process.reload(self.files.pidfile, self.user.uid if self.user else None)
+            owner = self.user.uid if self.user else None
+            # A pgbouncer started on 0.2's files keeps its pid where 0.2 put it until it restarts.
+            legacy = self.files.folder / "pgbouncer.pid"
+            update.reloaded = front_process.reload(self.files.pidfile, owner) or (
+                front_process.reload(legacy, owner) if legacy.exists() else None
+            )
         return update
 
     def supervisor(self, pgpass_path: Path, state: StateStore) -> front_process.Supervisor:

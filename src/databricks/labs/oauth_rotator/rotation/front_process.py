@@ -211,7 +211,7 @@ class Supervisor:
             stderr=subprocess.PIPE,  # its start-up errors come to our log (its log file may be what it cannot open)
             env=without_secrets(os.environ),  # it needs no Databricks login, and gets none
             close_fds=True,
-            umask=0o077,  # its pid and log files 0600
+            umask=0o077 if _POSIX else -1,  # its pid and log files 0600
         )
 
     def _follow(self, child: subprocess.Popen[bytes], stream: IO[bytes]) -> None:
