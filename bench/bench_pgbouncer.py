@@ -7,7 +7,7 @@ next client, so after the first login the front needs no new server login. The f
 same connect, `select 1` and close straight to the PostgreSQL rig (TLS + SCRAM, the credential as the password):
 what each client pays without the front.
 
-The front is the product's: its files written by `rotation.pgbouncer.write_front` from a `.pgpass` line, pgbouncer
+The front is the product's: its files written by `rotation.front.Front.update` from a `.pgpass` line, pgbouncer
 run by its `Supervisor` (as `postgres` under root), against the test rig's PostgreSQL 15.
 """
 
@@ -59,7 +59,8 @@ def start_front(folder: Path, postgres: Any, token: str) -> tuple[Any, int]:
     """The product's front for one target whose `.pgpass` line holds `token`: files written, pgbouncer started."""
     from databricks.labs.oauth_rotator.config import PgbouncerConfig, RotatorConfig, TargetConfig
     from databricks.labs.oauth_rotator.files import pgpass
-    from databricks.labs.oauth_rotator.rotation.pgbouncer import Supervisor, write_front
+    from databricks.labs.oauth_rotator.rotation.front import Front
+    from databricks.labs.oauth_rotator.rotation.front_process import Supervisor, argv_for, require_binary
     from databricks.labs.oauth_rotator.rotation.state import Status, TargetState
 
     port = free_port()
@@ -68,6 +69,7 @@ def start_front(folder: Path, postgres: Any, token: str) -> tuple[Any, int]:
         listen_port=port,
         password=LOCAL_PASSWORD,
         run_as="postgres" if os.geteuid() == 0 else None,
+        server_tls_ca_file=str(postgres.ca_file),  # verify-full, against the rig's CA
     )
     config = RotatorConfig(
         targets=[TargetConfig(name="bench", host="127.0.0.1", port=postgres.port, database="postgres")],
@@ -76,8 +78,9 @@ def start_front(folder: Path, postgres: Any, token: str) -> tuple[Any, int]:
     key = ("127.0.0.1", str(postgres.port), "postgres", USER)
     data = pgpass.merge(b"", [pgpass.PgpassEntry(*key, password=token)])
     status = Status(targets={"bench": TargetState(name="bench", keys=[list(key)])})
-    write_front(config, data, status)
-    supervisor = Supervisor(config)
+    the_front = Front(config)
+    the_front.update(data, status)
+    supervisor = Supervisor(argv_for(require_binary(None), the_front.files, the_front.user), the_front.files)
     supervisor.start()
     return supervisor, port
 

@@ -8,6 +8,7 @@ made under /tmp, where that user can reach it (pytest's own temp folders are pri
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ import pytest
 from databricks.labs.oauth_rotator.app.doctor import check_front
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.files.config_store import load_config
+from databricks.labs.oauth_rotator.rotation.front_checks import has_ipv6_loopback
 from databricks.labs.oauth_rotator.rotation.state import StateStore
 from tests.integration.conftest import USER, UserHome
 from tests.rigs.workspace import DEMO_INSTANCE
@@ -51,7 +55,7 @@ def front_dir() -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="oauth-rotator-pgbouncer-", dir="/tmp"))
     base.chmod(0o755)
     yield base / "front"
-    pid = _pid(base / "front" / "pgbouncer.pid")
+    pid = _pid(base / "front" / "run" / "pgbouncer.pid")
     if pid:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
@@ -59,7 +63,13 @@ def front_dir() -> Iterator[Path]:
 
 
 def write_config(home: UserHome, front_dir: Path, **front: Any) -> Path:
-    block = {"password": LOCAL_PASSWORD, "dir": str(front_dir), "listen_port": free_port(), **front}
+    block = {
+        "password": LOCAL_PASSWORD,
+        "dir": str(front_dir),
+        "listen_port": free_port(),
+        "server_tls_ca_file": str(home.postgres.ca_file),  # verify-full (the default) against the rig's CA
+        **front,
+    }
     if RUN_AS:
         block.setdefault("run_as", RUN_AS)
     lines = "".join(f"  {key}: {value}\n" for key, value in block.items() if value is not None)
@@ -157,6 +167,8 @@ def test_clients_log_in_through_the_front_across_a_rotation_and_a_pgbouncer_cras
     try:
         wait_for(lambda: front_logs_in(port), 40, "a first login through pgbouncer")
         assert not Path(f"/tmp/.s.PGSQL.{port}").exists(), "no unix socket unless one is configured"
+        for own in (front_dir / "run" / "pgbouncer.pid", front_dir / "run" / "pgbouncer.log"):
+            assert stat.S_IMODE(own.stat().st_mode) == 0o600, f"{own.name} is pgbouncer's: 0600, not 0644"
         # A session opened before the rotation, holding its server connection (so the pool has none idle).
         session = connect_front(port)
         assert whoami(session) == USER
@@ -173,23 +185,23 @@ def test_clients_log_in_through_the_front_across_a_rotation_and_a_pgbouncer_cras
         with pytest.raises(psycopg.OperationalError):
             connect_front(port, password="not-the-local-password").close()
 
-        pid = _pid(front_dir / "pgbouncer.pid")
+        pid = _pid(front_dir / "run" / "pgbouncer.pid")
         assert pid is not None and _alive(pid)
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: _pid(front_dir / "pgbouncer.pid") not in {None, pid}, 20, "pgbouncer to be restarted")
+        wait_for(lambda: _pid(front_dir / "run" / "pgbouncer.pid") not in {None, pid}, 20, "pgbouncer to be restarted")
         wait_for(lambda: front_logs_in(port), 20, "logins through the restarted pgbouncer")
         ps_samples.append(subprocess.run(["ps", "auxww"], capture_output=True, text=True, check=True).stdout)
     finally:
         daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, err
-    last = _pid(front_dir / "pgbouncer.pid")
+    last = _pid(front_dir / "run" / "pgbouncer.pid")
     assert last is None or not _alive(last), "pgbouncer stops with the service"
     assert "pgbouncer exited (killed by SIGKILL)" in err, "the scheduler saw it die and restarted it"
 
     tokens = [c.token for c in home.workspace.issued]
     assert _private_files_only(front_dir, home.root, tokens) == []
-    pgbouncer_log = (front_dir / "pgbouncer.log").read_text(errors="replace")
+    pgbouncer_log = (front_dir / "run" / "pgbouncer.log").read_text(errors="replace")
     assert "got SIGHUP" in pgbouncer_log, "the rotation reloaded pgbouncer"
     for text in (pgbouncer_log, home.log_file.read_text(), out, err, *ps_samples):
         assert not [t for t in tokens if t in text]
@@ -282,7 +294,7 @@ def test_a_credential_longer_than_pgbouncer_takes_is_refused_in_one_line(
         again = home.rotator("--once", "--config", str(config))
         assert again.returncode == 0, again.stderr
         assert "reloaded pgbouncer" in home.log_file.read_text()
-        wait_for(lambda: "got SIGHUP" in (front_dir / "pgbouncer.log").read_text(), 10, "pgbouncer to reload")
+        wait_for(lambda: "got SIGHUP" in (front_dir / "run" / "pgbouncer.log").read_text(), 10, "pgbouncer to reload")
         assert front_logs_in(port)
     finally:
         bouncer.terminate()
@@ -335,9 +347,9 @@ def test_verify_full_refuses_a_server_whose_certificate_another_ca_signed(home: 
     user = ["-u", RUN_AS] if RUN_AS else []
     bouncer = subprocess.Popen([PGBOUNCER, "-q", *user, str(front_dir / "pgbouncer.ini")])
     try:
-        wait_for(lambda: "listening on" in _read(front_dir / "pgbouncer.log"), 20, "pgbouncer to listen")
+        wait_for(lambda: "listening on" in _read(front_dir / "run" / "pgbouncer.log"), 20, "pgbouncer to listen")
         assert not front_logs_in(port), "no login to a server the configured CA did not sign"
-        assert "certificate verify failed" in _read(front_dir / "pgbouncer.log")
+        assert "certificate verify failed" in _read(front_dir / "run" / "pgbouncer.log")
     finally:
         bouncer.terminate()
         bouncer.wait(10)
@@ -350,14 +362,144 @@ def _read(path: Path) -> str:
         return ""
 
 
-def test_the_service_with_a_front_on_a_taken_port_stops_at_once_with_exit_2(home: UserHome, front_dir: Path):
-    """Not a pgbouncer restart loop: the scheduler checks the front before it starts anything."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        config = write_config(home, front_dir, listen_port=str(taken.getsockname()[1]))
-        result = home.rotator("--config", str(config), timeout=30)
+def start_service(home: UserHome, config: Path, *more: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config), *more],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_service(daemon: subprocess.Popen[str]) -> str:
+    daemon.send_signal(signal.SIGTERM)
+    _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    return err
+
+
+def readiness(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readiness", timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def front_state(home: UserHome) -> dict[str, Any]:
+    try:
+        return dict(json.loads((home.root / "state" / "pgbouncer.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def status_text(home: UserHome) -> str:
+    shown = subprocess.run(
+        [sys.executable, "-c", "from databricks_oauth_rotator.scripts import status_main; status_main()"],
+        env=home.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return shown.stdout
+
+
+def test_a_taken_front_port_does_not_stop_pgpass_rotation_and_the_front_starts_once_it_is_free(
+    home: UserHome, front_dir: Path
+):
+    """The front is reported failed (log, status, /readiness: the front is required here) and retried with
+    backoff; `.pgpass` gets its credential."""
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    config = write_config(home, front_dir, listen_port=str(port), required="true")
+    http_port = free_port()
+    daemon = start_service(home, config, "--http-port", str(http_port))
+    try:
+        wait_for(lambda: home.pgpass.exists() and bool(home.workspace.issued), 40, ".pgpass to be rotated")
+        wait_for(lambda: front_state(home).get("process") == "failed", 20, "the front to be reported failed")
+        assert readiness(http_port) == (503, "the pgbouncer front is failed\n")
+        assert "cannot listen on 127.0.0.1" in str(front_state(home).get("error"))
+        assert "(failed: could not start pgbouncer: pgbouncer.listen_port: cannot listen" in status_text(home)
+        assert home.login().returncode == 0, "clients of .pgpass log in meanwhile"
+        taken.close()
+        wait_for(lambda: front_logs_in(port), 60, "the front to start once its port is free")
+        wait_for(lambda: front_state(home).get("process") == "running", 10, "the front to be reported running")
+        assert readiness(http_port) == (200, "ready\n")
+        assert "(failed" not in status_text(home)
+    finally:
+        taken.close()
+        err = stop_service(daemon)
+    assert "Could not start pgbouncer: pgbouncer.listen_port: cannot listen on 127.0.0.1" in err
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_the_front_owns_both_loopbacks(home: UserHome, front_dir: Path):
+    """A client of `localhost` may reach `[::1]` first: that address is the front's too, not a neighbour's."""
+    config = write_config(home, front_dir)
+    port = front_port(config)
+    daemon = start_service(home, config)
+    try:
+        wait_for(lambda: front_logs_in(port), 40, "a first login through pgbouncer")
+        assert front_logs_in(port, host="::1"), "a login through [::1]"
+        with pytest.raises(OSError), socket.socket(socket.AF_INET6) as squatter:
+            squatter.bind(("::1", port))
+    finally:
+        stop_service(daemon)
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_a_front_whose_ipv6_loopback_port_is_taken_is_refused_in_one_line(home: UserHome, front_dir: Path):
+    with socket.socket(socket.AF_INET6) as squatter:
+        squatter.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        squatter.bind(("::1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        config = write_config(home, front_dir, listen_port=str(port))
+        result = home.rotator("--once", "--config", str(config))
     assert result.returncode == 2, result.stderr
-    assert "pgbouncer.listen_port: cannot listen on 127.0.0.1:" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert not front_dir.exists() and home.workspace.issued == []
+    assert f"pgbouncer.listen_port: cannot listen on [::1]:{port}" in result.stderr
+    assert home.workspace.issued == [] and not front_dir.exists()
+
+
+@pytest.mark.skipif(RUN_AS is None, reason="root only: the front runs as another user")
+def test_under_root_a_front_folder_its_user_cannot_reach_is_refused_in_one_line(home: UserHome, front_dir: Path):
+    """The 0.2 documented setup (`run_as: postgres`, the default `dir` in root's private state folder) never
+    started pgbouncer: now it is exit 2 at once, naming the folder and the fix."""
+    config = write_config(home, front_dir, dir=None)
+    result = home.rotator("--once", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "pgbouncer.dir: the service user postgres (pgbouncer.run_as) cannot reach" in result.stderr
+    assert "/var/lib/databricks-oauth-rotator/pgbouncer" in result.stderr
+    assert home.workspace.issued == [] and not home.pgpass.exists()
+
+
+def test_a_front_that_keeps_dying_is_shown_down_with_pgbouncers_own_words(
+    home: UserHome, front_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Its start-up error reaches our log, `status` and `doctor`; `.pgpass` rotation goes on."""
+    monkeypatch.setenv("DATABRICKS_LABS_STATE_DIR", home.env["DATABRICKS_LABS_STATE_DIR"])
+    fake = front_dir.parent / "fake-pgbouncer"
+    fake.write_text(
+        "#!/bin/sh\necho '2026-12-06 10:00:00.000 UTC [1] FATAL cannot open logfile: Permission denied' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    config = write_config(home, front_dir, binary=str(fake))
+    daemon = start_service(home, config)
+    try:
+        wait_for(home.pgpass.exists, 40, ".pgpass to be rotated")
+        wait_for(lambda: front_state(home).get("process") == "down", 20, "the front to be reported down")
+        assert "FATAL cannot open logfile" in str(front_state(home).get("error"))
+        shown = status_text(home)
+        assert "(down: 2026-12-06 10:00:00.000 UTC [1] FATAL cannot open logfile: Permission denied)" in shown, shown
+        report = doctor(config, home)
+        assert "FAIL  pgbouncer: not running: 2026-12-06 10:00:00.000 UTC [1] FATAL cannot open logfile" in report
+    finally:
+        err = stop_service(daemon)
+    assert "pgbouncer: 2026-12-06 10:00:00.000 UTC [1] FATAL cannot open logfile: Permission denied" in err
+    assert "pgbouncer exited (exit code 1); 2026-12-06" in err

@@ -93,6 +93,7 @@ def test_a_signal_sent_to_exec_reaches_the_program_and_its_exit_code_is_ours(sig
     with subprocess.Popen(
         [PY, "-c", SUPERVISOR], stdout=subprocess.PIPE, text=True, start_new_session=True
     ) as supervisor:
+        assert supervisor.stdout is not None
         assert supervisor.stdout.readline().strip() == "ready"
         supervisor.send_signal(signum)
         out, _ = supervisor.communicate(timeout=20)

@@ -42,7 +42,14 @@ def test_the_ini_has_the_databases_sorted_then_the_settings_with_tls_and_scram()
     text = ini.decode()
     assert text.index("a = ") < text.index("b = ") < text.index("[pgbouncer]")
     assert "a = host='h' port='1' dbname='d' user='u'\n" in text, "no password= without a credential"
-    for line in ("auth_type = scram-sha-256", "server_tls_sslmode = require", "unix_socket_dir = \n"):
+    settings = (
+        "auth_type = scram-sha-256",
+        "server_tls_sslmode = verify-full",
+        "unix_socket_dir = \n",
+        "min_pool_size = 0\n",
+        "server_idle_timeout = 60\n",
+    )
+    for line in settings:
         assert line in text
     assert "server_tls_ca_file" not in text
 
@@ -85,3 +92,17 @@ def test_a_credential_over_the_limit_of_the_installed_pgbouncer_is_refused(
 
 def test_the_limit_counts_bytes_not_characters():
     assert pgbouncer_ini.too_long("é" * 513, (1, 18, 0)) is not None
+
+
+def test_an_entry_with_its_expiry_is_read_back_as_it_was_written():
+    entry = Upstream("sales", "h", "1", "d", "u", "p'q", expires_at=1_800_000_000.5)
+    ini = pgbouncer_ini.render_ini(SETTINGS, [entry, Upstream("other", "h", "1", "d", "u", "x")])
+    kept = pgbouncer_ini.previous_entries(ini)
+    assert list(kept) == ["sales"], "only entries that carry their expiry can be kept"
+    assert kept["sales"].expires_at == 1_800_000_000 and kept["sales"].render() == entry.render()
+    assert "p'q" not in repr(kept["sales"])
+    assert pgbouncer_ini.render_ini(SETTINGS, [kept["sales"]]) == pgbouncer_ini.render_ini(SETTINGS, [entry])
+
+
+def test_a_forged_expiry_line_does_not_make_an_entry_of_another_line():
+    assert pgbouncer_ini.previous_entries(b"; sales expires_at=9\nother = host='h'\n") == {}

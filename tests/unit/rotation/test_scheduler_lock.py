@@ -37,6 +37,7 @@ HOLDER = textwrap.dedent(
 
 def start_holder(path, on_term="0.3"):
     child = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), on_term], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
     assert child.stdout.readline().strip() == "held"
     return child
 
@@ -51,7 +52,9 @@ def test_one_lock_per_config_and_one_for_a_flags_only_scheduler(tmp_path):
 def test_no_scheduler_means_no_holder_and_nothing_to_stop(tmp_path):
     path = tmp_path / "scheduler-x.lock"
     assert holder(path) is None
-    hold(path).release()  # a lock file left behind by a scheduler that exited
+    lock = hold(path)
+    assert lock is not None
+    lock.release()  # a lock file left behind by a scheduler that exited
     assert holder(path) is None
     assert stop_scheduler(path, timeout=1) == Stopped(None)
 

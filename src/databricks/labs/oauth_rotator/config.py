@@ -84,7 +84,8 @@ class PgbouncerConfig:
     password: str | None = None
     """The local password clients log in with; without one, one is generated once into `<dir>/password` (0600)."""
     server_tls_sslmode: str | None = None
-    """`require` (default) or `verify-full` (with `server_tls_ca_file`, else the system's CAs)."""
+    """`verify-full` (default: Lakebase's certificate checked against `server_tls_ca_file`, else the system's CAs) or
+    `require` (encrypted, but any certificate is taken)."""
     server_tls_ca_file: str | None = None
     binary: str | None = None
     """The pgbouncer program: default `pgbouncer` on PATH, else /usr/sbin/pgbouncer."""
@@ -92,6 +93,8 @@ class PgbouncerConfig:
     """Where its files go (ini, auth file, pid, log, password): default `<state folder>/pgbouncer`."""
     run_as: str | None = None
     """The OS user pgbouncer runs as when oauth-rotator runs as root (pgbouncer refuses to run as root)."""
+    required: bool | None = None
+    """True: the sidecar's `/readiness` answers 503 while the supervised front is not running (default false)."""
 
     @property
     def is_enabled(self) -> bool:
@@ -115,7 +118,7 @@ class PgbouncerConfig:
 
     @property
     def effective_sslmode(self) -> str:
-        return self.server_tls_sslmode or "require"
+        return self.server_tls_sslmode or "verify-full"
 
 
 @dataclass

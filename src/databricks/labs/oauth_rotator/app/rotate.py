@@ -1,7 +1,7 @@
 """Rotating now: a cycle assembled from a config and run once (forced for `--once` and labs `rotate`, as due for the
 scheduler's worker), then checked with a login when asked; and minting one credential for the one-shot helpers.
 
-Every front door that rotates in its own process comes here: the console's `--once`, labs `rotate`, the worker the
+Every entry point that rotates in its own process comes here: the console's `--once`, labs `rotate`, the worker the
 scheduler starts for each cycle, and the Python API.
 """
 
@@ -32,17 +32,11 @@ from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_cli
 from databricks.labs.oauth_rotator.paths import log_path_for, pg_service_path_for, pgpass_path_for
 from databricks.labs.oauth_rotator.rotation.cycle import CycleReport, RotationCycle
 from databricks.labs.oauth_rotator.rotation.daemon import CycleResult
+from databricks.labs.oauth_rotator.rotation.front import Front
 from databricks.labs.oauth_rotator.rotation.hooks import DEFAULT_TIMEOUT_SECONDS, PostRotationHook
 from databricks.labs.oauth_rotator.rotation.notify import Notifier
-from databricks.labs.oauth_rotator.rotation.pgbouncer import (
-    FrontUpdate,
-    binary_version,
-    check_machine,
-    find_binary,
-    write_front,
-)
 from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy, SystemClock, min_refresh_seconds
-from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
+from databricks.labs.oauth_rotator.rotation.state import StateStore
 from databricks.labs.oauth_rotator.rotation.verify import verify_all
 
 logger = logging.getLogger(__name__)
@@ -69,8 +63,10 @@ def build_cycle(
     state: StateStore | None = None,
     policy: RefreshPolicy | None = None,
     notifier: Notifier | None = None,
+    front: Front | None = None,
 ) -> RotationCycle:
-    """A rotation cycle for `config`; the workspace client is built lazily, only when a target is due."""
+    """A rotation cycle for `config`; the workspace client is built lazily, only when a target is due. `front`: the
+    pgbouncer front the caller already checked (default: the config's)."""
 
     def from_config() -> WorkspaceClient:
         if isinstance(workspace_client, WorkspaceClient):
@@ -79,6 +75,7 @@ def build_cycle(
             return workspace_client()
         return build_workspace_client(profile=config.profile, host=config.workspace_url)
 
+    front = front or Front.of(config)
     hook = None
     if config.exec_after:
         timeout = config.exec_after_timeout or DEFAULT_TIMEOUT_SECONDS
@@ -86,7 +83,7 @@ def build_cycle(
     return RotationCycle(
         config,
         from_config,
-        front=front_writer(config),
+        front=front.update if front is not None else None,
         pgpass_path=pgpass_path_for(config),
         state=state or default_state_store(),
         clock=clock or SystemClock(),
@@ -95,17 +92,6 @@ def build_cycle(
         notifier=(notifier or Notifier()) if config.notify is not False else None,
         pg_service_path=pg_service_path_for(config) if config.pg_service else None,
     )
-
-
-def front_writer(config: RotatorConfig) -> Callable[[bytes, Status], FrontUpdate] | None:
-    """What writes the pgbouncer front's files after each cycle, for the pgbouncer version installed; None without a
-    front. The version decides the longest credential pgbouncer may be handed."""
-    front = config.front
-    if front is None:
-        return None
-    binary = find_binary(front)
-    version = binary_version(binary) if binary else None
-    return lambda data, status: write_front(config, data, status, version=version)
 
 
 def pick_target(config: RotatorConfig, name: str | None) -> TargetConfig:
@@ -189,9 +175,11 @@ def rotate_now(
     a psql login when the request asks. `supervised`: a scheduler's worker, whose scheduler runs the front."""
     config = effective_config(request.config_path, request.overrides)
     check_paths(config)
-    check_machine(config, port=not supervised)  # under a scheduler, its supervisor owns the front's port
+    front = Front.of(config)
+    if front is not None:
+        front.check(port=not supervised)  # under a scheduler, its supervisor owns the front's port
     setup_logging(log_path_for(config), level=logging.DEBUG if request.debug else logging.INFO, stream=log_stream)
-    cycle = build_cycle(config)
+    cycle = build_cycle(config, front=front)
 
     def run() -> CycleReport:
         return cycle.run(force=force)

@@ -16,15 +16,15 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from databricks.labs.oauth_rotator.config import RotatorConfig
+    from databricks.labs.oauth_rotator.rotation.front_process import Supervisor
     from databricks.labs.oauth_rotator.rotation.health import EndpointsPlan, Health
-    from databricks.labs.oauth_rotator.rotation.pgbouncer import Supervisor
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
     class Closeable(Protocol):
         def close(self) -> None: ...
 
     HttpStarter = Callable[[EndpointsPlan, Health], Closeable]
-    """Binds what the plan asks for and serves the probes and the admin port (the front door's servers,
+    """Binds what the plan asks for and serves the probes and the admin port (the entry point's servers,
     `commands/endpoints.py`)."""
 
 DEFAULT_HTTP_ADDRESS = "127.0.0.1"
@@ -102,7 +102,7 @@ def _health_endpoints(
     from databricks.labs.oauth_rotator.rotation.health import Health
 
     margin = (config.effective_margin_minutes if config is not None else 10) * 60.0
-    health = Health(state, margin_seconds=margin, host_labels=_host_labels(request, config))
+    health = Health(state, margin_seconds=margin, host_labels=_host_labels(request, config), front=_front_probe(config))
     return health, serve_http(plan, health)
 
 
@@ -138,34 +138,33 @@ def _host_labels(request: RotationRequest, config: RotatorConfig | None) -> froz
     return frozenset(labels)
 
 
+def _front_probe(config: RotatorConfig | None) -> Callable[[], str | None] | None:
+    """For `/readiness`, when the config says its supervised pgbouncer front is required: why it is not serving."""
+    front = config.front if config is not None else None
+    if front is None or not front.is_managed or not front.required:
+        return None
+    from databricks.labs.oauth_rotator.paths import front_file
+    from databricks.labs.oauth_rotator.rotation.front_health import front_problem
+
+    path = front_file()
+    return lambda: front_problem(path)
+
+
 def front_supervisor(request: RotationRequest) -> Supervisor | None:
     """The supervisor of the pgbouncer front when the config has a managed one, else None. A config that cannot be
     read gives none here: the first cycle's worker reports it (exit 2) and the scheduler stops."""
     config = _light_config(request)
-    front = config.front if config is not None else None
-    if config is None or front is None or not front.is_managed:
+    if config is None or config.front is None or not config.front.is_managed:
         return None
     from databricks.labs.oauth_rotator.paths import pgpass_path_for, status_file
-    from databricks.labs.oauth_rotator.rotation.pgbouncer import (
-        Supervisor,
-        binary_version,
-        check_machine,
-        find_binary,
-        read_pgpass,
-        write_front,
-    )
+    from databricks.labs.oauth_rotator.rotation.front import Front
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
-    check_machine(config)  # installed, a user to run it as, a free port: else exit 2 now, not a restart loop
-    binary = find_binary(front)
-    version = binary_version(binary) if binary else None
-    state = StateStore(status_file())
-
-    def prepare() -> None:
-        # Before each start: the ini pgbouncer reads at start, with the credentials on file now.
-        write_front(config, read_pgpass(pgpass_path_for(config)), state.load(), version=version)
-
-    return Supervisor(config, prepare=prepare)
+    front = Front(config)
+    # Installed, a user to run it as, a folder nobody else controls: else exit 2 now, not a restart loop. A port
+    # someone holds is the supervisor's to report and retry: `.pgpass` rotation goes on meanwhile.
+    front.check(port=False)
+    return front.supervisor(pgpass_path_for(config), StateStore(status_file()))
 
 
 def _light_config(request: RotationRequest) -> RotatorConfig | None:

@@ -1,9 +1,9 @@
 """The background service: install (or update) and start it for a saved config, restart it, and uninstall it,
-optionally taking oauth-rotator's lines out of `.pgpass`. Every front door (the labs commands, the console
+optionally taking oauth-rotator's lines out of `.pgpass`. Every entry point (the labs commands, the console
 scripts, the installer and the uninstall hook) does these through here.
 
-The service package, `files`, `pgpass` and `state` are imported in the functions that use them, so that a
-front door that only shows status loads none of them.
+The service package, `files`, `pgpass` and `state` are imported in the functions that use them, so that an
+entry point that only shows status loads none of them.
 """
 
 from __future__ import annotations
@@ -121,8 +121,10 @@ def save_and_install(
     base = request.config_path or (default if default.is_file() else None)
     config = replace(effective_config(base, request.overrides), service=True)
     check_paths(config)  # a service that could never write its files is refused now, not restarted for ever
-    from databricks.labs.oauth_rotator.rotation.pgbouncer import check_machine
+    from databricks.labs.oauth_rotator.rotation.front import Front
 
-    check_machine(config)  # nor one whose pgbouncer front could never start (not installed, port taken)
+    front = Front.of(config)
+    if front is not None:
+        front.check()  # nor one whose pgbouncer front could never start (not installed, port taken)
     path = save_config(config, request.config_path or default)
     return path, install_service(config, path, manager=manager, environ=environ)

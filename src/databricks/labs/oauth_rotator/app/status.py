@@ -341,6 +341,8 @@ def with_front(rows: list[dict[str, str]], front_file: str) -> list[dict[str, st
         return rows
     if not isinstance(front, dict):
         return rows
+    from databricks.labs.oauth_rotator.rotation.front_health import front_health_note
+
     listed = front.get("databases")
     databases = [name for name in listed if isinstance(name, str)] if isinstance(listed, list) else []
     password = _front_password(front.get("password_file"))
@@ -349,7 +351,7 @@ def with_front(rows: list[dict[str, str]], front_file: str) -> list[dict[str, st
         if name in databases:
             row["front"] = (
                 f"host={front.get('address')} port={front.get('port')} dbname={name} user={front.get('user')}"
-            )
+            ) + front_health_note(front)
             row["front_password"] = password or "(pgbouncer.password in the config)"
     return rows
 

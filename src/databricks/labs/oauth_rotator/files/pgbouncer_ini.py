@@ -9,6 +9,7 @@ break, a NUL) is ever written: such a value is refused.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ HEADER = b"; written by oauth-rotator: edits are overwritten at the next rotatio
 LONG_PASSWORDS_SINCE = (1, 26)
 """The first pgbouncer release taking upstream passwords up to 65,535 bytes (pull request #1310, merged 2026-07)."""
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
+_EXPIRY = re.compile(rb"^; ([A-Za-z0-9_.@-]+) expires_at=(\d+)\r?\n$")
 _VERSION = re.compile(r"PgBouncer(?:\s+version)?\s+(\d+)\.(\d+)(?:\.(\d+))?", re.IGNORECASE)
 
 
@@ -32,6 +34,8 @@ class Upstream:
     dbname: str
     user: str
     password: str = ""
+    expires_at: float | None = None
+    """When the credential dies: written beside the entry, so that a later cycle may keep it while it lives."""
 
     def __repr__(self) -> str:  # never the credential, whatever prints this
         return f"Upstream(name={self.name!r}, host={self.host!r}, port={self.port!r}, user={self.user!r})"
@@ -43,7 +47,36 @@ class Upstream:
         if self.password:
             pairs.append(("password", self.password))
         text = " ".join(f"{key}={quote_value(value, key, self.name)}" for key, value in pairs)
-        return f"{self.name} = {text}\n".encode()
+        expiry = f"; {self.name} expires_at={int(self.expires_at)}\n" if self.expires_at is not None else ""
+        return f"{expiry}{self.name} = {text}\n".encode()
+
+
+@dataclass(frozen=True)
+class KeptEntry:
+    """A `[databases]` entry of the previous ini, kept as it was (its credential still lives, a new one could not
+    be handed over): its bytes, comment included."""
+
+    name: str
+    text: bytes
+    expires_at: float
+
+    def __repr__(self) -> str:  # never the credential
+        return f"KeptEntry(name={self.name!r}, expires_at={self.expires_at!r})"
+
+    def render(self) -> bytes:
+        return self.text
+
+
+def previous_entries(ini: bytes) -> dict[str, KeptEntry]:
+    """The entries of an ini we wrote that carry their expiry, by database name (pure: no I/O)."""
+    kept: dict[str, KeptEntry] = {}
+    lines = ini.splitlines(keepends=True)
+    for comment, entry in itertools.pairwise(lines):
+        match = _EXPIRY.match(comment)
+        if match is not None and entry.startswith(match.group(1) + b" = "):
+            name = match.group(1).decode("ascii")
+            kept[name] = KeptEntry(name, comment + entry, float(match.group(2)))
+    return kept
 
 
 @dataclass(frozen=True)
@@ -51,14 +84,17 @@ class Settings:
     """The `[pgbouncer]` section: where it listens, how clients log in, how it reaches Lakebase, its own files."""
 
     listen_address: str
+    """One address, or several joined by commas (both loopbacks: `127.0.0.1,::1`)."""
     listen_port: int
     unix_socket_dir: str
     """Empty: no unix socket (pgbouncer's default is /tmp)."""
     auth_file: str
     pidfile: str
     logfile: str
-    server_tls_sslmode: str = "require"
+    server_tls_sslmode: str = "verify-full"
     server_tls_ca_file: str = ""
+    server_idle_timeout: int = 60
+    """Seconds an idle server connection is kept: well under a scale-to-zero endpoint's shortest suspend (5 min)."""
 
     def render(self) -> bytes:
         pairs = [
@@ -72,6 +108,9 @@ class Settings:
             ("pool_mode", "session"),
             ("server_tls_sslmode", self.server_tls_sslmode),
             *([("server_tls_ca_file", self.server_tls_ca_file)] if self.server_tls_ca_file else []),
+            # No connection is opened ahead of a client, and none kept long: an idle endpoint may scale to zero.
+            ("min_pool_size", "0"),
+            ("server_idle_timeout", str(self.server_idle_timeout)),
             # JDBC drivers (DBeaver, DataGrip, Tableau) send this at startup; pgbouncer would refuse the login.
             ("ignore_startup_parameters", "extra_float_digits"),
         ]
@@ -88,7 +127,7 @@ def quote_value(value: str, key: str = "value", name: str = "") -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def render_ini(settings: Settings, upstreams: Sequence[Upstream]) -> bytes:
+def render_ini(settings: Settings, upstreams: Sequence[Upstream | KeptEntry]) -> bytes:
     """The whole `pgbouncer.ini`: a header, `[databases]` (sorted by name, one line each), then `[pgbouncer]`."""
     names = [u.name for u in upstreams]
     if len(set(names)) != len(names):

@@ -39,13 +39,24 @@ def _flags(host: HostOS) -> int:
     return host.nofollow | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def atomic_write(target: Path, data: bytes, *, mode: int = 0o600, host: HostOS = CURRENT) -> None:
-    """Replace `target` with `data` atomically and durably; on any error the old file is untouched."""
+def atomic_write(
+    target: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    owner: tuple[int, int] | None = None,
+    host: HostOS = CURRENT,
+) -> None:
+    """Replace `target` with `data` atomically and durably; on any error the old file is untouched.
+
+    `owner` (uid, gid): root writing a file for a service user, in a folder only root controls (the pgbouncer front).
+    """
     _check_mode(mode)
-    check_trusted(target, for_write=True, host=host)
+    check_trusted(target, for_write=True, delegate=owner[0] if owner is not None else None, host=host)
     real, status = _resolve(target, host)
     _warn_if_shared(real, host)
-    _write_replace(real, data, _final_mode(real, status, mode, host), _owner_for(real, status, host), host)
+    final_owner = owner or _owner_for(real, status, host)
+    _write_replace(real, data, _final_mode(real, status, mode, host), final_owner, host)
 
 
 def write_public(target: Path, data: bytes, *, mode: int = 0o644, host: HostOS = CURRENT) -> None:

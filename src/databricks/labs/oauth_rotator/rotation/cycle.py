@@ -20,8 +20,8 @@ from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_issued_at, token_fingerprint
 from databricks.labs.oauth_rotator.lakebase.workspace import auth_error, current_user_name
+from databricks.labs.oauth_rotator.rotation.front_files import FrontUpdate
 from databricks.labs.oauth_rotator.rotation.notify import Notifier
-from databricks.labs.oauth_rotator.rotation.pgbouncer import FrontUpdate
 from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState, foreign_expiry
 from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE

@@ -55,6 +55,7 @@ class Health:
         monotonic: Callable[[], float] = time.monotonic,
         stuck_after: float = STUCK_AFTER_SECONDS,
         host_labels: frozenset[str] = frozenset(),
+        front: Callable[[], str | None] | None = None,
     ) -> None:
         self._state = state
         self._margin = margin_seconds
@@ -63,6 +64,8 @@ class Health:
         self._stuck_after = stuck_after
         self._host_labels = host_labels
         """The labels of targets with no name, instance or endpoint: their host, which no answer shows."""
+        self._front = front
+        """Why the pgbouncer front is not serving, or None: set when the config says the front is required."""
         self._lock = threading.Lock()
         self._last_turn = monotonic()
         self._seen_attempts: dict[str, float | None] = {}
@@ -152,6 +155,9 @@ class Health:
         )
         if short:
             return Answer(503, f"credential within the margin and not refreshed: {', '.join(short)}\n")
+        down = self._front() if self._front is not None else None
+        if down is not None:
+            return Answer(503, f"the pgbouncer front is {down}\n")
         return Answer(200, "ready\n")
 
     def _fresh_enough(self, expires_at: float | None, issued_at: float | None, failures: int, now: float) -> bool:
