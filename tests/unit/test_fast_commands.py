@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.app import status
 from databricks.labs.oauth_rotator.commands import flags, way_out
 from databricks.labs.oauth_rotator.files import logs
@@ -237,9 +238,13 @@ def test_status_asks_systemctl_only_when_there_is_a_unit_and_still_without_the_s
     ("argv", "expected", "not_imported"),
     [
         (["-c", ROTATOR_ENTRY, "--help"], "usage: databricks-oauth-rotator", (*NOT_FOR_HELP, *WITHOUT_PKGUTIL)),
-        (["-c", ROTATOR_ENTRY, "--version"], "databricks-oauth-rotator 0.1", (*NOT_FOR_VERSION, *WITHOUT_PKGUTIL)),
+        (
+            ["-c", ROTATOR_ENTRY, "--version"],
+            f"databricks-oauth-rotator {__version__}",
+            (*NOT_FOR_VERSION, *WITHOUT_PKGUTIL),
+        ),
         (["-m", "databricks.labs.oauth_rotator", "--help"], "usage: ", NOT_FOR_HELP),
-        (["-m", "databricks.labs.oauth_rotator", "--version"], " 0.1", NOT_FOR_HELP),  # runpy imports re
+        (["-m", "databricks.labs.oauth_rotator", "--version"], f" {__version__}", NOT_FOR_HELP),  # runpy imports re
     ],
     ids=["--help", "--version", "-m --help", "-m --version"],
 )

@@ -51,13 +51,15 @@ def test_a_pid_is_ours_to_signal_only_when_it_is_pgbouncer_run_by_the_service_us
         child.wait()
 
 
-def test_on_windows_no_signal_probes_a_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """os.kill(pid, 0) terminates the process there."""
+def test_the_pid_is_asked_about_never_signalled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """os.kill(pid, 0) terminates the process on Windows: `running_pid` asks `hostos.process_alive` (whose Windows
+    branch asks kernel32, tests/unit/test_hostos.py), and sends no signal itself."""
     killed: list[Any] = []
-    monkeypatch.setattr(front_process, "_POSIX", False)
+    asked: list[int] = []
     monkeypatch.setattr(os, "kill", lambda *args: killed.append(args))
     (tmp_path / "pgbouncer.pid").write_text(f"{os.getpid()}\n")
-    assert front_process.running_pid(tmp_path / "pgbouncer.pid") is None and killed == []
+    assert front_process.running_pid(tmp_path / "pgbouncer.pid", alive=lambda pid: asked.append(pid) or False) is None
+    assert asked == [os.getpid()] and killed == []
 
 
 def test_pgbouncer_runs_in_the_foreground_with_its_stderr_ours_and_as_the_service_user(tmp_path: Path):

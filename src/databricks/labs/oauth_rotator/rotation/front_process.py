@@ -65,14 +65,15 @@ def binary_version(binary: str) -> tuple[int, int, int] | None:
     return pgbouncer_ini.parse_version(result.stdout + result.stderr)
 
 
-def running_pid(pidfile: Path, owner: int | None = None) -> int | None:
+def running_pid(pidfile: Path, owner: int | None = None, *, alive: Callable[[int], bool] = process_alive) -> int | None:
     """The pid in pgbouncer's pidfile when that process is alive, is pgbouncer (where /proc tells) and, under root,
-    runs as `owner`: the service user writes that file, and must not make root signal anything else."""
+    runs as `owner`: the service user writes that file, and must not make root signal anything else. `alive` asks
+    without a signal (`hostos.process_alive`: `os.kill(pid, 0)` terminates the process on Windows)."""
     try:
         pid = int(pidfile.read_text(encoding="ascii").split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    if pid <= 0 or not _alive(pid):
+    if pid <= 0 or not alive(pid):
         return None
     proc = Path(f"/proc/{pid}")
     try:
@@ -84,11 +85,6 @@ def running_pid(pidfile: Path, owner: int | None = None) -> int | None:
     except OSError:
         return None
     return pid
-
-
-def _alive(pid: int) -> bool:
-    """Whether pgbouncer's process exists, asked without harming it (`os.kill(pid, 0)` terminates on Windows)."""
-    return process_alive(pid)
 
 
 def reload(pidfile: Path, owner: int | None = None) -> int | None:
