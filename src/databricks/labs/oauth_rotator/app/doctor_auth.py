@@ -14,7 +14,8 @@ from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.deadlines import map_on_daemon_threads, run_with_deadline
 from databricks.labs.oauth_rotator.errors import CredentialError, RotatorError
 from databricks.labs.oauth_rotator.lakebase.catalog import LakebaseCatalog
-from databricks.labs.oauth_rotator.lakebase.credentials import WorkspaceToken, classify_sdk_error
+from databricks.labs.oauth_rotator.lakebase.sdk_compat import classify_sdk_error
+from databricks.labs.oauth_rotator.lakebase.sources import WorkspaceToken
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_host
 from databricks.labs.oauth_rotator.lakebase.workspace import current_user_name
 from databricks.labs.oauth_rotator.rotation.cycle import MAX_CONCURRENT_FETCHES
