@@ -7,7 +7,7 @@ import uuid
 from abc import abstractmethod
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
@@ -22,12 +22,19 @@ from databricks.labs.oauth_rotator.text import one_line
 class CatalogSource(CredentialSource):
     """A source whose hosts the workspace's catalog knows (unless the config names one): instance or endpoint."""
 
+    kind: ClassVar[str]
+    """`instance` or `endpoint`, as the catalog and messages name the flavour."""
+
     def __init__(
         self, ws: WorkspaceClient, name: str, *, hosts: tuple[str, ...] = (), now: Callable[[], datetime]
     ) -> None:
         super().__init__(ws, now=now)
         self._name = name
         self._hosts = hosts
+
+    @property
+    def description(self) -> str:
+        return f"{self.kind} {self._name}"
 
     def role_hosts(self) -> dict[str, str]:
         if self._hosts:
@@ -52,13 +59,11 @@ class CatalogSource(CredentialSource):
 class ProvisionedInstance(CatalogSource):
     """A Lakebase Provisioned instance: `w.database.generate_database_credential(instance_names=[name])`."""
 
+    kind = "instance"
+
     @property
     def instance(self) -> str:
         return self._name
-
-    @property
-    def description(self) -> str:
-        return f"instance {self._name}"
 
     def _look_up(self, catalog: LakebaseCatalog) -> Database:
         return catalog.instance(self._name)
@@ -84,13 +89,11 @@ class ProvisionedInstance(CatalogSource):
 class AutoscalingEndpoint(CatalogSource):
     """A Lakebase Autoscaling endpoint: `w.postgres.generate_database_credential(endpoint=...)`."""
 
+    kind = "endpoint"
+
     @property
     def endpoint(self) -> str:
         return self._name
-
-    @property
-    def description(self) -> str:
-        return f"endpoint {self._name}"
 
     def _look_up(self, catalog: LakebaseCatalog) -> Database:
         return catalog.endpoint(self._name)
