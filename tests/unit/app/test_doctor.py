@@ -16,7 +16,6 @@ from databricks.labs.oauth_rotator.app.doctor import (
     WARN,
     Doctor,
     Finding,
-    libpq_cuts_long_lines,
     print_findings,
 )
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
@@ -266,27 +265,6 @@ def test_pgpassword_and_a_different_pgpassfile_are_warnings(machine):
     assert str(machine.pgpass) in only(findings, "PGPASSFILE", WARN).message
 
 
-@pytest.mark.parametrize(
-    ("version", "cuts"),
-    [
-        ("psql (PostgreSQL) 16.4", False),
-        ("psql (PostgreSQL) 13.0", False),
-        ("psql (PostgreSQL) 16beta1", False),
-        ("psql (PostgreSQL) 12.3 (Ubuntu 12.3-1)", True),
-        ("psql (PostgreSQL) 12.4", False),
-        ("psql (PostgreSQL) 11.8", True),
-        ("psql (PostgreSQL) 10.14", False),
-        ("psql (PostgreSQL) 9.6.18", True),
-        ("psql (PostgreSQL) 9.6.19", False),
-        ("psql (PostgreSQL) 9.5.23", False),
-        ("psql (PostgreSQL) 9.4.26", True),
-        ("psql: command not found", None),
-    ],
-)
-def test_libpq_versions_before_the_2020_fix_cut_long_lines(version, cuts):
-    assert libpq_cuts_long_lines(version) is cuts
-
-
 def test_an_old_libpq_fails_and_a_missing_psql_warns(machine):
     healthy(machine)
     machine.runner.on("psql", stdout="psql (PostgreSQL) 12.3\n")
@@ -317,12 +295,6 @@ def test_a_service_without_a_profile_is_a_warning(machine):
     healthy(machine)
     machine.configure(TargetConfig(instance=DEMO_INSTANCE), profile=None)
     assert "DEFAULT profile" in only(machine.doctor(), "service", WARN).message
-
-
-def test_findings_render_with_their_fix():
-    finding = Finding(FAIL, ".pgpass", "mode 0644", "chmod 600 ~/.pgpass")
-    assert finding.render() == "FAIL  .pgpass: mode 0644\n      fix: chmod 600 ~/.pgpass"
-    assert Finding(OK, "libpq", "16.4").render() == "OK    libpq: 16.4"
 
 
 # ---- permissions: the StrictModes rule (issue 19) -----------------------------------------------------------------

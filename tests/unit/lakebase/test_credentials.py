@@ -1,3 +1,5 @@
+"""A credential source's `fetch`: every answer of the workspace checked before it is used."""
+
 import base64
 import json
 from datetime import datetime, timedelta, timezone
@@ -8,75 +10,18 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import InternalError, NotFound, PermissionDenied, Unauthenticated
 from databricks.sdk.service.database import DatabaseCredential, DatabaseInstance
 from databricks.sdk.service.postgres import DatabaseCredential as PostgresCredential
-from databricks.sdk.service.postgres import Endpoint, EndpointHosts, EndpointStatus
-from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError
-from databricks.labs.oauth_rotator.lakebase.credentials import (
-    MAX_LIFETIME,
-    AutoscalingEndpoint,
-    ProvisionedInstance,
-    UnreadableExpiry,
-    credential_expiry,
-    parse_timestamp,
-)
+from databricks.labs.oauth_rotator.lakebase.expiry import MAX_LIFETIME, UnreadableExpiry, credential_expiry
+from databricks.labs.oauth_rotator.lakebase.sources import AutoscalingEndpoint, ProvisionedInstance
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 
 
 def _now() -> datetime:
     return NOW
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "2026-11-29T13:00:00Z",
-        "2026-11-29T13:00:00.123456789Z",
-        "2026-11-29T13:00:00+00:00",
-        "2026-11-29T14:00:00+01:00",
-    ],
-)
-def test_rfc3339_timestamps_parse_on_python_310_too(text):
-    assert parse_timestamp(text).replace(microsecond=0) == datetime(2026, 11, 29, 13, 0, tzinfo=timezone.utc)
-
-
-def test_expiry_falls_back_from_the_api_field_to_the_jwt_to_an_hour():
-    stamp = Timestamp()
-    stamp.FromJsonString("2026-11-29T12:30:00Z")
-    assert credential_expiry(stamp, "x", now=NOW) == NOW + timedelta(minutes=30)
-    exp = datetime(2026, 11, 29, 14, 5, tzinfo=timezone.utc)
-    payload = base64.urlsafe_b64encode(json.dumps({"exp": exp.timestamp()}).encode()).decode().rstrip("=")
-    assert credential_expiry(None, f"e30.{payload}.c2ln", now=NOW) == exp
-    assert credential_expiry(None, "opaque", now=NOW) == NOW + timedelta(hours=1)
-
-
-def test_a_provisioned_credential_carries_host_user_and_expiry_and_hides_its_token():
-    ws = create_autospec(WorkspaceClient)
-    ws.database.get_database_instance.return_value = DatabaseInstance(name="db", read_write_dns="db.example.com")
-    ws.database.generate_database_credential.return_value = DatabaseCredential(
-        token="secret-token", expiration_time="2026-11-29T13:00:00Z"
-    )
-    credential = ProvisionedInstance(ws, "db", now=_now).fetch("ana@example.com")
-    assert credential.hosts == ("db.example.com",)
-    assert credential.expires_at == NOW + timedelta(hours=1)
-    assert credential.user == "ana@example.com"
-    assert "secret-token" not in repr(credential)
-    ws.database.generate_database_credential.assert_called_once()
-    assert ws.database.generate_database_credential.call_args.kwargs["instance_names"] == ["db"]
-
-
-def test_an_autoscaling_credential_uses_the_endpoint_host():
-    ws = create_autospec(WorkspaceClient)
-    ws.postgres.get_endpoint.return_value = Endpoint(status=EndpointStatus(hosts=EndpointHosts(host="ep.example.com")))
-    stamp = Timestamp()
-    stamp.FromJsonString("2026-11-29T13:00:00Z")
-    ws.postgres.generate_database_credential.return_value = PostgresCredential(token="t", expire_time=stamp)
-    credential = AutoscalingEndpoint(ws, "projects/p/branches/b/endpoints/e", now=_now).fetch("u")
-    assert credential.hosts == ("ep.example.com",)
-    ws.postgres.generate_database_credential.assert_called_once_with(endpoint="projects/p/branches/b/endpoints/e")
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,18 @@ from typing import Any
 import pytest
 import requests
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import (
+    BadRequest,
+    DatabricksError,
+    InternalError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 
 from databricks.labs.oauth_rotator.errors import NeedsPersonError
-from databricks.labs.oauth_rotator.lakebase.credentials import (
-    AutoscalingEndpoint,
-    ProvisionedInstance,
-    accepted_keywords,
-    sdk_arguments,
-)
+from databricks.labs.oauth_rotator.lakebase.sdk_compat import accepted_keywords, classify_sdk_error, sdk_arguments
+from databricks.labs.oauth_rotator.lakebase.sources import AutoscalingEndpoint, ProvisionedInstance
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_claims
 from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE, FakeWorkspace
 
@@ -166,3 +170,26 @@ def test_an_sdk_with_group_name_sends_it_and_the_fake_honours_it(
         pytest.skip("this databricks-sdk has no group_name on w.postgres.generate_database_credential")
     credential = method(endpoint=DEMO_ENDPOINT, group_name=GROUP)
     assert jwt_claims(credential.token or "")["sub"] == GROUP
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        (NotFound("no such instance"), "check the target name and that it still exists in the workspace"),
+        (PermissionDenied("no"), "ask a workspace admin for access to this database"),
+        (Unauthenticated("expired"), "check the login of this profile (`databricks auth login`)"),
+        (BadRequest("bad"), None),
+    ],
+)
+def test_errors_a_person_must_fix_say_how(error: DatabricksError, fix: str | None) -> None:
+    classified = classify_sdk_error(error, "instance db")
+    assert isinstance(classified, NeedsPersonError)
+    assert classified.fix == fix
+    assert str(classified).startswith(f"instance db: {type(error).__name__}: ")
+
+
+def test_any_other_sdk_error_is_retried_later_on_one_line() -> None:
+    classified = classify_sdk_error(InternalError("boom\nsecond line"), "endpoint e")
+    assert not isinstance(classified, NeedsPersonError)
+    assert classified.retryable
+    assert "\n" not in str(classified)

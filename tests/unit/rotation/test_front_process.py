@@ -58,7 +58,12 @@ def test_the_pid_is_asked_about_never_signalled(tmp_path: Path, monkeypatch: pyt
     asked: list[int] = []
     monkeypatch.setattr(os, "kill", lambda *args: killed.append(args))
     (tmp_path / "pgbouncer.pid").write_text(f"{os.getpid()}\n")
-    assert front_process.running_pid(tmp_path / "pgbouncer.pid", alive=lambda pid: asked.append(pid) or False) is None
+
+    def alive(pid: int) -> bool:
+        asked.append(pid)
+        return False
+
+    assert front_process.running_pid(tmp_path / "pgbouncer.pid", alive=alive) is None
     assert asked == [os.getpid()] and killed == []
 
 

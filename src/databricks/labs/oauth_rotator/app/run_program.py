@@ -57,13 +57,20 @@ class ProgramRun:
         path = self._resolve()
         if isinstance(path, int):
             return path
-        # argv[0] as the user typed it (what the program sees as its name), run from the path found.
-        with subprocess.Popen(list(self.argv), executable=path, env=dict(self.env)) as child:
-            restore = self._forward_signals(child)
-            try:
+        # Our handlers go in before the program starts: a signal sent as soon as it is up is never lost (nor kills
+        # us with the program left behind); one that comes before it exists is passed on once it does.
+        children: list[subprocess.Popen[bytes]] = []
+        pending: list[int] = []
+        restore = self._forward_signals(children, pending)
+        try:
+            # argv[0] as the user typed it (what the program sees as its name), run from the path found.
+            with subprocess.Popen(list(self.argv), executable=path, env=dict(self.env)) as child:
+                children.append(child)
+                for signum in pending:
+                    child.send_signal(signum)
                 return self._supervise(child)
-            finally:
-                restore()
+        finally:
+            restore()
 
     def _resolve(self) -> str | int:
         """The program's path by the child's `PATH`, else the shell's 127 or 126 with one line."""
@@ -108,7 +115,7 @@ class ProgramRun:
     def _say(self, message: str) -> None:
         print(f"databricks-oauth-rotator exec: {message}", file=self.err if self.err is not None else sys.stderr)
 
-    def _forward_signals(self, child: subprocess.Popen[bytes]) -> Callable[[], None]:
+    def _forward_signals(self, children: list[subprocess.Popen[bytes]], pending: list[int]) -> Callable[[], None]:
         previous: dict[int, Any] = {}
         for name in FORWARDED:
             signum = getattr(self.signals, name, None)
@@ -118,8 +125,10 @@ class ProgramRun:
             def forward(received: int, _frame: object) -> None:
                 if received == self.signals.SIGINT and _terminal_delivered():
                     return
-                if child.poll() is None:
-                    child.send_signal(received)
+                if not children:
+                    pending.append(received)
+                elif children[0].poll() is None:
+                    children[0].send_signal(received)
 
             previous[signum] = self.signals.signal(signum, forward)
 

@@ -1,43 +1,25 @@
-"""Lakebase credentials, and the sources that mint them through the Databricks SDK's unified auth."""
+"""Lakebase credentials, and the base of the sources that mint them through the Databricks SDK's unified auth.
+
+`fetch` checks every answer of the workspace before it is used: a token of a sane size and expiry, issued to the
+user asked for, and host and user names a `.pgpass` line can hold. The sources, one per flavour, are in `sources`.
+"""
 
 from __future__ import annotations
 
-import inspect
-import logging
-import re
-import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from importlib import metadata
+from datetime import datetime
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import (
-    BadRequest,
-    DatabricksError,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-)
+from databricks.sdk.errors import DatabricksError
 
-from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError, RotatorError
-from databricks.labs.oauth_rotator.lakebase.catalog import LakebaseCatalog
-from databricks.labs.oauth_rotator.lakebase.tokeninfo import (
-    claim_seconds,
-    issued_to_someone_else,
-    jwt_claims,
-    token_fingerprint,
-)
-from databricks.labs.oauth_rotator.text import has_control_characters, one_line, printable
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_LIFETIME = timedelta(minutes=60)
-"""Assumed lifetime of a credential that states no expiry and is not a JWT (Lakebase credentials last an hour)."""
-
-_FRACTION = re.compile(r"\.(\d+)")
+from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError
+from databricks.labs.oauth_rotator.lakebase.expiry import UnreadableExpiry, credential_expiry, show_value
+from databricks.labs.oauth_rotator.lakebase.sdk_compat import classify_sdk_error
+from databricks.labs.oauth_rotator.lakebase.tokeninfo import issued_to_someone_else, token_fingerprint
+from databricks.labs.oauth_rotator.text import has_control_characters, printable
 
 
 @dataclass(frozen=True)
@@ -60,74 +42,9 @@ class Credential:
         return token_fingerprint(self.token)
 
 
-MAX_LIFETIME = timedelta(hours=24)
-"""The sane window for an expiry: at most this far from the issue time, either way (Lakebase credentials live an
-hour). An expiry beyond it (a JWT `exp` in 2100, `1e20`) is no time we schedule by: "unreadable expiry"."""
 MAX_TOKEN_CHARS = 16384
 """The longest credential taken. Lakebase's are a JWT of a few hundred characters; pgbouncer crashes on passwords
 over 1024 bytes, and a megabyte answer would be copied into `.pgpass` and read by every libpq connection."""
-
-
-class UnreadableExpiry(ValueError):
-    """The workspace's answer says no usable time at which the credential expires."""
-
-
-def parse_timestamp(value: str) -> datetime:
-    """RFC 3339 to an aware datetime, on Python 3.10 too (whose `fromisoformat` rejects `Z` and nanoseconds)."""
-    if len(value) > 64:
-        raise ValueError("not an RFC 3339 timestamp (too long)")
-    text = value.strip().replace("z", "Z")
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _api_expiry(value: Any) -> datetime:
-    """The expiry the API gave: an RFC 3339 string (`w.database`) or a protobuf Timestamp (`w.postgres`)."""
-    try:
-        if isinstance(value, str):
-            return parse_timestamp(value)
-        if hasattr(value, "ToDatetime"):
-            converted = value.ToDatetime(tzinfo=timezone.utc)
-            if isinstance(converted, datetime):
-                return converted
-    except (ValueError, OverflowError, OSError, TypeError, AttributeError) as err:
-        raise UnreadableExpiry(f"unreadable expiry {_show(value)}") from err
-    raise UnreadableExpiry(f"unreadable expiry {_show(value)}")
-
-
-def _jwt_expiry(token: str, *, now: datetime) -> datetime:
-    """The JWT `exp` claim, else (an opaque token, or a JWT without `exp`) issue time plus an hour."""
-    claims = jwt_claims(token)
-    if "exp" not in claims:
-        return now + DEFAULT_LIFETIME
-    seconds = claim_seconds(claims["exp"])
-    if seconds is None:
-        raise UnreadableExpiry(f"unreadable expiry (JWT exp {_show(claims['exp'])})")
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
-
-
-def credential_expiry(api_value: Any, token: str, *, now: datetime) -> datetime:
-    """The expiry from the API field, else the JWT `exp` claim, else issue time plus an hour.
-
-    Raises `UnreadableExpiry` (a `ValueError`) for an answer that names no usable time: an API field that is not a
-    timestamp, a JWT `exp` that is not a finite number, or either more than `MAX_LIFETIME` from `now`. The JWT is
-    read only when the API gives no expiry: the API's answer is what the server enforces.
-    """
-    given = api_value is not None and api_value != ""
-    expires_at = _api_expiry(api_value) if given else _jwt_expiry(token, now=now)
-    if abs(expires_at - now) > MAX_LIFETIME:
-        raise UnreadableExpiry(
-            f"unreadable expiry {expires_at.isoformat()} (more than {MAX_LIFETIME.total_seconds() / 3600:g} h from now)"
-        )
-    return expires_at
 
 
 def check_name(value: str, what: str, where: str) -> None:
@@ -136,7 +53,9 @@ def check_name(value: str, what: str, where: str) -> None:
     """
     problem = _name_problem(value)
     if problem:
-        raise CredentialError(f"{where}: the workspace returned an unusable {what} {_show(value)} ({problem}): refused")
+        raise CredentialError(
+            f"{where}: the workspace returned an unusable {what} {show_value(value)} ({problem}): refused"
+        )
 
 
 def _name_problem(value: str) -> str | None:
@@ -232,175 +151,3 @@ class CredentialSource(ABC):
         for _, host in selected:
             check_name(host, "host", self.description)
         return selected
-
-
-class ProvisionedInstance(CredentialSource):
-    """A Lakebase Provisioned instance: `w.database.generate_database_credential(instance_names=[name])`."""
-
-    def __init__(
-        self, ws: WorkspaceClient, instance: str, *, hosts: tuple[str, ...] = (), now: Callable[[], datetime]
-    ) -> None:
-        super().__init__(ws, now=now)
-        self.instance = instance
-        self._hosts = hosts
-
-    @property
-    def description(self) -> str:
-        return f"instance {self.instance}"
-
-    def role_hosts(self) -> dict[str, str]:
-        if self._hosts:
-            return {"": self._hosts[0]}
-        try:
-            found = LakebaseCatalog(self._ws).instance(self.instance)
-        except DatabricksError as err:
-            raise classify_sdk_error(err, self.description) from err
-        if not found.host:
-            raise NeedsPersonError(
-                f"{self.description} has no read-write DNS name (state: {found.state})",
-                fix="check the instance in the workspace, or set `host` for this target",
-            )
-        return found.hosts
-
-    def _mint(self) -> tuple[str | None, Any]:
-        mint = self._ws.database.generate_database_credential
-        arguments = sdk_arguments(
-            mint,
-            "w.database.generate_database_credential",
-            required={"instance_names": [self.instance]},
-            optional={"request_id": str(uuid.uuid4())},
-        )
-        issued = mint(**arguments)
-        return issued.token, issued.expiration_time
-
-
-class AutoscalingEndpoint(CredentialSource):
-    """A Lakebase Autoscaling endpoint: `w.postgres.generate_database_credential(endpoint=...)`."""
-
-    def __init__(
-        self, ws: WorkspaceClient, endpoint: str, *, hosts: tuple[str, ...] = (), now: Callable[[], datetime]
-    ) -> None:
-        super().__init__(ws, now=now)
-        self.endpoint = endpoint
-        self._hosts = hosts
-
-    @property
-    def description(self) -> str:
-        return f"endpoint {self.endpoint}"
-
-    def role_hosts(self) -> dict[str, str]:
-        if self._hosts:
-            return {"": self._hosts[0]}
-        try:
-            found = LakebaseCatalog(self._ws).endpoint(self.endpoint)
-        except DatabricksError as err:
-            raise classify_sdk_error(err, self.description) from err
-        if not found.host:
-            raise NeedsPersonError(
-                f"{self.description} reports no host", fix="check the endpoint, or set `host` for this target"
-            )
-        return found.hosts
-
-    def _mint(self) -> tuple[str | None, Any]:
-        mint = self._ws.postgres.generate_database_credential
-        # Never `group_name` (0.120.0 and 0.167.0 have it, 0.150.0-0.162.0 do not): without it the credential
-        # is for the caller's own identity, the role the `.pgpass` line names.
-        arguments = sdk_arguments(mint, "w.postgres.generate_database_credential", required={"endpoint": self.endpoint})
-        try:
-            issued = mint(**arguments)
-        except ValueError as err:
-            # The SDK parses `expire_time` into a protobuf Timestamp while reading the answer, and raises
-            # ValueError for one that is not a timestamp; any other ValueError (a refused login) is the caller's.
-            if "imestamp" not in str(err):
-                raise
-            raise CredentialError(f"{self.description}: unreadable expiry ({one_line(str(err), limit=120)})") from err
-        return issued.token, issued.expire_time
-
-
-class WorkspaceToken(CredentialSource):
-    """The workspace's own OAuth token (or PAT), as the original tool used for a host it could not resolve."""
-
-    def __init__(self, ws: WorkspaceClient, host: str, *, now: Callable[[], datetime]) -> None:
-        super().__init__(ws, now=now)
-        self._host = host
-
-    @property
-    def description(self) -> str:
-        return f"workspace token for {self._host}"
-
-    def role_hosts(self) -> dict[str, str]:
-        return {"": self._host}
-
-    def _mint(self) -> tuple[str | None, Any]:
-        header = self._ws.config.authenticate().get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        return (token if scheme.lower() == "bearer" else None), None
-
-
-def accepted_keywords(method: Callable[..., Any]) -> frozenset[str] | None:
-    """The keyword arguments `method` takes, read from its signature; None when it takes any (`**kwargs`).
-
-    The SDK's Lakebase methods gain and lose parameters between releases (`group_name` on
-    `w.postgres.generate_database_credential` is in 0.120.0, gone in 0.150.0-0.162.0, back in 0.167.0), so what
-    we send is checked against the installed SDK's own signature, never against its version number.
-    """
-    parameters = inspect.signature(method).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    by_keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return frozenset(p.name for p in parameters if p.kind in by_keyword)
-
-
-def sdk_arguments(
-    method: Callable[..., Any],
-    what: str,
-    *,
-    required: Mapping[str, Any],
-    optional: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The keyword arguments to call the SDK's `method` with: all of `required`, and what it takes of `optional`.
-
-    An SDK whose `method` lacks a required argument cannot mint for us: a person must install a supported one.
-    """
-    accepted = accepted_keywords(method)
-    wanted = {**required, **(optional or {})}
-    if accepted is None:
-        return wanted
-    missing = [name for name in required if name not in accepted]
-    if missing:
-        raise NeedsPersonError(
-            f"{what} of databricks-sdk {_installed_sdk()} takes no `{missing[0]}` argument",
-            fix=f"install a supported databricks-sdk ({_supported_sdk()})",
-        )
-    return {name: value for name, value in wanted.items() if name in accepted}
-
-
-def _installed_sdk() -> str:
-    try:
-        return metadata.version("databricks-sdk")
-    except metadata.PackageNotFoundError:
-        return "(version unknown)"
-
-
-def _supported_sdk() -> str:
-    """The databricks-sdk requirement this package declares, e.g. `databricks-sdk<0.168,>=0.120.0`."""
-    try:
-        requirements = metadata.requires("databricks-labs-oauth-rotator") or []
-    except metadata.PackageNotFoundError:
-        requirements = []
-    declared = [r for r in requirements if re.match(r"databricks-sdk\b(?!-)", r)]
-    return declared[0] if declared else "see pyproject.toml"
-
-
-def classify_sdk_error(err: DatabricksError, what: str) -> RotatorError:
-    """Sort an SDK error into "retry later" and "a person must act", with the fix where we know it."""
-    message = f"{what}: {type(err).__name__}: {one_line(str(err))}"
-    if isinstance(err, NotFound):
-        return NeedsPersonError(message, fix="check the target name and that it still exists in the workspace")
-    if isinstance(err, PermissionDenied):
-        return NeedsPersonError(message, fix="ask a workspace admin for access to this database")
-    if isinstance(err, Unauthenticated):
-        return NeedsPersonError(message, fix="check the login of this profile (`databricks auth login`)")
-    if isinstance(err, BadRequest):
-        return NeedsPersonError(message)
-    return CredentialError(message)

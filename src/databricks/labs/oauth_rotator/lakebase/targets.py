@@ -12,12 +12,8 @@ from databricks.sdk.errors import DatabricksError
 from databricks.labs.oauth_rotator.config import TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.lakebase.catalog import Database, LakebaseCatalog
-from databricks.labs.oauth_rotator.lakebase.credentials import (
-    AutoscalingEndpoint,
-    CredentialSource,
-    ProvisionedInstance,
-    WorkspaceToken,
-)
+from databricks.labs.oauth_rotator.lakebase.credentials import CredentialSource
+from databricks.labs.oauth_rotator.lakebase.sources import AutoscalingEndpoint, ProvisionedInstance, WorkspaceToken
 from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)

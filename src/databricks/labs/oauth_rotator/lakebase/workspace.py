@@ -19,7 +19,8 @@ from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.deadlines import HTTP_TIMEOUT_SECONDS, RETRY_TIMEOUT_SECONDS
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, NeedsPersonError, RotatorError
-from databricks.labs.oauth_rotator.lakebase.credentials import check_name, classify_sdk_error
+from databricks.labs.oauth_rotator.lakebase.credentials import check_name
+from databricks.labs.oauth_rotator.lakebase.sdk_compat import classify_sdk_error
 from databricks.labs.oauth_rotator.paths import PRODUCT
 from databricks.labs.oauth_rotator.secrets import is_login_variable
 from databricks.labs.oauth_rotator.text import one_line

@@ -1,5 +1,6 @@
-"""A longer-lived credential already on our line (another rotator's, a manual paste) goes into the schedule: no
-credential is minted and thrown away every cycle while it lives, and minting resumes when it nears its expiry.
+"""Adoption: a longer-lived credential already on our line (another rotator's, a manual paste) counts in the
+schedule: no credential is minted and thrown away every cycle while it lives, and minting resumes when it nears
+its expiry.
 
 The real cycle and the real SDK against the fake workspace over HTTP, counting the credentials it issues. The
 cycle's clock jumps; the workspace's does not, so its TTL is raised when time has "passed" beyond it.
@@ -17,6 +18,15 @@ from databricks.sdk import WorkspaceClient
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
+from databricks.labs.oauth_rotator.rotation.adoption import (
+    OnFile,
+    Planned,
+    expiry_on_file,
+    not_older,
+    on_file_record,
+    outliving,
+    with_credential,
+)
 from databricks.labs.oauth_rotator.rotation.cycle import RotationCycle
 from databricks.labs.oauth_rotator.rotation.schedule import FakeClock, RefreshPolicy
 from databricks.labs.oauth_rotator.rotation.state import StateStore, TargetState
@@ -191,3 +201,101 @@ def test_a_pasted_far_future_jwt_does_not_stop_rotation(rig: Rig) -> None:
     assert rig.minted == 2
     assert rig.on_file() == rig.workspace.issued[-1].token
     rig.assert_status_describes_the_file()
+
+
+# ---- the decisions alone, without a cycle -------------------------------------------------------------------------
+
+NOW = 1_767_225_600.0
+KEY = ("h.example.com", "5432", "*", "someone@example.com")
+
+
+def jwt_living(seconds: float, *, issued: float = NOW) -> str:
+    start = datetime.fromtimestamp(issued, tz=timezone.utc)
+    return mint_jwt(KEY[3], expires_at=start + timedelta(seconds=seconds), issuer="other", issued_at=start)
+
+
+def ours_recorded(token: str, *, lives: float = HOUR) -> TargetState:
+    """status.json after we wrote `token`, issued now and living `lives` seconds."""
+    policy = RefreshPolicy()
+    return TargetState(
+        name="sales",
+        keys=[list(KEY)],
+        fingerprint=token_fingerprint(token),
+        issued_at=NOW,
+        expires_at=NOW + lives,
+        due_at=policy.due_at(NOW, NOW + lives),
+    )
+
+
+def test_a_foreign_credential_outliving_ours_is_adopted_due_when_it_has_our_margin_left() -> None:
+    known = ours_recorded("ours")
+    theirs = jwt_living(3 * HOUR)
+    found = outliving(known, {KEY: theirs}, now=NOW, policy=RefreshPolicy())
+    assert found is not None
+    assert found.fingerprint == token_fingerprint(theirs)
+    assert found.expires_at == NOW + 3 * HOUR
+    assert found.due_at == NOW + 3 * HOUR - 10 * MINUTE  # as little life left as ours has when ours is due
+
+
+@pytest.mark.parametrize(
+    ("on_file", "why"),
+    [
+        ({}, "the line is gone"),
+        ({KEY: "ours"}, "it is our own credential"),
+        ({KEY: None}, "nothing on the line"),
+    ],
+)
+def test_nothing_is_adopted_without_a_foreign_credential(on_file: dict, why: str) -> None:
+    assert outliving(ours_recorded("ours"), on_file, now=NOW, policy=RefreshPolicy()) is None, why
+
+
+def test_a_foreign_credential_dying_before_ours_or_a_failing_target_adopts_nothing() -> None:
+    shorter = jwt_living(30 * MINUTE)
+    assert outliving(ours_recorded("ours"), {KEY: shorter}, now=NOW, policy=RefreshPolicy()) is None
+    failing = ours_recorded("ours")
+    failing.failures = 1
+    assert outliving(failing, {KEY: jwt_living(3 * HOUR)}, now=NOW, policy=RefreshPolicy()) is None
+
+
+def test_an_adopted_credential_already_due_is_not_adopted() -> None:
+    theirs = jwt_living(HOUR + 5 * MINUTE)  # outlives ours, but has less than our margin left by the time it is asked
+    later = NOW + 56 * MINUTE
+    assert outliving(ours_recorded("ours"), {KEY: theirs}, now=later, policy=RefreshPolicy()) is None
+
+
+def test_the_record_of_a_kept_credential_takes_its_issue_time_from_its_jwt_unless_it_is_in_the_future() -> None:
+    issued_earlier = jwt_living(2 * HOUR, issued=NOW - HOUR)
+    record = on_file_record(NOW + HOUR, issued_earlier, lifetime=None, now=NOW, policy=RefreshPolicy())
+    assert record.issued_at == NOW - HOUR
+    from_the_future = jwt_living(2 * HOUR, issued=NOW + HOUR)
+    assert on_file_record(NOW + HOUR, from_the_future, lifetime=None, now=NOW, policy=RefreshPolicy()).issued_at == NOW
+
+
+def test_with_credential_changes_only_what_describes_the_credential() -> None:
+    state = ours_recorded("ours")
+    state.last_error = "earlier"
+    found = OnFile("f" * 16, NOW + 3 * HOUR, NOW, NOW + 2 * HOUR)
+    changed = with_credential(state, found)
+    assert (changed.fingerprint, changed.expires_at, changed.due_at) == ("f" * 16, NOW + 3 * HOUR, NOW + 2 * HOUR)
+    assert changed.last_error == "earlier"
+    assert state.fingerprint == token_fingerprint("ours")  # the original is left as it was
+
+
+def file_with(token: str) -> bytes:
+    return pgpass.merge(b"", [pgpass.PgpassEntry(*KEY, password=token)])
+
+
+def test_not_older_keeps_only_lines_that_outlive_what_we_would_write() -> None:
+    entry = pgpass.PgpassEntry(*KEY, password="new")
+    longer, shorter = jwt_living(3 * HOUR), jwt_living(30 * MINUTE)
+    planned = [Planned(entry, NOW + HOUR, None)]
+    assert not_older(file_with(longer), planned) == {KEY: longer}
+    assert not_older(file_with(shorter), planned) == {}
+    assert not_older(b"", planned) == {}
+
+
+def test_a_credential_we_recorded_counts_with_the_expiry_the_api_gave_not_its_jwt() -> None:
+    ours = jwt_living(10 * HOUR)  # its JWT claims ten hours; the API said one
+    known = ours_recorded(ours)
+    assert expiry_on_file(ours, known, NOW + HOUR) == NOW + HOUR
+    assert expiry_on_file("not-a-jwt", known, NOW + HOUR) == 0.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files import pgpass_format, pgpass_merge
 from databricks.labs.oauth_rotator.files.pgpass import ANY, Key, PgpassEntry, format_entry, lookup, lookup_many, merge
 
 BOM = b"\xef\xbb\xbf"
@@ -79,8 +79,8 @@ def test_lookup_many_on_a_few_known_files() -> None:
 def merge_one_by_one(data: bytes, entries: list[PgpassEntry], remove: list[Key]) -> bytes:
     """`merge` as it was: each entry placed in a fresh parse of the file so far."""
     rendered = [(entry.key, format_entry(entry)) for entry in entries]
-    found = [raw for raw in pgpass._physical_lines(data) if pgpass._owner_key(raw) not in set(remove)]
-    return pgpass._merge_one_by_one(found, rendered, {key for key, _ in rendered})
+    found = [raw for raw in pgpass_format.physical_lines(data) if pgpass_format.owner_key(raw) not in set(remove)]
+    return pgpass_merge._merge_one_by_one(found, rendered, {key for key, _ in rendered})
 
 
 ENTRIES = st.lists(
@@ -117,17 +117,17 @@ def test_a_kept_line_ending_in_a_bare_cr_does_not_glue_ours_onto_the_next() -> N
 
 
 def split_key_by_regex(raw: bytes) -> object:
-    """`_split_key` as it was, with the regex alone."""
-    match = None if raw.startswith(b"#") or b"\0" in raw else pgpass._KEY.match(raw)
+    """`split_key` as it was, with the regex alone."""
+    match = None if raw.startswith(b"#") or b"\0" in raw else pgpass_format._KEY.match(raw)
     if match is None:
         return None
     fields = match.groups()
-    key = tuple(pgpass._decode(pgpass._ESCAPED.sub(rb"\1", value)) for value in fields)
+    key = tuple(pgpass_format.decode(pgpass_format.ESCAPED.sub(rb"\1", value)) for value in fields)
     return key, tuple(value == b"*" for value in fields), match.end()
 
 
 @SETTINGS
 @given(lines() | st.binary(max_size=40))
 def test_splitting_a_line_without_backslashes_agrees_with_the_regex(raw: bytes) -> None:
-    assert pgpass._split_key(raw) == split_key_by_regex(raw)
-    assert pgpass._split_key(raw.replace(b"\\", b"")) == split_key_by_regex(raw.replace(b"\\", b""))
+    assert pgpass_format.split_key(raw) == split_key_by_regex(raw)
+    assert pgpass_format.split_key(raw.replace(b"\\", b"")) == split_key_by_regex(raw.replace(b"\\", b""))

@@ -1,10 +1,10 @@
+"""The post-rotation hook: no shell, no secret and no login in its environment, bounded in time, logged escaped."""
+
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
 from databricks.labs.oauth_rotator.rotation.hooks import PostRotationHook, hook_environment
-from databricks.labs.oauth_rotator.rotation.notify import Notifier
 
 
 def test_the_hook_environment_has_no_secret_but_says_what_was_rotated():
@@ -48,37 +48,6 @@ def test_a_hook_that_cannot_start_is_a_warning_not_a_crash(tmp_path, caplog):
     assert "could not start" in caplog.text
 
 
-class Recorder:
-    def __init__(self, returncode: int = 0):
-        self.calls: list[list[str]] = []
-        self.returncode = returncode
-
-    def __call__(self, argv, **_):
-        self.calls.append(list(argv))
-        return subprocess.CompletedProcess(argv, self.returncode, "", "")
-
-
-def test_each_desktop_gets_its_own_notification_tool():
-    def which(name):
-        return f"/usr/bin/{name}"
-
-    linux = Notifier(platform="linux", which=which, runner=Recorder()).command("T", 'it\'s "broken"')
-    mac = Notifier(platform="darwin", which=which, runner=Recorder()).command("T", 'say "hi"')
-    windows = Notifier(platform="win32", which=which, runner=Recorder()).command("T", "it's")
-    assert linux == ["/usr/bin/notify-send", "--app-name=oauth-rotator", "--urgency=critical", "T", 'it\'s "broken"']
-    assert mac is not None and mac[:2] == ["/usr/bin/osascript", "-e"] and '\\"hi\\"' in mac[2]
-    assert windows is not None and windows[0] == "/usr/bin/powershell" and "'it''s'" in windows[-1]
-
-
-def test_without_a_tool_there_is_no_notification_and_no_error():
-    recorder = Recorder()
-    assert Notifier(platform="linux", which=lambda _: None, runner=recorder).notify("x") is False
-    assert recorder.calls == []
-    failing = Recorder(returncode=1)
-    assert Notifier(platform="linux", which=lambda n: n, runner=failing).notify("x") is False
-    assert len(failing.calls) == 1
-
-
 def test_the_hook_environment_has_no_databricks_login_either():
     """Issue 19: no login variable in any child's environment (the hook needs none to reload a pgbouncer)."""
     env = hook_environment(
@@ -95,20 +64,3 @@ def test_what_a_failing_hook_printed_is_logged_escaped(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     assert hook(["sales"], tmp_path / ".pgpass") == 1
     assert "boom" in caplog.text and "\x1b" not in caplog.text and "\x07" not in caplog.text
-
-
-def test_a_windows_toast_uses_a_registered_app_id_and_opens_no_console():
-    """An unregistered AppUserModelID's toast is never shown, and PowerShell is a console program (issue #24)."""
-    seen: list[dict] = []
-
-    def runner(argv, **kwargs):
-        seen.append(kwargs)
-        return subprocess.CompletedProcess(argv, 0, "", "")
-
-    assert Notifier(platform="win32", which=lambda n: f"C:\\{n}.exe", runner=runner).notify("log in again") is True
-    assert seen[0]["creationflags"] == 0x08000000  # CREATE_NO_WINDOW
-    script = Notifier(platform="win32", which=lambda n: n).command("T", "m")
-    assert script is not None and "{1AC14E77-02E7-4E5D-B744-2EB1AE5198B7}\\WindowsPowerShell" in script[-1]
-    assert "CreateToastNotifier('Databricks OAuth Rotator')" not in script[-1]
-    Notifier(platform="linux", which=lambda n: n, runner=runner).notify("x")
-    assert "creationflags" not in seen[1]
