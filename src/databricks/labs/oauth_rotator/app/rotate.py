@@ -16,15 +16,17 @@ from typing import TextIO
 from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.app.preflight import preflight
 from databricks.labs.oauth_rotator.app.request import RotationRequest
-from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_paths
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.deadlines import (
     IN_PROCESS_CYCLE_DEADLINE_SECONDS,
     ONCE_DEADLINE_SECONDS,
     run_with_deadline,
 )
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
-from databricks.labs.oauth_rotator.files.config_store import effective_config
+from databricks.labs.oauth_rotator.files.config_cache import remember
+from databricks.labs.oauth_rotator.files.config_store import effective_source
 from databricks.labs.oauth_rotator.files.logs import setup_logging
 from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
@@ -37,7 +39,6 @@ from databricks.labs.oauth_rotator.rotation.notify import Notifier
 from databricks.labs.oauth_rotator.rotation.pgbouncer import (
     FrontUpdate,
     binary_version,
-    check_machine,
     find_binary,
     write_front,
 )
@@ -187,9 +188,10 @@ def rotate_now(
     """One cycle for the request's config: checked first (exit 2 before any request), logged to its log file and
     `log_stream` (stderr), bounded by `deadline` (None where a parent process is the watchdog), then verified with
     a psql login when the request asks. `supervised`: a scheduler's worker, whose scheduler runs the front."""
-    config = effective_config(request.config_path, request.overrides)
-    check_paths(config)
-    check_machine(config, port=not supervised)  # under a scheduler, its supervisor owns the front's port
+    config, source = effective_source(request.config_path, request.overrides)
+    preflight(config, port=not supervised)  # under a scheduler, its supervisor owns the front's port
+    if source is not None:
+        remember(source)  # the settings `password` reads without PyYAML, now that they passed the preflight
     setup_logging(log_path_for(config), level=logging.DEBUG if request.debug else logging.INFO, stream=log_stream)
     cycle = build_cycle(config)
 

@@ -37,9 +37,9 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
     from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
-    _prepare(request)
+    config = _prepare(request)
     state = StateStore(status_file())
-    health, server = _health_endpoints(request, _light_config(request), state, serve_http)
+    health, server = _health_endpoints(request, config, state, serve_http)
     daemon = Daemon(
         SubprocessCycleRunner(request.to_worker()),
         clock=SystemClock(),
@@ -49,7 +49,7 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
     )
     if health is not None:
         health.on_quit = daemon.stop.set
-    supervisor = front_supervisor(request)
+    supervisor = front_supervisor(config)
     install_stop_handlers(daemon.stop)
     if supervisor is not None:
         supervisor.start()
@@ -62,13 +62,14 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
             server.close()
 
 
-def _prepare(request: RotationRequest) -> None:
-    """Logging, the service's environment file, and the trust checks of the files the scheduler reads and writes."""
+def _prepare(request: RotationRequest) -> RotatorConfig:
+    """Logging, the service's environment file, then the config read once and put through the one preflight: a
+    setup that could never work is exit 2 now, not a worker's failure cycle after cycle."""
     from logging import DEBUG, INFO
     from pathlib import Path
 
     from databricks.labs.oauth_rotator.files.logs import setup_logging
-    from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE, status_file
+    from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE
 
     setup_logging(None, level=DEBUG if request.debug else INFO)
     env_file = os.environ.get(ENV_FILE_VARIABLE)
@@ -77,50 +78,47 @@ def _prepare(request: RotationRequest) -> None:
 
         # launchd cannot read an EnvironmentFile itself; the worker children inherit what we load here.
         os.environ.update(read_environment_file(Path(env_file)))
-    from databricks.labs.oauth_rotator.trust import check_trusted
+    from databricks.labs.oauth_rotator.app.preflight import preflight
+    from databricks.labs.oauth_rotator.files.config_store import effective_config
 
-    # Refused at start (exit 2), not cycle after cycle: a config or status file someone else could replace.
-    if request.config_path is not None:
-        check_trusted(request.config_path, for_write=False)
-    check_trusted(status_file(), for_write=True)
+    # The one reader (which refuses a config someone else could replace), then the one preflight (status.json and
+    # every file the config names, the pgpass front's machine and port).
+    return preflight(effective_config(request.config_path, request.overrides))
 
 
 def _health_endpoints(
-    request: RotationRequest, config: RotatorConfig | None, state: StateStore, serve_http: HttpStarter | None
+    request: RotationRequest, config: RotatorConfig, state: StateStore, serve_http: HttpStarter | None
 ) -> tuple[Health | None, Closeable | None]:
     """The sidecar's health and its server, bound now (a taken port is exit 2 before anything is written); none
     without a port. The flags win over the config's `http:` block."""
-    block = config.http if config is not None else None
+    block = config.http
     port = request.http_port if request.http_port is not None else (block.port if block is not None else None)
     if port is None or serve_http is None:
         return None, None
     address = request.http_address or (block.address if block is not None and block.address else DEFAULT_HTTP_ADDRESS)
     from databricks.labs.oauth_rotator.rotation.health import Health
 
-    margin = (config.effective_margin_minutes if config is not None else 10) * 60.0
+    margin = config.effective_margin_minutes * 60.0
     health = Health(state, margin_seconds=margin)
     return health, serve_http(address, port, health, health.quit)
 
 
-def front_supervisor(request: RotationRequest) -> Supervisor | None:
-    """The supervisor of the pgbouncer front when the config has a managed one, else None. A config that cannot be
-    read gives none here: the first cycle's worker reports it (exit 2) and the scheduler stops."""
-    config = _light_config(request)
-    front = config.front if config is not None else None
-    if config is None or front is None or not front.is_managed:
+def front_supervisor(config: RotatorConfig) -> Supervisor | None:
+    """The supervisor of the pgbouncer front when the config has a managed one, else None (its machine was checked
+    by the preflight)."""
+    front = config.front
+    if front is None or not front.is_managed:
         return None
     from databricks.labs.oauth_rotator.paths import pgpass_path_for, status_file
     from databricks.labs.oauth_rotator.rotation.pgbouncer import (
         Supervisor,
         binary_version,
-        check_machine,
         find_binary,
         read_pgpass,
         write_front,
     )
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
-    check_machine(config)  # installed, a user to run it as, a free port: else exit 2 now, not a restart loop
     binary = find_binary(front)
     version = binary_version(binary) if binary else None
     state = StateStore(status_file())
@@ -130,23 +128,3 @@ def front_supervisor(request: RotationRequest) -> Supervisor | None:
         write_front(config, read_pgpass(pgpass_path_for(config)), state.load(), version=version)
 
     return Supervisor(config, prepare=prepare)
-
-
-def _light_config(request: RotationRequest) -> RotatorConfig | None:
-    """The config read with PyYAML and our checks alone (blueprint would import the Databricks SDK)."""
-    if request.config_path is None:
-        return None
-    import yaml
-
-    from databricks.labs.oauth_rotator.config import from_raw
-    from databricks.labs.oauth_rotator.errors import RotatorError
-
-    try:
-        raw = yaml.safe_load(request.config_path.read_text(encoding="utf-8"))
-        if isinstance(raw, dict):
-            raw.update({k: v for k, v in request.overrides.items() if k != "target" and v is not None})
-            if request.overrides.get("target"):
-                raw["targets"] = [{k: v for k, v in request.overrides["target"].items() if v is not None}]
-        return from_raw(raw)
-    except (OSError, ValueError, yaml.YAMLError, RotatorError, TypeError):
-        return None

@@ -18,6 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files.writer import write_public
+from databricks.labs.oauth_rotator.names import SYSTEMD_SHOW_PROPERTIES, SYSTEMD_UNIT_NAME
+from databricks.labs.oauth_rotator.paths import systemd_unit_file_name
 from databricks.labs.oauth_rotator.service.base import (
     CommandRunner,
     ServiceError,
@@ -30,9 +32,9 @@ from databricks.labs.oauth_rotator.service.base import (
 
 logger = logging.getLogger(__name__)
 
-UNIT_NAME = "databricks-oauth-rotator.service"
+UNIT_NAME = SYSTEMD_UNIT_NAME
 ENV_BINARY = "/usr/bin/env"
-SHOW_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"
+SHOW_PROPERTIES = SYSTEMD_SHOW_PROPERTIES
 # systemd refuses an executable path with quotes, backslashes or control characters ("Executable name contains
 # special characters"), whatever the quoting; such an interpreter is started through env(1) instead.
 _UNSAFE_EXECUTABLE = re.compile(r"[\"'\\\x00-\x1f\x7f]")
@@ -193,10 +195,7 @@ class SystemdServiceManager(ServiceManager):
 
     @property
     def definition_path(self) -> Path:
-        config_home = self._environ.get("XDG_CONFIG_HOME", "")
-        # The XDG spec says to ignore a relative XDG_CONFIG_HOME.
-        base = Path(config_home) if os.path.isabs(config_home) else self._home / ".config"
-        return base / "systemd" / "user" / UNIT_NAME
+        return Path(systemd_unit_file_name(str(self._home), self._environ))
 
     def render(self, spec: ServiceSpec) -> bytes:
         return render_unit(spec).encode("utf-8")
