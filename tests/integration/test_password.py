@@ -107,7 +107,7 @@ def test_within_the_margin_and_unreachable_a_still_valid_credential_is_printed_w
     configure(home, margin_minutes=90)  # longer than a credential lives: capped at half its life
     first = home.rotator("password")
     assert first.returncode == 0, first.stderr
-    issued_long_ago(home, 7200)  # past that half: due, but still valid for most of an hour
+    issued_long_ago(home, 3 * 3600)  # the 90-minute margin (half of 3 h) is past: due, yet valid for an hour
     home.workspace.stop()
     result = home.rotator("password", env={"DATABRICKS_HOST": "http://127.0.0.1:9"}, timeout=90)
     assert result.returncode == 0, result.stderr

@@ -139,7 +139,9 @@ class HttpConfig:
 
 @dataclass
 class RotatorConfig:
-    __file__ = "config.yml"
+    """The whole config file. `__version__` is the version this oauth-rotator writes; a file of an older version is
+    brought up to it by `v<N>_migrate(raw) -> raw` static methods added here when the format changes (`migrate`)."""
+
     __version__ = 1
 
     targets: list[TargetConfig] = field(default_factory=list)
