@@ -51,3 +51,19 @@ def test_a_front_port_taken_is_refused_unless_the_caller_starts_no_front(tmp_pat
         with pytest.raises(ConfigError, match=r"pgbouncer\.listen_port: cannot listen"):
             preflight(config, environ=environ_for(tmp_path))
         preflight(config, environ=environ_for(tmp_path), port=False)
+
+
+def test_psql_and_env_reach_the_preflight_before_a_credential_is_requested(tmp_path, monkeypatch):
+    from unittest.mock import create_autospec
+
+    from databricks.sdk import WorkspaceClient
+
+    from databricks.labs.oauth_rotator.app.rotate import fresh_credential
+
+    for name, value in environ_for(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    workspace = create_autospec(WorkspaceClient)
+    config = RotatorConfig(targets=[TargetConfig(host="h")], pgpass_file=str(tmp_path / "gone" / ".pgpass"))
+    with pytest.raises(ConfigError, match="pgpass_file: cannot write"):
+        fresh_credential(config, workspace_client=workspace)
+    assert workspace.method_calls == []

@@ -127,8 +127,10 @@ def fresh_credential(
     workspace_client: WorkspaceClient | None = None,
     clock: Clock | None = None,
 ) -> tuple[TargetConfig, Credential]:
-    """A credential minted now for one target, written nowhere: for one-shot helpers like `psql` and `env`."""
+    """A credential minted now for one target, written nowhere: for one-shot helpers like `psql` and `env`. The one
+    preflight first, as for every entry point (they start no pgbouncer: its port is not theirs to check)."""
     target = pick_target(config, name)
+    preflight(config, port=False)
     clock = clock or SystemClock()
 
     def mint() -> Credential:
