@@ -1,11 +1,10 @@
 """What `status` and `logs` show: per-target rows from `status.json`, the service's state, the log's tail.
 
-`status` is answered about as fast as Python starts: it imports `os`, `sys` and `time`, reads JSON with `plainjson`
-(not `json`, which imports `re`), and imports `secrets` (`re`) only to clean a target's error; nothing else, neither
-the Databricks SDK nor blueprint (about two seconds and 80 MB) nor `logging`, `dataclasses`, `pathlib`, `datetime`
-or the service managers. `status.json` is read as plain JSON, not through
-`state.Status`; on Linux the service state comes from the unit file's existence and, only when there is one,
-`systemctl --user show`. `logs` may import more (PyYAML, to find a configured log file).
+`status` is answered about as fast as Python starts: besides the light tier (`paths`, `names`), it imports `os`,
+`sys`, `time` and `plainjson` (not `json`, which imports `re`), and `secrets` (`re`) only to clean a target's error;
+never the SDK, blueprint, `logging`, `dataclasses`, `pathlib`, `datetime` or the service managers. `status.json` is
+read as plain JSON (`password` reads it here too); on Linux the service state comes from the unit file's existence
+and, only when there is one, `systemctl --user show`. Every value printed is escaped. `logs` may import more.
 """
 
 from __future__ import annotations
@@ -189,9 +188,10 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _debug(stream: TextIO | None, message: str) -> None:
+def _debug(stream: TextIO | None, message: str, *, prefix: str = f"DEBUG {__name__}: ") -> None:
+    """`message` on `stream` when there is one, escaped (it holds paths and other programs' output)."""
     if stream is not None:
-        print(f"DEBUG {__name__}: {message}", file=stream)
+        print(printable(prefix + message), file=stream)
 
 
 # ---- rows ------------------------------------------------------------------------------------------------------
@@ -269,20 +269,15 @@ def read_targets(path: str, *, err: TextIO | None = None) -> dict[str, PlainTarg
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        _warn(err, f"Ignoring unreadable status file {path}: {error}")
+        _debug(err, f"Ignoring unreadable status file {path}: {error}", prefix="")
         return {}
     if not isinstance(raw, dict):
-        _warn(err, f"Ignoring unreadable status file {path}: not a JSON object")
+        _debug(err, f"Ignoring unreadable status file {path}: not a JSON object", prefix="")
         return {}
     targets = raw.get("targets") or {}
     if not isinstance(targets, dict):
         return {}
     return {name: target for name, target in targets.items() if isinstance(target, dict)}
-
-
-def _warn(err: TextIO | None, message: str) -> None:
-    if err is not None:
-        print(printable(message), file=err)
 
 
 def collect_status(
