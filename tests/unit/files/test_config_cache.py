@@ -78,3 +78,21 @@ def test_a_cache_that_cannot_be_written_costs_nothing_but_a_miss(tmp_path):
     (tmp_path / "state").write_text("a file where the folder should be")
     remember(read_config(Path(config)), environ)
     assert cached_settings(config, environ) is None
+
+
+def test_the_same_file_read_again_is_not_written_again(tmp_path):
+    config, environ = setup(tmp_path)
+    remember(read_config(Path(config)), environ)
+    cache = tmp_path / "state" / "config.json"
+    before = os.stat(cache)
+    remember(read_config(Path(config)), environ)
+    after = os.stat(cache)
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+
+
+def test_a_cache_written_by_another_oauth_rotator_is_a_miss(tmp_path):
+    config, environ = setup(tmp_path)
+    remember(read_config(Path(config)), environ)
+    cache = tmp_path / "state" / "config.json"
+    cache.write_text(cache.read_text().replace('"rotator": "', '"rotator": "0.0.0-'))
+    assert cached_settings(config, environ) is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.files import plainjson
 from databricks.labs.oauth_rotator.pgpass_fields import sha256
 from databricks.labs.oauth_rotator.trust import UntrustedPathError, trusted_path
@@ -62,22 +63,41 @@ def cached_settings(config_path: str, environ: Mapping[str, str] | None = None) 
     """The settings the full path last read from `config_path`, when the file is still that file with those bytes
     and the cache passes the trust rule; else None (read the file in full). The config file's own trust is the
     caller's to check, first."""
+    entry = _entry(environ)
+    if entry is None or entry.get("path") != os.path.realpath(config_path) or entry.get("rotator") != __version__:
+        return None
+    try:
+        with open(entry["path"], "rb") as file:
+            status = os.fstat(file.fileno())
+            data = file.read()
+    except OSError:
+        return None
+    if entry.get("identity") != identity_of(status) or entry.get("sha256") != digest_of(data):
+        return None
+    return entry.get("settings")
+
+
+def _entry(environ: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """The cache's entry when it passes the trust rule and is of this format, else None."""
     cache = paths.config_cache_name(environ)
     try:
         trusted_path(cache, for_write=False, environ=environ)
         with open(cache, "rb") as file:
             entry = plainjson.loads(file.read())
-        real = os.path.realpath(config_path)
-        with open(real, "rb") as file:
-            status = os.fstat(file.fileno())
-            data = file.read()
     except (OSError, ValueError, UntrustedPathError):
         return None
-    if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT or entry.get("path") != real:
-        return None
-    if entry.get("identity") != identity_of(status) or entry.get("sha256") != digest_of(data):
-        return None
-    return entry.get("settings")
+    return entry if isinstance(entry, dict) and entry.get("format") == CACHE_FORMAT else None
+
+
+def _key(source: ConfigSource) -> dict[str, Any]:
+    """What makes an entry this file's: the file, its bytes, and the oauth-rotator that parsed (and migrated) them."""
+    return {
+        "format": CACHE_FORMAT,
+        "rotator": __version__,
+        "path": source.path,
+        "identity": source.identity,
+        "sha256": source.digest,
+    }
 
 
 def remember(source: ConfigSource, environ: Mapping[str, str] | None = None) -> None:
@@ -88,13 +108,10 @@ def remember(source: ConfigSource, environ: Mapping[str, str] | None = None) -> 
     from databricks.labs.oauth_rotator.errors import RotatorError
     from databricks.labs.oauth_rotator.files import writer
 
-    entry = {
-        "format": CACHE_FORMAT,
-        "path": source.path,
-        "identity": source.identity,
-        "sha256": source.digest,
-        "settings": source.raw,
-    }
+    entry = _entry(environ)
+    if entry is not None and {k: entry.get(k) for k in _key(source)} == _key(source):
+        return  # each cycle of the scheduler's workers reads the same file: no write (and fsync) for nothing
+    entry = {**_key(source), "settings": source.raw}
     cache = Path(paths.config_cache_name(environ))
     try:
         writer.make_private_directories(cache.parent)
