@@ -57,6 +57,16 @@ def on_file(home: UserHome) -> str | None:
     return pgpass.lookup(home.pgpass.read_bytes(), "127.0.0.1", str(home.postgres.port), "*", USER)
 
 
+def issued_long_ago(home: UserHome, seconds: float) -> None:
+    """Record the target's credential as issued `seconds` before it expires, as a long-lived credential near the end
+    of its life is recorded (a subprocess's clock cannot be moved): the margin, capped at half of that life, is
+    then past."""
+    status = json.loads(home.status_file.read_text())
+    target = status["targets"]["sales"]
+    target["issued_at"] = target["expires_at"] - seconds
+    home.status_file.write_text(json.dumps(status))
+
+
 def issued_tokens(workspace: FakeWorkspace) -> list[str]:
     return [credential.token for credential in workspace.issued]
 
@@ -94,9 +104,10 @@ def test_with_the_workspace_unreachable_the_credential_on_file_is_still_printed(
 
 
 def test_within_the_margin_and_unreachable_a_still_valid_credential_is_printed_with_a_warning(home: UserHome):
-    configure(home, margin_minutes=90)  # longer than a credential lives: every call refreshes
+    configure(home, margin_minutes=90)  # longer than a credential lives: capped at half its life
     first = home.rotator("password")
     assert first.returncode == 0, first.stderr
+    issued_long_ago(home, 3 * 3600)  # the 90-minute margin (half of 3 h) is past: due, yet valid for an hour
     home.workspace.stop()
     result = home.rotator("password", env={"DATABRICKS_HOST": "http://127.0.0.1:9"}, timeout=90)
     assert result.returncode == 0, result.stderr
@@ -112,6 +123,7 @@ def test_with_no_valid_credential_and_no_workspace_it_fails_with_one_line_and_no
     first = home.rotator("password")
     assert first.returncode == 0, first.stderr  # just minted: printed whatever its lifetime
     assert logs_in(home.postgres, first.stdout.strip())
+    issued_long_ago(home, 3600)  # due, whatever the cap
     home.workspace.stop()
     result = home.rotator("password", env={"DATABRICKS_HOST": "http://127.0.0.1:9"}, timeout=90)
     assert result.returncode != 0
@@ -170,3 +182,40 @@ def test_labs_password_answers_from_the_file_then_mints_with_the_saved_profile(l
     expected = f"oauth-rotator password: error: no target named 'nope' (configured: {DEMO_INSTANCE})"
     assert bad.stderr.splitlines() == [expected]
     assert labs.secrets_in(minted.stderr, again.stderr) == []
+
+
+def test_four_concurrent_calls_mint_once_and_print_the_same_credential(home: UserHome):
+    """Issue 23 (10): a client opening four connections at once runs `password` four times; the first mints under
+    a lock, the others wait and read what it wrote."""
+    import subprocess
+    import sys
+
+    configure(home)
+    calls = [
+        subprocess.Popen(
+            [sys.executable, "-m", "databricks.labs.oauth_rotator", "password"],
+            env=home.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=home.root,
+        )
+        for _ in range(4)
+    ]
+    results = [call.communicate(timeout=120) for call in calls]
+    assert [call.returncode for call in calls] == [0] * 4, [err for _, err in results]
+    (printed,) = {out for out, _ in results}
+    assert issued_tokens(home.workspace) == [printed.strip()]
+    assert logs_in(home.postgres, printed.strip())
+
+
+def test_a_five_minute_credential_is_printed_again_not_minted_on_every_call(home: UserHome):
+    """Issue 23 (9): shorter than twice the 10-minute margin, it is reused for half its life."""
+    home.workspace.ttl_seconds = 300
+    configure(home)
+    first = home.rotator("password")
+    assert first.returncode == 0, first.stderr
+    for _ in range(3):
+        again = home.rotator("password")
+        assert again.returncode == 0 and again.stdout == first.stdout, again.stderr
+    assert len(home.workspace.issued) == 1

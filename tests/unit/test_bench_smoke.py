@@ -21,7 +21,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = {
     "once": {"--once"},
-    "startup": {"labs status", "console status", "password", "labs password", "--help", "--version"},
+    "startup": {
+        "labs status",
+        "console status",
+        "password",
+        "password, hand-written config",
+        "labs password",
+        "--help",
+        "--version",
+    },
     "daemon": {"resident daemon, 20 s", "one rotation cycle (worker)"},
     "fleet": {"1 target", "10 targets"},
     "pgpass": {"1 foreign line", "100 foreign lines", "5 entries", "50 entries"},

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.__about__ import __version__
 from databricks.labs.oauth_rotator.app import status
 from databricks.labs.oauth_rotator.commands import flags, way_out
@@ -182,6 +181,17 @@ def write_status(home: Path) -> None:
     StateStore(home / "state" / "status.json").update(change)
 
 
+def test_password_reads_a_config_it_has_not_seen_in_full_then_from_the_cache(tmp_path):
+    """A hand edit (or a config no full path has read yet) costs one PyYAML read, which leaves the cache."""
+    write_fresh_credential(tmp_path, hand_written=True)
+    config = tmp_path / "config" / "config.yml"
+    config.write_text(config.read_text().replace("# the read-write host", "# edited"))
+    first, out = imported(["-c", ROTATOR_ENTRY, "password"], environment(tmp_path), cwd=tmp_path)
+    assert out == f"{TOKEN}\n" and "yaml" in first
+    second, out = imported(["-c", ROTATOR_ENTRY, "password"], environment(tmp_path), cwd=tmp_path)
+    assert out == f"{TOKEN}\n" and loaded(second, NOT_FOR_PASSWORD) == []
+
+
 # ---- which modules each command imports ------------------------------------------------------------------------
 
 
@@ -260,15 +270,32 @@ TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJzb21lb25lQGV4YW1wbGUuY29tIn0.c2ln"
 KEY = ("sales.database.example.com", "5432", "*", "someone@example.com")
 
 
-def write_fresh_credential(home: Path, *, expires_in: float = 3000.0) -> None:
-    """What a rotation leaves: the saved config, our line in .pgpass, and status.json recording it."""
+HAND_WRITTEN = """\
+# my databases (written by hand, not by the installer)
+targets:
+    -   user: "someone@example.com"
+        name: 'sales'
+        host: sales.database.example.com   # the read-write host
+pgpass_file: "{pgpass}"
+"""
+
+
+def write_fresh_credential(home: Path, *, expires_in: float = 3000.0, hand_written: bool = False) -> None:
+    """What a rotation leaves: the saved config (and the cache of it), our line in .pgpass, and status.json
+    recording it."""
     from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
     from databricks.labs.oauth_rotator.files import pgpass
-    from databricks.labs.oauth_rotator.files.config_store import save_config
+    from databricks.labs.oauth_rotator.files.config_cache import remember
+    from databricks.labs.oauth_rotator.files.config_store import read_config, save_config
 
     (home / "config").mkdir(exist_ok=True)
+    config = home / "config" / "config.yml"
     target = TargetConfig(name="sales", host=KEY[0], user=KEY[3])
-    save_config(RotatorConfig(targets=[target], pgpass_file=str(home / ".pgpass")), home / "config" / "config.yml")
+    if hand_written:
+        config.write_text(HAND_WRITTEN.format(pgpass=home / ".pgpass"))
+    else:
+        save_config(RotatorConfig(targets=[target], pgpass_file=str(home / ".pgpass")), config)
+    remember(read_config(config), environment(home))
     (home / ".pgpass").write_bytes(pgpass.format_entry(pgpass.PgpassEntry(*KEY, password=TOKEN)) + b"\n")
     (home / ".pgpass").chmod(0o600)
 
@@ -280,8 +307,9 @@ def write_fresh_credential(home: Path, *, expires_in: float = 3000.0) -> None:
     StateStore(home / "state" / "status.json").update(change)
 
 
-def test_console_password_answers_from_the_file_with_no_sdk_argparse_json_or_yaml(tmp_path):
-    write_fresh_credential(tmp_path)
+@pytest.mark.parametrize("hand_written", [False, True], ids=["installer's config", "hand-written config"])
+def test_console_password_answers_from_the_file_with_no_sdk_argparse_json_or_yaml(tmp_path, hand_written):
+    write_fresh_credential(tmp_path, hand_written=hand_written)
     modules, out = imported(["-c", ROTATOR_ENTRY, "password", "--target", "sales"], environment(tmp_path), cwd=tmp_path)
     assert out == f"{TOKEN}\n"  # it did its work
     assert "databricks.labs.oauth_rotator.app.password" in modules
@@ -361,8 +389,7 @@ def test_the_resident_scheduler_imports_no_sdk_no_openssl_and_no_shutil(tmp_path
         "lakebase.credentials",
         "lakebase.workspace",
         "lakebase.targets",
-        "files.writer",
-        "files.config_store",
+        "files.writer",  # the scheduler reads its config through `files.config_store`, the one reader, never writes
         "rotation.notify",
         "rotation.hooks",
     )
@@ -426,31 +453,6 @@ def test_a_hand_edited_target_shows_what_can_be_read_and_never_a_traceback(tmp_p
 
 
 @pytest.mark.parametrize(
-    "environ",
-    [
-        {"HOME": "/home/ana"},
-        {"HOME": "/home/ana", "DATABRICKS_LABS_STATE_DIR": "/var/state"},
-        {"HOME": "/home/ana", "DATABRICKS_LABS_STATE_DIR": ""},
-    ],
-)
-def test_the_status_file_is_found_where_paths_puts_it(environ):
-    assert status.status_file_name(environ) == str(paths.status_file(environ))
-
-
-@pytest.mark.parametrize(
-    "environ",
-    [
-        {"HOME": "/home/ana"},
-        {"HOME": "/home/ana", "XDG_CONFIG_HOME": "/etc/ana"},
-        {"HOME": "/home/ana", "XDG_CONFIG_HOME": "relative/ignored"},
-    ],
-)
-def test_the_unit_file_is_looked_for_where_the_systemd_manager_writes_it(environ):
-    manager = systemd.SystemdServiceManager(home=Path(environ["HOME"]), environ=environ)
-    assert status.systemd_unit_path(environ) == str(manager.definition_path)
-
-
-@pytest.mark.parametrize(
     "shown",
     [
         "ActiveState=active\nSubState=running\nMainPID=42\nExecMainStatus=0\nLoadState=loaded\n",
@@ -476,8 +478,6 @@ def test_the_service_state_reads_as_the_systemd_manager_reads_it(tmp_path, shown
 
 def test_the_light_path_spells_names_as_their_modules_do():
     assert way_out.PACKAGE_LOGGER == logs.PACKAGE_LOGGER
-    assert status.SHOWN_PROPERTIES == systemd.SHOW_PROPERTIES
-    assert status.SYSTEMD_UNIT == systemd.UNIT_NAME
 
 
 @pytest.mark.parametrize("labs", [True, False], ids=["labs checkout", "installed"])

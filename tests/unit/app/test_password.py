@@ -1,5 +1,4 @@
-"""`password`'s answers from the files: which line, which expiry, which config values; and the paths it finds
-without pathlib, held equal to `paths.py`."""
+"""`password`'s answers from the files: which line, which expiry, which config values, which margin."""
 
 from __future__ import annotations
 
@@ -9,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.app import password
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files import pgpass
+from databricks.labs.oauth_rotator.files.config_cache import cached_settings
 from databricks.labs.oauth_rotator.files.config_store import save_config
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
 from tests.rigs.tokens import mint_jwt
@@ -35,34 +34,11 @@ def line(key: tuple[str, str, str, str], token: str) -> bytes:
     return pgpass.format_entry(pgpass.PgpassEntry(*key, password=token)) + b"\n"
 
 
-@pytest.mark.parametrize(
-    "environ",
-    [{"HOME": "/home/u"}, {"HOME": "/home/u", "DATABRICKS_LABS_CONFIG_DIR": "/cfg"}],
-)
-def test_the_config_file_is_where_paths_puts_it(environ):
-    assert password.config_file_name(environ) == str(paths.default_config_file(environ))
-
-
-@pytest.mark.parametrize(
-    ("configured", "environ"),
-    [(None, {"HOME": "/home/u"}), (None, {"HOME": "/h", "PGPASSFILE": "/p/pass"}), ("~/x/.pgpass", {"HOME": "/h"})],
-)
-def test_the_pgpass_file_is_the_one_the_cycle_writes(configured, environ):
-    config = RotatorConfig(targets=[TargetConfig(host="h")], pgpass_file=configured)
-    assert password.pgpass_file_name(configured, environ) == str(paths.pgpass_path_for(config, environ))
-
-
-def test_the_default_margin_and_the_fingerprint_are_the_configs_and_tokeninfos():
-    assert RotatorConfig().effective_margin_minutes == password.DEFAULT_MARGIN_MINUTES
-    for token in ("", TOKEN, "ünïcode"):
-        assert password.fingerprint(token) == token_fingerprint(token)
-
-
 def test_our_line_is_found_by_its_fingerprint_whatever_else_the_file_holds():
     odd_key = ("#h:1", "5432", "*", "a\\b@example.com")  # escaped as format_entry escapes
     data = b"# comment\n*:*:*:*:someone-elses\n" + line(KEY, "older") + line(odd_key, TOKEN + "\\:x")
     found = password.recorded_credential(data, target_state(TOKEN + "\\:x", keys=[KEY, odd_key]))
-    assert found == (TOKEN + "\\:x", NOW + 3000)
+    assert found is not None and (found.password, found.expires_at) == (TOKEN + "\\:x", NOW + 3000)
     assert password.recorded_credential(line(KEY, "another"), target_state()) is None
     assert password.recorded_credential(line(KEY, TOKEN).replace(b"\n", b"\r\n"), target_state()) is not None
 
@@ -71,7 +47,8 @@ def test_someone_elses_credential_on_our_line_counts_by_its_jwt_expiry():
     theirs = mint_jwt(KEY[3], expires_at=datetime.fromtimestamp(NOW + 7200, tz=timezone.utc), issuer="elsewhere")
     data = line(KEY, theirs)
     assert password.recorded_credential(data, target_state()) is None
-    assert password.libpq_credential(data, target_state()) == (theirs, NOW + 7200)
+    found = password.libpq_credential(data, target_state())
+    assert found is not None and (found.password, found.expires_at, found.issued_at) == (theirs, NOW + 7200, None)
     assert password.libpq_credential(line(KEY, "opaque"), target_state()) is None
 
 
@@ -91,14 +68,14 @@ def test_the_credential_on_file_is_printed_while_it_has_more_than_the_margin_lef
     config, environ = files(tmp_path, TOKEN, NOW + 10 * 60 + 1)
     assert password.current_password(config, environ=environ, now=NOW) == TOKEN
     assert password.current_password(config, "sales", environ=environ, now=NOW) == TOKEN
-    summary = password.read_summary(config)
+    summary = password.config_summary(config, environ)
     assert summary is not None and summary.labels == ["sales"] and summary.margin_seconds == 600
     assert password.credential_on_file(summary, "sales", environ=environ, now=NOW + 1, left=600) is None
 
 
 def test_a_configured_margin_is_the_one_used(tmp_path):
     config, environ = files(tmp_path, TOKEN, NOW + 30 * 60, margin=45)
-    summary = password.read_summary(config)
+    summary = password.config_summary(config, environ)
     assert summary is not None and summary.margin_seconds == 45 * 60
     assert password.credential_on_file(summary, "sales", environ=environ, now=NOW, left=summary.margin_seconds) is None
 
@@ -133,3 +110,42 @@ def test_labels_are_the_targets_labels():
     summary = password.summary_of({"targets": [{k: v for k, v in vars(t).items() if v is not None} for t in targets]})
     assert summary is not None
     assert summary.labels == [t.label for t in targets]
+
+
+def test_a_credential_shorter_than_twice_the_margin_is_reused_for_half_its_life(tmp_path):
+    """Issue 23 (9): a 5-minute credential with the default 10-minute margin is printed, not re-minted, until half
+    of its life is left, as the scheduler would replace it (`names.capped_margin`)."""
+    config, environ = files(tmp_path, TOKEN, NOW + 300)
+    state = json.loads((tmp_path / "state" / "status.json").read_text())
+    state["targets"]["sales"]["issued_at"] = NOW
+    (tmp_path / "state" / "status.json").write_text(json.dumps(state))
+    summary = password.config_summary(config, environ)
+    assert password.credential_on_file(summary, "sales", environ=environ, now=NOW + 149) is not None
+    assert password.credential_on_file(summary, "sales", environ=environ, now=NOW + 151) is None
+
+
+def test_an_hour_long_margin_leaves_an_hour_long_credential_half_its_life(tmp_path):
+    config, environ = files(tmp_path, TOKEN, NOW + 3600, margin=60)
+    state = json.loads((tmp_path / "state" / "status.json").read_text())
+    state["targets"]["sales"]["issued_at"] = NOW
+    (tmp_path / "state" / "status.json").write_text(json.dumps(state))
+    assert password.current_password(config, environ=environ, now=NOW + 1700) == TOKEN
+
+
+def test_the_full_read_is_remembered_and_a_hand_edit_is_read_again(tmp_path):
+    config, environ = files(tmp_path, TOKEN, NOW + 3600)
+    assert cached_settings(config, environ) is None
+    assert password.config_summary(config, environ).labels == ["sales"]
+    assert cached_settings(config, environ) is not None  # remembered after the preflight passed
+    text = Path(config).read_text().replace("name: sales", "name: sales2")
+    Path(config).write_text(text)  # the same size, maybe the same mtime: the digest tells
+    assert cached_settings(config, environ) is None
+    assert password.config_summary(config, environ).labels == ["sales2"]
+
+
+def test_a_config_that_fails_the_preflight_is_not_remembered(tmp_path):
+    config, environ = files(tmp_path, TOKEN, NOW + 3600)
+    Path(config).write_text(Path(config).read_text().replace(str(tmp_path / ".pgpass"), str(tmp_path / "no" / "pg")))
+    with pytest.raises(ConfigError, match="pgpass_file: cannot write"):
+        password.current_password(config, environ=environ, now=NOW)
+    assert not (tmp_path / "state" / "config.json").exists()

@@ -1,5 +1,5 @@
-"""The scheduler: refused at start for files others control, its sidecar endpoints bound from the flags or the
-config and closed when it ends, its front supervised only when the config manages one. Real worker children."""
+"""The scheduler's start (`app/scheduler.py`): the config read once, through the one reader, and put through the one
+preflight before anything runs; a setup that can never work is exit 2 at start, not a worker's failure later."""
 
 from __future__ import annotations
 
@@ -11,12 +11,53 @@ from typing import Any
 
 import pytest
 
+from databricks.labs.oauth_rotator.app import scheduler
 from databricks.labs.oauth_rotator.app.request import RotationRequest
 from databricks.labs.oauth_rotator.app.scheduler import endpoints_plan, front_supervisor, run_scheduler
 from databricks.labs.oauth_rotator.config import HttpConfig, PgbouncerConfig, RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
+from databricks.labs.oauth_rotator.files import logs
 from databricks.labs.oauth_rotator.files.config_store import save_config
 from databricks.labs.oauth_rotator.rotation.health import DEFAULT_ADMIN_PORT, EndpointsPlan
+
+
+@pytest.fixture(name="plain_home")
+def fixture_plain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("DATABRICKS_LABS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("PGPASSFILE", raising=False)
+    # The scheduler's own logging setup is not under test: keep this process's handlers as they are.
+    monkeypatch.setattr(logs, "setup_logging", lambda *args, **kwargs: None)
+    return tmp_path
+
+
+def test_a_config_whose_files_can_never_be_written_stops_the_scheduler_at_start(plain_home: Path):
+    config = save_config(
+        RotatorConfig(targets=[TargetConfig(host="h")], pgpass_file=str(plain_home / "gone" / ".pgpass")),
+        plain_home / "c.yml",
+    )
+    with pytest.raises(ConfigError, match="pgpass_file: cannot write"):
+        scheduler.run_scheduler(RotationRequest(config, {}))
+    assert not (plain_home / "state").exists()  # nothing written
+
+
+def test_the_flags_win_over_the_file_in_the_one_read(plain_home: Path):
+    config = save_config(RotatorConfig(targets=[TargetConfig(host="h")], interval_minutes=30), plain_home / "c.yml")
+    with pytest.raises(ConfigError, match=r"^interval_minutes: expected minutes"):
+        scheduler.run_scheduler(RotationRequest(config, {"interval_minutes": 0}))
+
+
+def test_a_missing_pgbouncer_is_refused_at_start(plain_home: Path):
+    front = PgbouncerConfig(binary=str(plain_home / "no-pgbouncer"))
+    config = save_config(RotatorConfig(targets=[TargetConfig(host="h")], pgbouncer=front), plain_home / "c.yml")
+    with pytest.raises(ConfigError, match="the pgbouncer program is not installed"):
+        scheduler.run_scheduler(RotationRequest(config, {}))
+
+
+def test_without_a_managed_front_there_is_no_supervisor():
+    assert scheduler.front_supervisor(RotatorConfig(targets=[TargetConfig(host="h")])) is None
+    unmanaged = PgbouncerConfig(manage=False)
+    assert scheduler.front_supervisor(RotatorConfig(targets=[TargetConfig(host="h")], pgbouncer=unmanaged)) is None
 
 
 class Home:
@@ -113,16 +154,19 @@ def test_no_port_no_endpoints(home: Home) -> None:
 
 
 def test_a_front_is_supervised_only_when_the_config_manages_one(home: Home) -> None:
-    assert front_supervisor(RotationRequest(None)) is None
-    assert front_supervisor(RotationRequest(home.configure())) is None
+    plain = RotatorConfig(targets=[TargetConfig(host="db.example.com")])
+    assert front_supervisor(plain) is None
     unmanaged = PgbouncerConfig(manage=False, dir=str(home.root / "front"))
-    assert front_supervisor(RotationRequest(home.configure(pgbouncer=unmanaged))) is None
+    assert front_supervisor(RotatorConfig(targets=plain.targets, pgbouncer=unmanaged)) is None
 
 
-def test_a_config_that_cannot_be_read_has_no_front_here(home: Home) -> None:
+def test_a_config_that_cannot_be_read_stops_the_scheduler_at_start(home: Home) -> None:
     home.config_path.parent.mkdir(parents=True, exist_ok=True)
     home.config_path.write_text("pgbouncer: [unclosed\n")
-    assert front_supervisor(RotationRequest(home.config_path)) is None  # the first cycle's worker reports it
+    home.config_path.chmod(0o600)
+    with pytest.raises(ConfigError, match="cannot read config") as raised:  # the one reader, before any cycle
+        run_scheduler(RotationRequest(home.config_path))
+    assert raised.value.exit_code == 2
 
 
 def config(**http: object) -> RotatorConfig:

@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 
-from databricks.labs.oauth_rotator.app.status import _service_name, with_front
+from databricks.labs.oauth_rotator.app.status import with_front
 from databricks.labs.oauth_rotator.config import PgbouncerConfig, RotatorConfig, TargetConfig, from_raw
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.files.config_store import load_config, save_config
-from databricks.labs.oauth_rotator.files.pgservice import service_name
 from databricks.labs.oauth_rotator.rotation.front import Front
 from databricks.labs.oauth_rotator.rotation.front_checks import service_user
 from databricks.labs.oauth_rotator.rotation.front_process import find_binary, reload, running_pid
@@ -84,11 +83,6 @@ def test_status_shows_where_to_connect_and_the_generated_password(folder: Path):
     rows = with_front([{"target": "sales"}, {"target": "other"}], str(folder.parent / "state" / "pgbouncer.json"))
     assert rows[0]["front"] == "host=127.0.0.1 port=6432 dbname=sales user=lakebase"
     assert rows[0]["front_password"] == generated and "front" not in rows[1]
-
-
-@pytest.mark.parametrize("label", ["sales", "my sales/eu", "--x--", "a.b@c"])
-def test_status_names_the_database_as_the_front_does(label: str):
-    assert _service_name(label) == service_name(label)
 
 
 def test_a_generated_local_password_is_made_once(folder: Path):

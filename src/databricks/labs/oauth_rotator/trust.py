@@ -10,28 +10,34 @@ to the user or root, in a directory that passes. Run as root, the user is root: 
 
 A directory writable by others on purpose (a Kubernetes `emptyDir` is created 0777) is accepted only when
 `DATABRICKS_OAUTH_ROTATOR_ALLOW_SHARED_DIR=1` says so; the files in it must still be the user's own.
-Standard library only. On Windows (`HostOS.windows()`) none of this can be checked: `os.stat` there reports no owner
-(`st_uid` is 0) and a mode made from the read-only flag alone, while who may replace a file is decided by NTFS ACLs,
-which the standard library cannot read. `check_trusted` then says so once (`WINDOWS_SCOPE`) instead of passing in
-silence; the writer's own checks (a regular file, never a directory) still run.
+Part of the light tier: `os`, `stat` and `sys` only (no `pathlib`, whose `re` costs more than Python's start-up), so
+`password` runs the same check as every other command.
+
+On Windows (`HostOS.windows()`) none of this can be checked: `os.stat` there reports no owner (`st_uid` is 0) and a
+mode made from the read-only flag alone, while who may replace a file is decided by NTFS ACLs, which the standard
+library cannot read. The check then says so once (`WINDOWS_SCOPE`) instead of passing in silence; the writer's own
+checks (a regular file, never a directory) still run.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
-from collections.abc import Mapping
-from pathlib import Path
+import sys
 
 from databricks.labs.oauth_rotator.errors import ConfigError
-from databricks.labs.oauth_rotator.hostos import CURRENT, HostOS
 
-logger = logging.getLogger(__name__)
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs a fifth of Python's start-up
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from databricks.labs.oauth_rotator.hostos import HostOS
 
 SHARED_DIRECTORY_VARIABLE = "DATABRICKS_OAUTH_ROTATOR_ALLOW_SHARED_DIR"
 """Set to 1 to accept directories that others can write (a Kubernetes `emptyDir`); the files stay 0600 and ours."""
 
+_POSIX = sys.platform != "win32"
 WINDOWS_SCOPE = (
     "On Windows, oauth-rotator cannot check who may replace its files (NTFS ACLs, not owners and modes): "
     "it checks that each is a regular file, and relies on your profile folder's ACL, private by default. "
@@ -48,12 +54,12 @@ class UntrustedPathError(ConfigError):
 
 
 def check_trusted(
-    path: Path,
+    path: str | os.PathLike[str],
     *,
     for_write: bool,
     environ: Mapping[str, str] | None = None,
     delegate: int | None = None,
-    host: HostOS = CURRENT,
+    host: HostOS | None = None,
 ) -> Path:
     """Refuse `path` unless only the user (or root) controls it and every directory to it; returns its real path.
 
@@ -61,16 +67,37 @@ def check_trusted(
     because the writer makes it 0600; to be read, it may also be root's but must be writable by nobody else.
     A missing file, or missing directories, are fine: we create them, 0700. Raises `UntrustedPathError`.
     `delegate`: the uid of a service user that we hand a folder to on purpose (pgbouncer, run as that user by
-    root), who may own the file and its folders as we may. `host`: the OS's semantics (no owners: WINDOWS_SCOPE).
+    root), who may own the file and its folders as we may. `host`: the OS's semantics (`hostos`; this machine's
+    when None): where there are no owners (Windows), nothing is checked and WINDOWS_SCOPE is said once.
     """
-    if not host.owners:
-        if host.name not in _said:
-            _said.add(host.name)
-            logger.info(WINDOWS_SCOPE)
+    from pathlib import Path
+
+    return Path(trusted_path(os.fspath(path), for_write=for_write, environ=environ, delegate=delegate, host=host))
+
+
+def trusted_path(
+    path: str,
+    *,
+    for_write: bool,
+    environ: Mapping[str, str] | None = None,
+    delegate: int | None = None,
+    host: HostOS | None = None,
+) -> str:
+    """`check_trusted` on a path as text, its real path as text: the same rule, without importing `pathlib`."""
+    if not (host.owners if host is not None else _POSIX):  # hostos is imported only where a caller passes one
+        _say_scope("windows" if host is None else host.name)
         return path
     environ = os.environ if environ is None else environ
     checker = _Checker(os.geteuid(), _home(environ), shared_directories_allowed(environ), delegate)
-    return checker.check(Path(os.path.abspath(path)), for_write=for_write)
+    return checker.check(os.path.abspath(path), for_write=for_write)
+
+
+def _say_scope(name: str) -> None:
+    if name not in _said:
+        _said.add(name)
+        import logging  # here: the POSIX path of `password` never needs it
+
+        logging.getLogger(__name__).info(WINDOWS_SCOPE)
 
 
 def shared_directories_allowed(environ: Mapping[str, str] | None = None) -> bool:
@@ -80,7 +107,7 @@ def shared_directories_allowed(environ: Mapping[str, str] | None = None) -> bool
 
 
 class _Checker:
-    def __init__(self, uid: int, home: Path | None, shared_ok: bool, delegate: int | None = None) -> None:
+    def __init__(self, uid: int, home: str | None, shared_ok: bool, delegate: int | None = None) -> None:
         self.uid = uid
         self.home = home
         self.shared_ok = shared_ok
@@ -88,22 +115,22 @@ class _Checker:
         """Who may own what we write: the user, and the service user the user hands a folder to."""
         self.trusted = {*self.ours, 0}
 
-    def check(self, path: Path, *, for_write: bool) -> Path:
+    def check(self, path: str, *, for_write: bool) -> str:
         real, links = self._resolve(path)
         for link, link_status in links:
-            self._check_directories(link.parent, link_status.st_uid, path)
+            self._check_directories(os.path.dirname(link), link_status.st_uid, path)
             if link_status.st_uid not in self.trusted:
                 raise self._refuse(
                     f"{link} is a symbolic link of uid {_who(link_status.st_uid)}, who can point it anywhere",
                     f"remove {link}, or use a path without links of other users",
                 )
         status = _lstat(real)
-        self._check_directories(real.parent, status.st_uid if status is not None else self.uid, path)
+        self._check_directories(os.path.dirname(real), status.st_uid if status is not None else self.uid, path)
         if status is not None:
             self._check_file(real, status, for_write=for_write)
         return real
 
-    def _check_file(self, real: Path, status: os.stat_result, *, for_write: bool) -> None:
+    def _check_file(self, real: str, status: os.stat_result, *, for_write: bool) -> None:
         owners = self.ours if for_write else self.trusted
         if status.st_uid not in owners:
             fix = (
@@ -117,23 +144,24 @@ class _Checker:
                 f"{real} is writable by {_others(status.st_mode)}, who could change what it says", f"chmod go-w {real}"
             )
 
-    def _check_directories(self, directory: Path, child_owner: int, wanted: Path) -> None:
+    def _check_directories(self, directory: str, child_owner: int, wanted: str) -> None:
         """Each existing directory from the home directory (when under it) or `/` down to `directory`: the outermost
         problem is named first, as it is the one to fix."""
-        stop = self.home if self.home is not None and _is_within(directory, self.home) else Path("/")
-        chain: list[tuple[Path, os.stat_result]] = []
+        stop = self.home if self.home is not None and _is_within(directory, self.home) else "/"
+        chain: list[tuple[str, os.stat_result]] = []
         while True:
             status = _lstat(directory)
             if status is not None:
                 chain.append((directory, status))
-            if directory in {stop, directory.parent}:
+            parent = os.path.dirname(directory)
+            if directory in {stop, parent}:
                 break
-            directory = directory.parent
+            directory = parent
         below = [child_owner] + [status.st_uid for _, status in chain[:-1]]  # who owns the entry inside each
         for (folder, status), owner_below in reversed(list(zip(chain, below, strict=True))):
             self._check_directory(folder, status, owner_below, wanted)
 
-    def _check_directory(self, directory: Path, status: os.stat_result, child_owner: int, wanted: Path) -> None:
+    def _check_directory(self, directory: str, status: os.stat_result, child_owner: int, wanted: str) -> None:
         if status.st_uid not in self.trusted:
             raise self._refuse(
                 f"{directory} belongs to uid {_who(status.st_uid)}, who could replace {wanted}",
@@ -159,38 +187,40 @@ class _Checker:
         return UntrustedPathError(f"unsafe permissions: {problem}", fix=fix)
 
     @staticmethod
-    def _resolve(path: Path) -> tuple[Path, list[tuple[Path, os.stat_result]]]:
-        """The real path (missing components kept as they are) and every symbolic link met on the way."""
-        pending = list(reversed(path.parts[1:]))
-        current = Path(path.parts[0])
-        links: list[tuple[Path, os.stat_result]] = []
+    def _resolve(path: str) -> tuple[str, list[tuple[str, os.stat_result]]]:
+        """The real path (missing components kept as they are) and every symbolic link met on the way; `path` is
+        absolute and normalized."""
+        pending = list(reversed(path.split("/")[1:]))
+        current = "/"
+        links: list[tuple[str, os.stat_result]] = []
         while pending:
             part = pending.pop()
             if part in {"", "."}:
                 continue
             if part == "..":
-                current = current.parent
+                current = os.path.dirname(current)
                 continue
-            candidate = current / part
+            candidate = os.path.join(current, part)
             status = _lstat(candidate)
             if status is None or not stat.S_ISLNK(status.st_mode):
                 current = candidate
                 if status is None:  # the rest does not exist yet: nothing more to follow
-                    return current.joinpath(*reversed(pending)), links
+                    rest = [p for p in reversed(pending) if p not in {"", "."}]
+                    return os.path.normpath(os.path.join(current, *rest)), links
                 continue
             links.append((candidate, status))
             if len(links) > _MAX_LINKS:
                 raise UntrustedPathError(f"{path}: too many levels of symbolic links")
-            target = Path(os.readlink(candidate))
-            if target.is_absolute():
-                current = Path(target.parts[0])
-                pending.extend(reversed(target.parts[1:]))
+            target = os.readlink(candidate)
+            if os.path.isabs(target):
+                current = "/"
+                pending.extend(reversed(target.split("/")[1:]))
             else:
-                pending.extend(reversed(target.parts))
+                pending.extend(reversed(target.split("/")))
         return current, links
 
 
-def _home(environ: Mapping[str, str]) -> Path | None:
+def _home(environ: Mapping[str, str]) -> str | None:
     home = environ.get("HOME")
     if not home:
         try:
@@ -199,15 +229,15 @@ def _home(environ: Mapping[str, str]) -> Path | None:
             home = pwd.getpwuid(os.geteuid()).pw_dir
         except (ImportError, KeyError):
             return None
-    real = Path(os.path.realpath(home))
-    return None if real == Path("/") else real
+    real = os.path.realpath(home)
+    return None if real == "/" else real
 
 
-def _is_within(path: Path, directory: Path) -> bool:
-    return path == directory or directory in path.parents
+def _is_within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def _lstat(path: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):

@@ -29,6 +29,7 @@ from databricks.labs.oauth_rotator.lakebase.workspace import (
     login_profile,
     pinned_workspace_client,
 )
+from databricks.labs.oauth_rotator.names import DEFAULT_MARGIN_MINUTES
 from databricks.labs.oauth_rotator.service import ServiceManager, for_platform
 from databricks.labs.oauth_rotator.text import one_line, printable
 
@@ -39,7 +40,6 @@ WorkspaceClientFactory = Callable[[str | None], WorkspaceClient]
 
 NO_PROFILE = "none"
 TYPE_A_HOST = "[type a host name]"
-DEFAULT_MARGIN_MINUTES = 10
 
 
 class Installer:

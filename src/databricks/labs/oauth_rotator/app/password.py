@@ -1,14 +1,19 @@
 """`password`: the current credential of one target, for clients that run a command for their password (pgAdmin's
 password exec command, DBeaver's and Postico's pre-connect commands, node-postgres's `password` callback).
 
-Such clients run it on every new connection, so it answers from the files whenever it can: the config (read by
-`plainyaml`, without PyYAML or blueprint), `status.json` (by `plainjson`) and `.pgpass`. The line written for the
-target that holds the credential `status.json` records (by its fingerprint) is printed while that credential has
-more than the margin left before the expiry recorded with it: a few milliseconds, no SDK, no network. A line holding
-someone else's credential (a concurrent rotator's, a pasted one) is read as libpq reads it and judged by its JWT
-expiry. Only when neither will do is a credential minted, through a forced rotation cycle of that one target, so
-that `.pgpass` and `status.json` hold it too: the next connection is answered from the file again instead of
-minting again, psql gets the same credential, and the scheduler sees the target as fresh.
+Such clients run it on every new connection, so it answers from the files whenever it can, with the light tier's
+functions (the same ones every command uses): the config's trust (`trust.py`, as `--once` checks it), its
+settings from the cache the full path keeps (`files/config_cache.py`: no PyYAML), `status.json` (read as `status`
+reads it) and `.pgpass` (after the same trust check as the rotation's). The line written for the target that holds
+the credential `status.json` records (by its fingerprint) is printed while that credential has more than the
+margin left, the margin capped at a share of its life as the scheduler caps it (`names.capped_margin`): a few
+milliseconds, no SDK, no network. A line holding someone else's credential (a concurrent rotator's, a pasted one)
+is read as libpq reads it and judged by its JWT expiry.
+
+When the cache does not answer, the config is read in full and passes the one preflight (`app/preflight.py`)
+before anything else, and is remembered. Only when no credential on file will do is one minted, by a forced
+rotation cycle of that one target under a lock, so that concurrent calls mint once (the waiters read what the first
+wrote), and `.pgpass` and `status.json` hold it too: the next connection is answered from the file again.
 
 A failed refresh while the credential on file is still valid for `MIN_LEFT_SECONDS` prints that one (with a warning
 on stderr): the margin is the rotator's head start, not the end of the credential's life.
@@ -20,8 +25,13 @@ import os
 import sys
 import time
 
+from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.app.status import read_targets
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
-from databricks.labs.oauth_rotator.files import plainjson, plainyaml
+from databricks.labs.oauth_rotator.files.config_cache import cached_settings
+from databricks.labs.oauth_rotator.names import DEFAULT_MARGIN_MINUTES, capped_margin, target_label
+from databricks.labs.oauth_rotator.pgpass_fields import line_prefix, token_fingerprint, unescape_field
+from databricks.labs.oauth_rotator.trust import trusted_path
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs a fifth of Python's start-up
 if TYPE_CHECKING:
@@ -30,10 +40,10 @@ if TYPE_CHECKING:
 
     from databricks.labs.oauth_rotator.config import RotatorConfig
 
-DEFAULT_MARGIN_MINUTES = 10
-"""`RotatorConfig.effective_margin_minutes` without a `margin_minutes` (a unit test keeps the two equal)."""
 MIN_LEFT_SECONDS = 60.0
 """A credential on file with less life than this is never printed: the client logs in with it after we exit."""
+LOCK_NAME = "password.lock"
+"""In the state folder: held while one `password` mints, so that the others wait and read what it wrote."""
 
 
 class ConfigSummary:
@@ -55,107 +65,49 @@ class ConfigSummary:
         return name
 
 
-# ---- paths, as paths.py finds them, without pathlib ------------------------------------------------------------
-
-
-def config_file_name(environ: Mapping[str, str]) -> str:
-    """`paths.default_config_file()` as a string (a unit test keeps the two equal)."""
-    explicit = environ.get("DATABRICKS_LABS_CONFIG_DIR")
-    folder = explicit or os.path.join(_home(environ), ".databricks", "labs", "oauth-rotator", "config")
-    return os.path.join(folder, "config.yml")
-
-
-def pgpass_file_name(configured: str | None, environ: Mapping[str, str], *, platform: str = sys.platform) -> str:
-    """`paths.pgpass_path_for(config)` as a string: the configured file, else PGPASSFILE, else the default."""
-    if configured:
-        return os.path.expanduser(configured)
-    if environ.get("PGPASSFILE"):
-        return environ["PGPASSFILE"]
-    if platform == "win32":
-        appdata = environ.get("APPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Roaming")
-        return os.path.join(appdata, "postgresql", "pgpass.conf")
-    return os.path.join(environ.get("HOME") or _passwd_home(), ".pgpass")
-
-
-def _home(environ: Mapping[str, str]) -> str:
-    return environ.get("HOME") or os.path.expanduser("~")
-
-
-def _passwd_home() -> str:
-    import pwd  # POSIX only
-
-    return pwd.getpwuid(os.geteuid()).pw_dir
-
-
-# ---- reading the files -----------------------------------------------------------------------------------------
-
-
-def read_summary(config_path: str) -> ConfigSummary | None:
-    """The config's targets, margin and `.pgpass` setting; None when the file is not one `password` can read this
-    way (unreadable, not YAML, a value of the wrong type): then the full loader reads it, and says what is wrong.
-
-    A missing file is a `ConfigError` at once, as the full loader would raise it.
-    """
-    try:
-        with open(config_path, encoding="utf-8") as file:
-            text = file.read()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{config_path}: no such config file", fix="run `databricks labs oauth-rotator configure`"
-        ) from None
-    except (OSError, UnicodeDecodeError):
-        return None
-    try:
-        raw = plainyaml.loads(text)
-    except Exception:  # pylint: disable=broad-exception-caught  # yaml.YAMLError, RecursionError: the loader says
-        return None
-    return summary_of(raw)
-
-
 def summary_of(raw: Any) -> ConfigSummary | None:
-    """`read_summary` of config data already parsed; None when any value it needs has the wrong type."""
-    version = raw.get("version", 1) if isinstance(raw, dict) else None
-    if not isinstance(version, int) or isinstance(version, bool) or version != 1:
+    """The summary of config settings as plain data; None when any value it needs has the wrong type."""
+    if not isinstance(raw, dict) or raw.get("version", 1) != 1:
         return None
     labels = _labels(raw.get("targets"))
-    if not labels:
-        return None
     margin = raw.get("margin_minutes")
-    if margin is None:
-        margin = DEFAULT_MARGIN_MINUTES
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
-        return None
+    margin = DEFAULT_MARGIN_MINUTES if margin is None else margin
     pgpass_file = raw.get("pgpass_file")
+    if not labels or isinstance(margin, bool) or not isinstance(margin, (int, float)):
+        return None
     if pgpass_file is not None and not isinstance(pgpass_file, str):
         return None
     return ConfigSummary(labels, float(margin) * 60, pgpass_file)
 
 
 def _labels(targets: Any) -> list[str] | None:
-    """Each target's label (`TargetConfig.label`: name, else instance, endpoint or host), in order."""
-    if not isinstance(targets, list):
+    """Each target's label (`names.target_label`), in order."""
+    if not isinstance(targets, list) or not all(isinstance(target, dict) for target in targets):
         return None
-    labels = []
-    for target in targets:
-        if not isinstance(target, dict):
-            return None
-        label = next((target[k] for k in ("name", "instance", "endpoint", "host") if target.get(k)), None)
-        if not isinstance(label, str):
-            return None
-        labels.append(label)
-    return labels
+    fields = [[t.get(k) for k in ("name", "instance", "endpoint", "host")] for t in targets]
+    if not all(any(fields_of) and all(v is None or isinstance(v, str) for v in fields_of) for fields_of in fields):
+        return None  # a target with no name to show, or a name that is not text: the full reader says what is wrong
+    return [target_label(*fields_of) for fields_of in fields]
 
 
-def recorded_target(status_path: str, label: str) -> dict[str, Any] | None:
-    """The target's entry in `status.json` as plain data; None when there is none or the file cannot be read."""
-    try:
-        with open(status_path, "rb") as file:
-            raw = plainjson.loads(file.read())
-    except (OSError, ValueError):
-        return None
-    targets = raw.get("targets") if isinstance(raw, dict) else None
-    target = targets.get(label) if isinstance(targets, dict) else None
-    return target if isinstance(target, dict) else None
+# ---- the credential on file ------------------------------------------------------------------------------------
+
+
+class OnFile:
+    """A credential found in `.pgpass` for a target: the password, its expiry and, when ours, when it was issued."""
+
+    __slots__ = ("expires_at", "issued_at", "password")
+
+    def __init__(self, password: str, expires_at: float, issued_at: float | None = None) -> None:
+        self.password = password
+        self.expires_at = expires_at
+        self.issued_at = issued_at
+
+    def fresh(self, now: float, margin_seconds: float) -> bool:
+        """More than the margin left, the margin capped at a share of the credential's life when that is known."""
+        if self.issued_at is not None:
+            margin_seconds = capped_margin(margin_seconds, self.expires_at - self.issued_at)
+        return self.expires_at - now > margin_seconds
 
 
 def _keys(target: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -173,41 +125,8 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _line_prefix(key: tuple[str, str, str, str]) -> bytes:
-    """The start of the line `pgpass.format_entry` writes for `key`: its fields escaped, then a colon."""
-    fields = [value.encode("utf-8").replace(b"\\", b"\\\\").replace(b":", b"\\:") for value in key]
-    if fields[0].startswith(b"#"):
-        fields[0] = b"\\" + fields[0]
-    return b":".join(fields) + b":"
-
-
-def _unescaped(raw: bytes) -> bytes:
-    """A password field as `format_entry` escaped it, read back (`\\x` is `x`)."""
-    if b"\\" not in raw:
-        return raw
-    out, i = bytearray(), 0
-    while i < len(raw):
-        if raw[i : i + 1] == b"\\" and i + 1 < len(raw):
-            i += 1
-        out += raw[i : i + 1]
-        i += 1
-    return bytes(out)
-
-
-def fingerprint(token: str) -> str:
-    """`tokeninfo.token_fingerprint`, without importing `re`, `json` and `base64` for it (a test keeps them equal)."""
-    try:
-        from _sha2 import sha256  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        try:
-            from _sha256 import sha256  # type: ignore[import-not-found, no-redef, unused-ignore]
-        except ImportError:
-            from hashlib import sha256  # type: ignore[assignment, unused-ignore]
-    return str(sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:16])
-
-
-def recorded_credential(data: bytes, target: Mapping[str, Any]) -> tuple[str, float] | None:
-    """The credential `status.json` records for the target, found on one of its lines, and its recorded expiry.
+def recorded_credential(data: bytes, target: Mapping[str, Any]) -> OnFile | None:
+    """The credential `status.json` records for the target, found on one of its lines, with its recorded times.
 
     A line counts only when its password has the recorded fingerprint, so whatever else the file holds (comments,
     other tools' lines, a line libpq would take first) cannot make this print anything but our credential.
@@ -217,21 +136,20 @@ def recorded_credential(data: bytes, target: Mapping[str, Any]) -> tuple[str, fl
         return None
     lines = data.split(b"\n")
     for key in _keys(target):
-        prefix = _line_prefix(key)
+        prefix = line_prefix(key)
         for line in lines:
             if not line.startswith(prefix):
                 continue
-            field = line[len(prefix) :].rstrip(b"\r")
             try:
-                password = _unescaped(field).decode("utf-8")
+                password = unescape_field(line[len(prefix) :].rstrip(b"\r")).decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            if password and fingerprint(password) == recorded:
-                return password, expires_at
+            if password and token_fingerprint(password) == recorded:
+                return OnFile(password, expires_at, _number(target.get("issued_at")))
     return None
 
 
-def libpq_credential(data: bytes, target: Mapping[str, Any]) -> tuple[str, float] | None:
+def libpq_credential(data: bytes, target: Mapping[str, Any]) -> OnFile | None:
     """What libpq would send on the target's first line and its JWT expiry, when it is not ours (a concurrent
     rotator's, a pasted one); None when it has no readable expiry. Imports `pgpass` (and `re`): the rare case."""
     keys = _keys(target)
@@ -244,26 +162,31 @@ def libpq_credential(data: bytes, target: Mapping[str, Any]) -> tuple[str, float
     if not password:
         return None
     expiry = jwt_expiry(password)
-    return (password, expiry) if expiry is not None else None
+    return OnFile(password, expiry) if expiry is not None else None
 
 
 def credential_on_file(
-    summary: ConfigSummary, label: str, *, environ: Mapping[str, str], now: float, left: float
-) -> tuple[str, float] | None:
-    """The target's credential in `.pgpass` and its expiry, when it has more than `left` seconds to live."""
-    from databricks.labs.oauth_rotator.app.status import status_file_name
-
-    target = recorded_target(status_file_name(environ), label)
+    summary: ConfigSummary, label: str, *, environ: Mapping[str, str], now: float, left: float | None = None
+) -> OnFile | None:
+    """The target's credential in `.pgpass`, when it has more than `left` seconds to live (None: the margin, capped
+    by the credential's life). `.pgpass` and `status.json` must pass the trust rule first, as for `--once`."""
+    status_path = paths.status_file_name(environ)
+    pgpass_path = paths.pgpass_file_name(summary.pgpass_file, environ)
+    trusted_path(pgpass_path, for_write=True, environ=environ)
+    trusted_path(status_path, for_write=True, environ=environ)
+    target = read_targets(status_path).get(label)
     if target is None:
         return None
     try:
-        with open(pgpass_file_name(summary.pgpass_file, environ), "rb") as file:
+        with open(pgpass_path, "rb") as file:
             data = file.read()
     except OSError:
         return None
     for find in (recorded_credential, libpq_credential):
         found = find(data, target)
-        if found is not None and found[1] - now > left:
+        if found is None:
+            continue
+        if found.fresh(now, summary.margin_seconds) if left is None else found.expires_at - now > left:
             return found
     return None
 
@@ -283,20 +206,48 @@ def current_password(
 ) -> str:
     """The credential to log in to target `name` (the first target without one) with, as `password` prints it.
 
-    From `.pgpass` while it has more than the config's margin left; else minted now by a forced cycle of that
-    target (bounded by `ONCE_DEADLINE_SECONDS`; `pin` makes the config's profile decide the login, as the labs
-    commands do), which writes it to `.pgpass` too. Bad usage is a `ConfigError`, a failed refresh with nothing
-    usable on file a `CredentialError` (or the cycle's own error).
+    From `.pgpass` while it has more than the margin left; else minted now by a forced cycle of that target
+    (bounded by `ONCE_DEADLINE_SECONDS`; `pin` makes the config's profile decide the login, as the labs commands
+    do), which writes it to `.pgpass` too. A config or file that fails the trust rule, or bad usage, is a
+    `ConfigError` (exit 2); a failed refresh with nothing usable on file a `CredentialError` (or the cycle's own).
     """
     environ = os.environ if environ is None else environ
     now = time.time() if now is None else now
-    summary = read_summary(config_path)
-    if summary is not None:
-        label = summary.pick(name)
-        found = credential_on_file(summary, label, environ=environ, now=now, left=summary.margin_seconds)
-        if found is not None:
-            return found[0]
+    summary = config_summary(config_path, environ)
+    found = credential_on_file(summary, summary.pick(name), environ=environ, now=now)
+    if found is not None:
+        return found.password
     return refreshed_password(config_path, name, environ=environ, pin=pin, debug=debug, err=err)
+
+
+def config_summary(config_path: str, environ: Mapping[str, str]) -> ConfigSummary:
+    """The config's summary: checked by the trust rule before a byte of it is read, as `--once` checks it; then from
+    the cache while it holds this very file, else read in full (and through the preflight)."""
+    trusted_path(config_path, for_write=False, environ=environ)
+    summary = summary_of(cached_settings(config_path, environ))
+    return summary if summary is not None else _read_in_full(config_path, environ)
+
+
+def _read_in_full(config_path: str, environ: Mapping[str, str]) -> ConfigSummary:
+    """The config read with PyYAML and put through the preflight, then remembered for the next call."""
+    config, _ = _checked_config(config_path, environ)
+    return ConfigSummary([t.label for t in config.targets], config.effective_margin_minutes * 60, config.pgpass_file)
+
+
+def _checked_config(config_path: str, environ: Mapping[str, str]) -> tuple[RotatorConfig, Any]:
+    """The config, after the preflight that every entry point runs; its source is remembered for the fast path.
+    The front's port is not `password`'s to check: it starts no pgbouncer."""
+    from pathlib import Path
+
+    from databricks.labs.oauth_rotator.app.preflight import preflight
+    from databricks.labs.oauth_rotator.files.config_cache import remember
+    from databricks.labs.oauth_rotator.files.config_store import effective_source
+
+    config, source = effective_source(Path(config_path), {})
+    preflight(config, environ=environ, port=False)
+    if source is not None:
+        remember(source, environ)
+    return config, source
 
 
 def refreshed_password(
@@ -308,18 +259,28 @@ def refreshed_password(
     debug: bool = False,
     err: TextIO | None = None,
 ) -> str:
-    """A forced rotation cycle of the one target (every config check first), then its credential as written.
+    """A forced rotation cycle of the one target (the preflight first), then its credential as written.
 
-    The cycle logs to the config's log file only: stderr is for `password`'s own one line.
+    One caller mints at a time: the others wait for the lock, then find the fresh credential on file. The cycle
+    logs to the config's log file only: stderr is for `password`'s own one line.
     """
-    summary, failure = _rotate_one(config_path, name, environ=environ, pin=pin, debug=debug)
-    label = summary.labels[0]
+    from databricks.labs.oauth_rotator.files.writer import FileLock, make_private_directories
+
+    summary = _read_in_full(config_path, environ)
+    label = summary.pick(name)
+    lock = paths.state_dir(environ) / LOCK_NAME
+    make_private_directories(lock.parent)
+    with FileLock(lock, timeout=_lock_wait_seconds()):
+        found = credential_on_file(summary, label, environ=environ, now=time.time())
+        if found is not None:  # minted by the caller we waited for
+            return found.password
+        failure = _rotate_one(config_path, label, environ=environ, pin=pin, debug=debug)
     now = time.time()
     if failure is None:  # just written: printed whatever its lifetime (the API decides that)
         found = credential_on_file(summary, label, environ=environ, now=now, left=0.0)
         if found is None:
             raise CredentialError(f"{label}: rotated, but its credential is not in .pgpass")
-        return found[0]
+        return found.password
     found = credential_on_file(summary, label, environ=environ, now=now, left=MIN_LEFT_SECONDS)
     if found is None:
         raise failure
@@ -327,37 +288,35 @@ def refreshed_password(
 
     print(
         f"warning: could not refresh {label} ({failure}); the credential on file is valid for "
-        f"{human_duration(found[1] - now)} more",
+        f"{human_duration(found.expires_at - now)} more",
         file=err if err is not None else sys.stderr,
     )
-    return found[0]
+    return found.password
+
+
+def _lock_wait_seconds() -> float:
+    """Long enough for the caller ahead to finish its bounded mint."""
+    from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS
+
+    return ONCE_DEADLINE_SECONDS + 10.0
 
 
 def _rotate_one(
-    config_path: str, name: str | None, *, environ: Mapping[str, str], pin: bool, debug: bool
-) -> tuple[ConfigSummary, RotatorError | None]:
-    """Every config check, then a forced cycle of the one target under the one-shot deadline: the target (as a
-    summary of one) and its failure, if any."""
-    from pathlib import Path
-
-    from databricks.labs.oauth_rotator.app.rotate import build_cycle, pick_target
-    from databricks.labs.oauth_rotator.config import check_paths
+    config_path: str, label: str, *, environ: Mapping[str, str], pin: bool, debug: bool
+) -> RotatorError | None:
+    """A forced cycle of the one target under the one-shot deadline (the preflight first, again: the lock may have
+    been waited for); its failure, if any."""
+    from databricks.labs.oauth_rotator.app.rotate import build_cycle
     from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
-    from databricks.labs.oauth_rotator.files.config_store import load_config
     from databricks.labs.oauth_rotator.lakebase.workspace import pin_profile
 
-    config = load_config(Path(config_path))
-    target = pick_target(config, name)
-    check_paths(config, environ=environ)
+    config, _ = _checked_config(config_path, environ)
     if pin:
         pin_profile(config.profile)
     _log_to_file(config, environ, debug=debug)
     cycle = build_cycle(config)
-    report = run_with_deadline(
-        lambda: cycle.run(force=True, only={target.label}), ONCE_DEADLINE_SECONDS, what="credential"
-    )
-    summary = ConfigSummary([target.label], config.effective_margin_minutes * 60, config.pgpass_file)
-    return summary, report.failed.get(target.label)
+    report = run_with_deadline(lambda: cycle.run(force=True, only={label}), ONCE_DEADLINE_SECONDS, what="credential")
+    return report.failed.get(label)
 
 
 def _log_to_file(config: RotatorConfig, environ: Mapping[str, str], *, debug: bool) -> None:

@@ -16,15 +16,17 @@ from typing import TextIO
 from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.app.preflight import preflight
 from databricks.labs.oauth_rotator.app.request import RotationRequest
-from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_paths
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.deadlines import (
     IN_PROCESS_CYCLE_DEADLINE_SECONDS,
     ONCE_DEADLINE_SECONDS,
     run_with_deadline,
 )
 from databricks.labs.oauth_rotator.errors import ConfigError, RotatorError
-from databricks.labs.oauth_rotator.files.config_store import effective_config
+from databricks.labs.oauth_rotator.files.config_cache import remember
+from databricks.labs.oauth_rotator.files.config_store import effective_source
 from databricks.labs.oauth_rotator.files.logs import setup_logging
 from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
@@ -112,8 +114,10 @@ def fresh_credential(
     workspace_client: WorkspaceClient | None = None,
     clock: Clock | None = None,
 ) -> tuple[TargetConfig, Credential]:
-    """A credential minted now for one target, written nowhere: for one-shot helpers like `psql` and `env`."""
+    """A credential minted now for one target, written nowhere: for one-shot helpers like `psql` and `env`. The one
+    preflight first, as for every entry point (they start no pgbouncer: its port is not theirs to check)."""
     target = pick_target(config, name)
+    preflight(config, port=False)
     clock = clock or SystemClock()
 
     def mint() -> Credential:
@@ -173,11 +177,11 @@ def rotate_now(
     """One cycle for the request's config: checked first (exit 2 before any request), logged to its log file and
     `log_stream` (stderr), bounded by `deadline` (None where a parent process is the watchdog), then verified with
     a psql login when the request asks. `supervised`: a scheduler's worker, whose scheduler runs the front."""
-    config = effective_config(request.config_path, request.overrides)
-    check_paths(config)
+    config, source = effective_source(request.config_path, request.overrides)
+    preflight(config, port=not supervised)  # under a scheduler, its supervisor owns the front's port
+    if source is not None:
+        remember(source)  # the settings `password` reads without PyYAML, now that they passed the preflight
     front = Front.of(config)
-    if front is not None:
-        front.check(port=not supervised)  # under a scheduler, its supervisor owns the front's port
     setup_logging(log_path_for(config), level=logging.DEBUG if request.debug else logging.INFO, stream=log_stream)
     cycle = build_cycle(config, front=front)
 

@@ -41,9 +41,9 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
     from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
-    _prepare(request)
+    config = _prepare(request)
     state = StateStore(status_file())
-    health, server = _health_endpoints(request, _light_config(request), state, serve_http)
+    health, server = _health_endpoints(request, config, state, serve_http)
     stop = threading.Event()  # SIGTERM ends a cycle in progress too (launchd kills a job 20 s after SIGTERM)
     daemon = Daemon(
         SubprocessCycleRunner(request.to_worker(), stop=stop),
@@ -55,7 +55,7 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
     )
     if health is not None:
         health.on_quit = daemon.stop.set
-    supervisor = front_supervisor(request)
+    supervisor = front_supervisor(config)
     install_stop_handlers(daemon.stop)
     if supervisor is not None:
         supervisor.start()
@@ -68,13 +68,14 @@ def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = 
             server.close()
 
 
-def _prepare(request: RotationRequest) -> None:
-    """Logging, the service's environment file, and the trust checks of the files the scheduler reads and writes."""
+def _prepare(request: RotationRequest) -> RotatorConfig:
+    """Logging, the service's environment file, then the config read once and put through the one preflight: a
+    setup that could never work is exit 2 now, not a worker's failure cycle after cycle."""
     from logging import DEBUG, INFO
     from pathlib import Path
 
     from databricks.labs.oauth_rotator.files.logs import setup_logging
-    from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE, status_file
+    from databricks.labs.oauth_rotator.paths import ENV_FILE_VARIABLE
 
     setup_logging(None, level=DEBUG if request.debug else INFO)
     env_file = os.environ.get(ENV_FILE_VARIABLE)
@@ -83,16 +84,17 @@ def _prepare(request: RotationRequest) -> None:
 
         # launchd cannot read an EnvironmentFile itself; the worker children inherit what we load here.
         os.environ.update(read_environment_file(Path(env_file)))
-    from databricks.labs.oauth_rotator.trust import check_trusted
+    from databricks.labs.oauth_rotator.app.preflight import preflight
+    from databricks.labs.oauth_rotator.files.config_store import effective_config
 
-    # Refused at start (exit 2), not cycle after cycle: a config or status file someone else could replace.
-    if request.config_path is not None:
-        check_trusted(request.config_path, for_write=False)
-    check_trusted(status_file(), for_write=True)
+    # The one reader (which refuses a config someone else could replace), then the one preflight (status.json and
+    # every file the config names, the pgbouncer front's machine). Without the front's port: a port someone holds
+    # is the supervisor's to report and retry, while `.pgpass` keeps being rotated.
+    return preflight(effective_config(request.config_path, request.overrides), port=False)
 
 
 def _health_endpoints(
-    request: RotationRequest, config: RotatorConfig | None, state: StateStore, serve_http: HttpStarter | None
+    request: RotationRequest, config: RotatorConfig, state: StateStore, serve_http: HttpStarter | None
 ) -> tuple[Health | None, Closeable | None]:
     """The sidecar's health and its servers, bound now (a taken port is exit 2 before anything is written); none
     without a port or `--quitquitquit`. The flags win over the config's `http:` block."""
@@ -101,7 +103,7 @@ def _health_endpoints(
         return None, None
     from databricks.labs.oauth_rotator.rotation.health import Health
 
-    margin = (config.effective_margin_minutes if config is not None else 10) * 60.0
+    margin = config.effective_margin_minutes * 60.0
     health = Health(state, margin_seconds=margin, host_labels=_host_labels(request, config), front=_front_probe(config))
     return health, serve_http(plan, health)
 
@@ -150,38 +152,13 @@ def _front_probe(config: RotatorConfig | None) -> Callable[[], str | None] | Non
     return lambda: front_problem(path)
 
 
-def front_supervisor(request: RotationRequest) -> Supervisor | None:
-    """The supervisor of the pgbouncer front when the config has a managed one, else None. A config that cannot be
-    read gives none here: the first cycle's worker reports it (exit 2) and the scheduler stops."""
-    config = _light_config(request)
-    if config is None or config.front is None or not config.front.is_managed:
+def front_supervisor(config: RotatorConfig) -> Supervisor | None:
+    """The supervisor of the pgbouncer front when the config has a managed one, else None (its machine was checked
+    by the preflight)."""
+    if config.front is None or not config.front.is_managed:
         return None
     from databricks.labs.oauth_rotator.paths import pgpass_path_for, status_file
     from databricks.labs.oauth_rotator.rotation.front import Front
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
-    front = Front(config)
-    # Installed, a user to run it as, a folder nobody else controls: else exit 2 now, not a restart loop. A port
-    # someone holds is the supervisor's to report and retry: `.pgpass` rotation goes on meanwhile.
-    front.check(port=False)
-    return front.supervisor(pgpass_path_for(config), StateStore(status_file()))
-
-
-def _light_config(request: RotationRequest) -> RotatorConfig | None:
-    """The config read with PyYAML and our checks alone (blueprint would import the Databricks SDK)."""
-    if request.config_path is None:
-        return None
-    import yaml
-
-    from databricks.labs.oauth_rotator.config import from_raw
-    from databricks.labs.oauth_rotator.errors import RotatorError
-
-    try:
-        raw = yaml.safe_load(request.config_path.read_text(encoding="utf-8"))
-        if isinstance(raw, dict):
-            raw.update({k: v for k, v in request.overrides.items() if k != "target" and v is not None})
-            if request.overrides.get("target"):
-                raw["targets"] = [{k: v for k, v in request.overrides["target"].items() if v is not None}]
-        return from_raw(raw)
-    except (OSError, ValueError, yaml.YAMLError, RotatorError, TypeError):
-        return None
+    return Front(config).supervisor(pgpass_path_for(config), StateStore(status_file()))

@@ -48,6 +48,17 @@ def install_service(
     config: RotatorConfig, config_path: Path, *, manager: ServiceManager, environ: Mapping[str, str] | None = None
 ) -> str:
     """Install (or update in place) and start the service for a saved config; returns what was done."""
+    from databricks.labs.oauth_rotator.app.preflight import preflight
+
+    # A service that could never write its files, or whose front could never start, is refused now (exit 2), not
+    # restarted for ever.
+    preflight(config, environ=environ)
+    return _install_checked(config, config_path, manager=manager, environ=environ)
+
+
+def _install_checked(
+    config: RotatorConfig, config_path: Path, *, manager: ServiceManager, environ: Mapping[str, str] | None
+) -> str:
     message = manager.install(service_spec(config, config_path, environ))
     return message if config.profile else f"{message}\n{NO_PROFILE_NOTICE}"
 
@@ -113,18 +124,13 @@ def save_and_install(
     installed and started for it; returns where the config went and what was done."""
     from dataclasses import replace
 
-    from databricks.labs.oauth_rotator.config import check_paths
+    from databricks.labs.oauth_rotator.app.preflight import preflight
     from databricks.labs.oauth_rotator.files.config_store import effective_config, save_config
     from databricks.labs.oauth_rotator.paths import default_config_file
 
     default = default_config_file(environ)
     base = request.config_path or (default if default.is_file() else None)
     config = replace(effective_config(base, request.overrides), service=True)
-    check_paths(config)  # a service that could never write its files is refused now, not restarted for ever
-    from databricks.labs.oauth_rotator.rotation.front import Front
-
-    front = Front.of(config)
-    if front is not None:
-        front.check()  # nor one whose pgbouncer front could never start (not installed, port taken)
+    preflight(config, environ=environ)  # before the config is saved: nothing written for a setup that cannot work
     path = save_config(config, request.config_path or default)
-    return path, install_service(config, path, manager=manager, environ=environ)
+    return path, _install_checked(config, path, manager=manager, environ=environ)

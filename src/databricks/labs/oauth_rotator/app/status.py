@@ -1,11 +1,10 @@
 """What `status` and `logs` show: per-target rows from `status.json`, the service's state, the log's tail.
 
-`status` is answered about as fast as Python starts: it imports `os`, `sys` and `time`, reads JSON with `plainjson`
-(not `json`, which imports `re`), and imports `secrets` (`re`) only to clean a target's error; nothing else, neither
-the Databricks SDK nor blueprint (about two seconds and 80 MB) nor `logging`, `dataclasses`, `pathlib`, `datetime`
-or the service managers. `status.json` is read as plain JSON, not through
-`state.Status`; on Linux the service state comes from the unit file's existence and, only when there is one,
-`systemctl --user show`. `logs` may import more (PyYAML, to find a configured log file).
+`status` is answered about as fast as Python starts: besides the light tier (`paths`, `names`), it imports `os`,
+`sys`, `time` and `plainjson` (not `json`, which imports `re`), and `secrets` (`re`) only to clean a target's error;
+never the SDK, blueprint, `logging`, `dataclasses`, `pathlib`, `datetime` or the service managers. `status.json` is
+read as plain JSON (`password` reads it here too); on Linux the service state comes from the unit file's existence
+and, only when there is one, `systemctl --user show`. Every value printed is escaped. `logs` may import more.
 """
 
 from __future__ import annotations
@@ -14,7 +13,9 @@ import os
 import sys
 import time
 
+from databricks.labs.oauth_rotator import paths
 from databricks.labs.oauth_rotator.files import plainjson
+from databricks.labs.oauth_rotator.names import SYSTEMD_SHOW_PROPERTIES, SYSTEMD_UNIT_NAME, service_name
 from databricks.labs.oauth_rotator.text import human_duration, printable
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing alone costs a fifth of Python's start-up
@@ -41,12 +42,7 @@ COLUMNS = {
 """The row keys `status` prints, and the table headers (labs.yml's `table_template` uses the same)."""
 NONE = "-"
 MAX_LOG_LINES = 100_000
-SYSTEMD_UNIT = "databricks-oauth-rotator.service"
-"""`service.systemd.UNIT_NAME`, spelled out here so that `status` need not import the service package (a unit test
-keeps the two, and the unit file's path, equal)."""
 SYSTEMCTL_TIMEOUT_SECONDS = 10.0
-SHOWN_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"
-"""What `systemctl --user show` is asked for, as `SystemdServiceManager.status()` asks (a test keeps them equal)."""
 
 
 def expires_in(expires_at: float | None, now: float) -> str:
@@ -147,21 +143,13 @@ def _describe_installed(running: bool, pid: int | None, last_exit_code: int | No
     return "stopped"
 
 
-def systemd_unit_path(environ: Mapping[str, str]) -> str:
-    """Where `service.systemd.SystemdServiceManager` writes the unit: `$XDG_CONFIG_HOME/systemd/user/...`."""
-    config_home = environ.get("XDG_CONFIG_HOME", "")
-    if not os.path.isabs(config_home):  # the XDG spec says to ignore a relative XDG_CONFIG_HOME
-        config_home = os.path.join(_home(environ), ".config")
-    return os.path.join(config_home, "systemd", "user", SYSTEMD_UNIT)
-
-
 def _systemd_state(environ: Mapping[str, str], debug: TextIO | None) -> str:
     """What `SystemdServiceManager.status()` would say, with no import of the service package."""
-    if not os.path.exists(systemd_unit_path(environ)):
+    if not os.path.exists(paths.systemd_unit_file_name(paths.home_name(environ), environ)):
         return "not installed"  # without asking systemctl: status must answer at once
     import subprocess
 
-    argv = ["systemctl", "--user", "show", SYSTEMD_UNIT, f"--property={SHOWN_PROPERTIES}"]
+    argv = ["systemctl", "--user", "show", SYSTEMD_UNIT_NAME, f"--property={SYSTEMD_SHOW_PROPERTIES}"]
     try:
         result = subprocess.run(
             argv,
@@ -200,9 +188,10 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _debug(stream: TextIO | None, message: str) -> None:
+def _debug(stream: TextIO | None, message: str, *, prefix: str = f"DEBUG {__name__}: ") -> None:
+    """`message` on `stream` when there is one, escaped (it holds paths and other programs' output)."""
     if stream is not None:
-        print(f"DEBUG {__name__}: {message}", file=stream)
+        print(printable(prefix + message), file=stream)
 
 
 # ---- rows ------------------------------------------------------------------------------------------------------
@@ -267,24 +256,11 @@ def render_table(rows: list[dict[str, str]]) -> str:
 # ---- status.json -----------------------------------------------------------------------------------------------
 
 
-def status_file_name(environ: Mapping[str, str] | None = None) -> str:
-    """`paths.status_file()` as a string, found without `pathlib` (a unit test keeps the two equal)."""
-    environ = os.environ if environ is None else environ
-    state_dir = environ.get("DATABRICKS_LABS_STATE_DIR") or os.path.join(
-        _home(environ), ".databricks", "labs", "oauth-rotator", "state"
-    )
-    return os.path.join(state_dir, "status.json")
-
-
-def _home(environ: Mapping[str, str]) -> str:
-    return environ.get("HOME") or os.path.expanduser("~")
-
-
-def read_targets(path: str, *, err: TextIO) -> dict[str, PlainTarget]:
+def read_targets(path: str, *, err: TextIO | None = None) -> dict[str, PlainTarget]:
     """The targets of `status.json` as plain data, by name; none when it is missing, empty or unreadable.
 
     As `state.StateStore.load` reads it: an unreadable or corrupt file holds nothing we cannot rebuild, so it reads
-    as empty, with a warning on `err`.
+    as empty, with a warning on `err` when given.
     """
     try:
         with open(path, "rb") as file:
@@ -293,10 +269,10 @@ def read_targets(path: str, *, err: TextIO) -> dict[str, PlainTarget]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        print(f"Ignoring unreadable status file {path}: {error}", file=err)
+        _debug(err, f"Ignoring unreadable status file {path}: {error}", prefix="")
         return {}
     if not isinstance(raw, dict):
-        print(f"Ignoring unreadable status file {path}: not a JSON object", file=err)
+        _debug(err, f"Ignoring unreadable status file {path}: not a JSON object", prefix="")
         return {}
     targets = raw.get("targets") or {}
     if not isinstance(targets, dict):
@@ -317,18 +293,24 @@ def collect_status(
     `debug` also says on `err` why the service state is `unknown`.
     """
     err = err if err is not None else sys.stderr
-    path = status_file_name(environ)
+    path = paths.status_file_name(environ)
     service = service_state(manager_factory, environ=environ, debug=err if debug else None)
     if not os.path.exists(path):
         print(
-            f"No rotation has run yet ({path} does not exist; background service: {service}). "
+            f"No rotation has run yet ({printable(path)} does not exist; background service: {service}). "
             "Run `databricks labs oauth-rotator rotate` now, or `databricks labs oauth-rotator install` "
             "for the background service.",
             file=err,
         )
         return []
     rows = status_rows(read_targets(path, err=err), service, time.time() if now is None else now)
-    return with_front(rows, os.path.join(os.path.dirname(path), "pgbouncer.json"))
+    return [escaped(row) for row in with_front(rows, paths.front_file_name(environ))]
+
+
+def escaped(row: dict[str, str]) -> dict[str, str]:
+    """Every value of a row with its control characters escaped: whatever a file we read holds (status.json, the
+    front's files, a password another user wrote), an escape sequence is shown, never obeyed by the terminal."""
+    return {key: printable(value) for key, value in row.items()}
 
 
 def with_front(rows: list[dict[str, str]], front_file: str) -> list[dict[str, str]]:
@@ -347,7 +329,7 @@ def with_front(rows: list[dict[str, str]], front_file: str) -> list[dict[str, st
     databases = [name for name in listed if isinstance(name, str)] if isinstance(listed, list) else []
     password = _front_password(front.get("password_file"))
     for row in rows:
-        name = _service_name(row["target"])
+        name = service_name(row["target"])
         if name in databases:
             row["front"] = (
                 f"host={front.get('address')} port={front.get('port')} dbname={name} user={front.get('user')}"
@@ -366,38 +348,29 @@ def _front_password(path: object) -> str | None:
         return None
 
 
-def _service_name(label: str) -> str:
-    """`files.pgservice.service_name`, spelled out here (a unit test keeps the two equal): status imports little."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.@-]+", "-", label).strip("-") or "lakebase"
-
-
 # ---- logs ------------------------------------------------------------------------------------------------------
 
 
 def configured_log_file(config_path: Path, environ: Mapping[str, str] | None = None) -> Path:
-    """The config's `log_file`, else the default; read with PyYAML alone, never through blueprint.
-
-    A config that cannot be read gives the default: reporting a broken config is the job of `doctor`.
+    """The config's `log_file`, else the default: from the config's cache while it holds this file, else through
+    the one config reader (never blueprint). A config that cannot be read, or that fails the trust rule, gives the
+    default: reporting a broken config is the job of `doctor`.
     """
     from pathlib import Path
 
-    from databricks.labs.oauth_rotator import paths
+    from databricks.labs.oauth_rotator.errors import RotatorError
+    from databricks.labs.oauth_rotator.files.config_cache import cached_settings
 
-    default = paths.default_log_file(environ)
-    try:
-        import yaml
-    except ImportError:
-        return default
-    try:
-        raw: Any = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return default
+    raw = cached_settings(str(config_path), environ)
+    if raw is None:
+        from databricks.labs.oauth_rotator.files.config_store import read_config
+
+        try:
+            raw = read_config(config_path).raw
+        except RotatorError:
+            raw = None
     value = raw.get("log_file") if isinstance(raw, dict) else None
-    if isinstance(value, str) and value.strip():
-        return Path(os.path.expanduser(value))  # as rotator.log_path_for reads it
-    return default
+    return Path(paths.log_file_name(value if isinstance(value, str) and value.strip() else None, environ))
 
 
 def parse_lines(text: str) -> int:

@@ -11,13 +11,14 @@ import threading
 
 from databricks.sdk import WorkspaceClient
 
+from databricks.labs.oauth_rotator.app.preflight import preflight
 from databricks.labs.oauth_rotator.app.rotate import (
     InProcessCycleRunner,
     build_cycle,
     default_state_store,
     raise_for_failures,
 )
-from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_config, check_paths
+from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.rotation.daemon import Daemon, install_stop_handlers
@@ -89,7 +90,7 @@ class DatabricksOAuthRotator:
                 interval_minutes=rotation_interval,
             )
         # Everything the console checks, before anything is requested or written (the state folder included).
-        self.config = check_config(config, names)
+        self.config = preflight(config, names)
         self._names = names
         self._clock = clock or SystemClock()
         self._state = default_state_store()
@@ -101,7 +102,7 @@ class DatabricksOAuthRotator:
 
         Raises `ConfigError` (exit code 2), before any request, when a file it writes can no longer be written.
         """
-        check_paths(self.config, self._names)  # a folder removed since __init__ must not cost a credential
+        preflight(self.config, self._names)  # a folder removed since __init__ must not cost a credential
         report = run_with_deadline(lambda: self._cycle.run(force=True), ONCE_DEADLINE_SECONDS)
         return raise_for_failures(report).rotated
 
@@ -110,7 +111,7 @@ class DatabricksOAuthRotator:
 
         Raises `ConfigError` (exit code 2), before any request, when a file it writes cannot be written.
         """
-        check_paths(self.config, self._names)
+        preflight(self.config, self._names)
         self._daemon = Daemon(InProcessCycleRunner(self._cycle), clock=self._clock, state=self._state)
         in_main_thread = threading.current_thread() is threading.main_thread()
         restore = install_stop_handlers(self._daemon.stop) if in_main_thread else None

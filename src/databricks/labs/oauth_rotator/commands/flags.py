@@ -183,7 +183,8 @@ def parse_invocation(
     args = (parser or build_parser()).parse_args(argv)
     from pathlib import Path
 
-    from databricks.labs.oauth_rotator.config import check_file_path, check_settings, named_as, validate_target
+    from databricks.labs.oauth_rotator.config import check_settings, named_as, validate_target
+    from databricks.labs.oauth_rotator.config_checks import check_file_path
 
     host = args.pg_host or environ.get("DATABRICKS_PG_HOST") or None
     has_target = bool(host or args.instance or args.endpoint)

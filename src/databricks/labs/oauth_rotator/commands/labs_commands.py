@@ -128,7 +128,8 @@ def password(target: str = "", debug: bool = False) -> int:
     """`password`: the credential and a newline on stdout, in one write (a failure leaves stdout empty)."""
     import os
 
-    from databricks.labs.oauth_rotator.app.password import config_file_name, current_password
+    from databricks.labs.oauth_rotator.app.password import current_password
+    from databricks.labs.oauth_rotator.paths import config_file_name
 
     # The saved config's profile decides the login, as for the service (labs.yml asks the CLI for none).
     credential = current_password(config_file_name(os.environ), target or None, pin=True, debug=debug)

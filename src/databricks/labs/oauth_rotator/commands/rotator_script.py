@@ -84,7 +84,8 @@ def _password(argv: list[str], environ: Mapping[str, str]) -> int:
         from databricks.labs.oauth_rotator.commands.flags import parse_password_flags
 
         flags = parse_password_flags(argv)
-    from databricks.labs.oauth_rotator.app.password import config_file_name, current_password
+    from databricks.labs.oauth_rotator.app.password import current_password
+    from databricks.labs.oauth_rotator.paths import config_file_name
 
     config = os.path.expanduser(flags["config"]) if flags["config"] else config_file_name(environ)
     credential = current_password(config, flags["target"] or None, environ=environ)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from databricks.labs.oauth_rotator.errors import PgpassFormatError
+from databricks.labs.oauth_rotator.pgpass_fields import escape_fields
 
 ANY = "*"
 """A key field that matches any value; `PgpassEntry(..., database=ANY, ...)` covers every database."""
@@ -64,10 +65,7 @@ def format_entry(entry: PgpassEntry) -> bytes:
         _check_value(name, value)
     if entry.host.startswith("\ufeff"):
         raise PgpassFormatError("the host starts with U+FEFF, which readers take for a byte-order mark")
-    fields = [value.encode("utf-8").replace(b"\\", b"\\\\").replace(b":", b"\\:") for value in values]
-    if fields[0].startswith(b"#"):
-        fields[0] = b"\\" + fields[0]  # a `#` in column 1 would make the line a comment
-    return b":".join(fields)
+    return b":".join(escape_fields(values))
 
 
 def parse(data: bytes) -> list[PgpassLine]:

@@ -7,15 +7,14 @@ this file's permissions and caps its lines at 1023 bytes, so tokens do not belon
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from databricks.labs.oauth_rotator.errors import PgpassFormatError
+from databricks.labs.oauth_rotator.names import service_name  # noqa: F401  # pylint: disable=unused-import  # re-exported
 
 MARKER = b"# managed by oauth-rotator: "
 MAX_LINE = 1023
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
 
 
 @dataclass(frozen=True)
@@ -45,12 +44,6 @@ class ServiceEntry:
             if not value or value != value.strip() or any(c in value for c in "\r\n\0"):
                 raise PgpassFormatError(f"pg_service.conf cannot hold {key}={value!r} for {self.name}")
         return [*pairs, ("sslmode", "require")]
-
-
-def service_name(label: str, role: str = "") -> str:
-    """A section name from a target's name and a host role (`-ro`, `-pooled`, ...)."""
-    base = _UNSAFE_NAME.sub("-", label).strip("-") or "lakebase"
-    return base + role
 
 
 @dataclass

@@ -13,22 +13,7 @@ import math
 import re
 from typing import Any
 
-try:
-    # The interpreter's own SHA-256 (`_sha2` from Python 3.12, `_sha256` before), not hashlib's: hashlib loads
-    # OpenSSL's libcrypto, about 3.5 MiB resident, into the long-lived scheduler, which fingerprints `.pgpass`
-    # lines every minute and otherwise stays under twice the size of an idle Python. The digest is the same.
-    from _sha2 import sha256  # type: ignore[import-not-found, unused-ignore]
-except ImportError:  # Python 3.10 and 3.11
-    try:
-        from _sha256 import sha256  # type: ignore[import-not-found, no-redef, unused-ignore]
-    except ImportError:  # a build without the built-in hashes
-        from hashlib import sha256  # type: ignore[assignment, unused-ignore]
-
-
-def token_fingerprint(token: str) -> str:
-    """A short SHA-256 digest: enough to recognise a token, useless to log in with."""
-    return sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
+from databricks.labs.oauth_rotator.pgpass_fields import token_fingerprint  # noqa: F401  # pylint: disable=unused-import  # re-exported
 
 MAX_PAYLOAD_CHARS = 8192
 """The longest JWT payload (base64url) read. A Lakebase credential's is a few hundred characters; a workspace that

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from databricks.labs.oauth_rotator.names import DEFAULT_MARGIN_MINUTES, capped_margin
+
 MAX_SLEEP_SECONDS = 60.0
 """The scheduler never sleeps longer than this, so a laptop waking from suspend is noticed within a minute:
 `time.sleep` runs on the monotonic clock, which stops while the machine is suspended; the wall clock does not."""
@@ -82,7 +84,7 @@ class RefreshPolicy:
     says: a workspace answering with two-second credentials gets one request a minute, not one a second.
     """
 
-    margin_seconds: float = 600.0
+    margin_seconds: float = DEFAULT_MARGIN_MINUTES * 60.0
     interval_seconds: float = 3000.0
     min_refresh_seconds: float = MIN_REFRESH_SECONDS
     backoff_base_seconds: float = 5.0
@@ -91,8 +93,7 @@ class RefreshPolicy:
 
     def due_at(self, issued_at: float, expires_at: float) -> float:
         """The wall-clock time at which a credential issued at `issued_at` should be replaced."""
-        lifetime = max(0.0, expires_at - issued_at)
-        margin = min(self.margin_seconds, lifetime / 2)
+        margin = capped_margin(self.margin_seconds, expires_at - issued_at)
         return max(min(expires_at - margin, issued_at + self.interval_seconds), issued_at + self.min_refresh_seconds)
 
     def retry_delay(self, failures: int, *, needs_person: bool, rng: random.Random | None = None) -> float:

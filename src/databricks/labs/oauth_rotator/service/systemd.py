@@ -25,6 +25,8 @@ from pathlib import Path, PurePosixPath
 
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files.writer import write_public
+from databricks.labs.oauth_rotator.names import SYSTEMD_SHOW_PROPERTIES, SYSTEMD_UNIT_NAME
+from databricks.labs.oauth_rotator.paths import systemd_unit_file_name
 from databricks.labs.oauth_rotator.service.base import (
     CommandRunner,
     ServiceError,
@@ -37,9 +39,9 @@ from databricks.labs.oauth_rotator.service.base import (
 
 logger = logging.getLogger(__name__)
 
-UNIT_NAME = "databricks-oauth-rotator.service"
+UNIT_NAME = SYSTEMD_UNIT_NAME
 ENV_BINARY = "/usr/bin/env"
-SHOW_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"
+SHOW_PROPERTIES = SYSTEMD_SHOW_PROPERTIES
 APPEND_SINCE = 240
 """The first systemd with `StandardOutput=append:`."""
 # systemd refuses an executable path with quotes, backslashes or control characters ("Executable name contains
@@ -208,10 +210,7 @@ class SystemdServiceManager(ServiceManager):
 
     @property
     def definition_path(self) -> Path:
-        config_home = self._environ.get("XDG_CONFIG_HOME", "")
-        # The XDG spec says to ignore a relative XDG_CONFIG_HOME.
-        base = Path(config_home) if os.path.isabs(config_home) else self._home / ".config"
-        return base / "systemd" / "user" / UNIT_NAME
+        return Path(systemd_unit_file_name(str(self._home), self._environ))
 
     def render(self, spec: ServiceSpec) -> bytes:
         return render_unit(spec, systemd_version=self.version()).encode("utf-8")
