@@ -42,11 +42,14 @@ def test_a_front_whose_program_is_missing_is_refused_before_anything_is_requeste
 def test_a_front_port_taken_is_refused_unless_the_caller_starts_no_front(tmp_path):
     import socket
 
-    with socket.socket() as taken:
+    from tests.rigs.users import reachable_directory
+
+    # The front's folder where its service user can reach it (pytest's tmp_path sits under a 0700 folder of root's).
+    with reachable_directory() as reachable, socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        front = PgbouncerConfig(listen_port=port, dir=str(tmp_path / "front"), run_as="nobody")
+        front = PgbouncerConfig(listen_port=port, dir=str(reachable / "front"), run_as="nobody")
         config = RotatorConfig(targets=[TargetConfig(host="h")], pgpass_file=str(tmp_path / ".pgpass"), pgbouncer=front)
         with pytest.raises(ConfigError, match=r"pgbouncer\.listen_port: cannot listen"):
             preflight(config, environ=environ_for(tmp_path))

@@ -99,8 +99,8 @@ def test_a_configuration_error_does_not_relaunch_the_agent(tmp_path):
 
 
 def test_a_configuration_error_found_by_a_cycle_does_not_relaunch_the_agent(tmp_path):
-    """The same through the whole scheduler: the plist's program starts, its first cycle's worker finds the
-    `.pgpass` folder missing (exit 2), the scheduler stops, and the agent exits 0 for KeepAlive."""
+    """The same through the whole scheduler: the plist's program starts, its preflight finds the `.pgpass` folder
+    missing (exit 2, one line), the scheduler stops before any cycle, and the agent exits 0 for KeepAlive."""
     launchd = Launchd()
     spec = make_spec(tmp_path, python=sys.executable, environment={})
     spec.config_path.parent.mkdir(parents=True)
@@ -112,7 +112,7 @@ def test_a_configuration_error_found_by_a_cycle_does_not_relaunch_the_agent(tmp_
     _manager(tmp_path, launchd).install(spec)
     result = launchd.run_once(GUI_TARGET)
     assert result.returncode == 0, result.stderr
-    assert "Stopping: the configuration cannot be used" in result.stderr
-    assert "directory" in result.stderr and "does not exist" in result.stderr  # the worker's reason, relayed once
+    assert "error: pgpass_file: cannot write" in result.stderr
+    assert "directory" in result.stderr and "does not exist" in result.stderr  # the reason, said once
     job = launchd.job(GUI_TARGET)
     assert (job.last_exit, job.running, job.runs) == (0, False, 1)
