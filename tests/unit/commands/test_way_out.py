@@ -122,3 +122,17 @@ def test_the_worker(monkeypatch):
     assert json.loads(out.getvalue()) == {"exit_code": 1, "next_due": None}
     assert err.getvalue().startswith("oauth-rotator: error: the workspace said ")
     assert_safe(err.getvalue())
+
+
+def test_with_no_stderr_at_all_the_line_goes_to_the_log_never_to_stdout(monkeypatch, caplog, capsys):
+    """`pythonw.exe` (the Windows task) has no console: `sys.stderr` is None, and print(file=None) means stdout."""
+    import logging
+    import sys
+
+    from databricks.labs.oauth_rotator.commands import way_out
+
+    monkeypatch.setattr(sys, "stderr", None)
+    caplog.set_level(logging.ERROR, logger=way_out.PACKAGE_LOGGER)
+    way_out.say("databricks-oauth-rotator", "bad \x1b[31msetting")
+    assert capsys.readouterr().out == ""
+    assert "bad \\x1b[31msetting" in caplog.text

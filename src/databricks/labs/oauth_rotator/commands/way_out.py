@@ -64,5 +64,12 @@ def escaped(message: str) -> str:
 
 
 def say(prog: str, message: str, *, err: "TextIO | None" = None) -> None:
-    """Print `error_line(prog, message)` on `err` (stderr)."""
-    print(error_line(prog, message), file=sys.stderr if err is None else err)
+    """Print `error_line(prog, message)` on `err` (stderr). With no stderr at all (`pythonw.exe`, which the Windows
+    task runs, has no console), the line goes to the log file that logging was set up with, never to stdout."""
+    stream = sys.stderr if err is None else err
+    if stream is None:
+        import logging
+
+        logging.getLogger(PACKAGE_LOGGER).error(escaped(message))
+        return
+    print(error_line(prog, message), file=stream)
