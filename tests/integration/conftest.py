@@ -16,6 +16,7 @@ from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.rotation.schedule import MIN_REFRESH_VARIABLE
 from tests.rigs.postgres import LocalPostgres
 from tests.rigs.tokens import IssuedCredential
+from tests.rigs.users import OtherUser, reachable_directory, throwaway_user
 from tests.rigs.workspace import FakeWorkspace
 
 USER = "someone@example.com"
@@ -148,3 +149,20 @@ def home(tmp_path: Path, workspace: FakeWorkspace, postgres: LocalPostgres) -> I
 
 def without(env: dict[str, str], names: Sequence[str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in names}
+
+
+LABS_DIRS = ("DATABRICKS_LABS_STATE_DIR", "DATABRICKS_LABS_CONFIG_DIR")
+
+
+@pytest.fixture(name="attacker")
+def fixture_attacker() -> Iterator[OtherUser]:
+    """A throwaway second OS user: the hostile neighbour (the tests skip where one cannot be made)."""
+    with throwaway_user() as user:
+        yield user
+
+
+@pytest.fixture(name="victim")
+def fixture_victim(workspace: FakeWorkspace, postgres: LocalPostgres) -> Iterator[UserHome]:
+    """A user's home that other users can reach (as /home/NAME is), with the labs folders in their default place."""
+    with reachable_directory() as root:
+        yield UserHome(root, workspace, postgres, without(home_environment(root, workspace), LABS_DIRS))

@@ -6,32 +6,13 @@ nothing minted), whether it answers from the cache or reads the config in full. 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.files.config_store import save_config
-from tests.integration.conftest import UserHome, home_environment, without
-from tests.rigs.postgres import LocalPostgres
-from tests.rigs.users import OtherUser, reachable_directory, sticky_directory, throwaway_user
-from tests.rigs.workspace import DEMO_INSTANCE, FakeWorkspace
-
-LABS_DIRS = ("DATABRICKS_LABS_STATE_DIR", "DATABRICKS_LABS_CONFIG_DIR")
-
-
-@pytest.fixture(name="attacker")
-def fixture_attacker() -> Iterator[OtherUser]:
-    with throwaway_user() as user:
-        yield user
-
-
-@pytest.fixture(name="victim")
-def fixture_victim(workspace: FakeWorkspace, postgres: LocalPostgres) -> Iterator[UserHome]:
-    """A user's home that other users can reach (as /home/NAME is), with the labs folders in their default place."""
-    with reachable_directory() as root:
-        yield UserHome(root, workspace, postgres, without(home_environment(root, workspace), LABS_DIRS))
+from tests.integration.conftest import UserHome
+from tests.rigs.users import OtherUser, sticky_directory
+from tests.rigs.workspace import DEMO_INSTANCE
 
 
 def saved_config(victim: UserHome, folder: Path, pgpass_file: Path) -> Path:
