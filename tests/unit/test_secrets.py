@@ -21,7 +21,18 @@ def test_names_that_hold_a_secret(name: str) -> None:
     assert is_secret_name(name)
 
 
-@pytest.mark.parametrize("name", ["PATH", "HOME", "DATABRICKS_CONFIG_PROFILE", "PGHOST"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PATH",
+        "HOME",
+        "DATABRICKS_CONFIG_PROFILE",
+        "PGHOST",
+        "DATABRICKS_OIDC_TOKEN_FILEPATH",  # where the workload identity's token is, not the token
+        "DATABRICKS_TOKEN_AUDIENCE",
+        "DATABRICKS_OIDC_TOKEN_ENV",
+    ],
+)
 def test_names_that_do_not(name: str) -> None:
     assert not is_secret_name(name)
 

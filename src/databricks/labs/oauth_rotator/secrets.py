@@ -11,6 +11,10 @@ from collections.abc import Mapping
 
 SECRET_NAME_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "PRIVATE_KEY", "API_KEY")
 """A variable whose name holds one of these is secret: DATABRICKS_TOKEN, DATABRICKS_CLIENT_SECRET, PGPASSWORD, ..."""
+WHERE_A_SECRET_IS = ("_FILEPATH", "_FILE", "_AUDIENCE", "_ENV")
+"""...unless the name ends in one of these: it names where a secret is or whom it is for, not the secret
+(`DATABRICKS_OIDC_TOKEN_FILEPATH`, the workload identity's token file; `DATABRICKS_TOKEN_AUDIENCE`;
+`DATABRICKS_OIDC_TOKEN_ENV`, the name of another variable). A service may carry these; the file's mode guards it."""
 
 _SECRET_VALUE = re.compile(r"eyJ[\w-]+\.[\w-]+\.|dapi[0-9a-f]{32}")
 """A JWT (every Databricks OAuth token and Lakebase credential) or a Databricks personal access token."""
@@ -54,7 +58,7 @@ into the environment, with the profile's name dropped. The SDK prefers these ove
 def is_secret_name(name: str) -> bool:
     """Whether a variable of this name holds a secret (by its name alone)."""
     upper = name.upper()
-    return any(word in upper for word in SECRET_NAME_WORDS)
+    return any(word in upper for word in SECRET_NAME_WORDS) and not upper.endswith(WHERE_A_SECRET_IS)
 
 
 def looks_secret(value: str) -> bool:

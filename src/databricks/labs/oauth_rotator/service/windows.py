@@ -273,7 +273,8 @@ class WindowsServiceManager(ServiceManager):
         if spec.env_file is not None:
             raise ConfigError(
                 "a Task Scheduler task cannot load an environment file, so its secrets would never reach the daemon",
-                fix="put the service principal's client_id and client_secret in a ~/.databrickscfg profile",
+                fix="put the login in a ~/.databrickscfg profile (a service principal's client_id and client_secret, "
+                "or auth_type = file-oidc with its oidc_token_filepath)",
             )
         self._refuse_store_python(spec)
         data = self.render(spec)
