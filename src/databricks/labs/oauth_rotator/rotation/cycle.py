@@ -216,7 +216,7 @@ class RotationCycle:
             return Outcome(target, error=CredentialError(f"{target.label}: {type(err).__name__}: {one_line(str(err))}"))
         except ValueError as err:  # a token refresh the identity provider refused, or an unreadable answer
             logger.debug(f"{target.label}: refused or unreadable", exc_info=True)
-            return Outcome(target, error=auth_error(err, self._config.profile))
+            return Outcome(target, error=auth_error(err, self._config.profile, ws.config.auth_type))
         except Exception as err:  # pylint: disable=broad-exception-caught  # one target never stops the rest
             # The SDK parsing an answer of an unexpected shape (a list, a number where a string belongs), or anything
             # else nobody foresaw: a failure of this target, recorded and retried with backoff.
