@@ -22,11 +22,14 @@ from typing import Any
 from databricks.labs.oauth_rotator.app.request import RotationRequest
 from databricks.labs.oauth_rotator.config import RotatorConfig, to_raw
 from databricks.labs.oauth_rotator.errors import RotatorError
-from databricks.labs.oauth_rotator.files.pgpass_format import Key, password_at, physical_lines, split_key
 from databricks.labs.oauth_rotator.pgpass_fields import token_fingerprint
-from databricks.labs.oauth_rotator.rotation.front_process import Supervisor
 from databricks.labs.oauth_rotator.rotation.state import StateStore
 from databricks.labs.oauth_rotator.text import one_line
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the resident scheduler imports pgbouncer's supervisor (and shutil) only with a front
+    from databricks.labs.oauth_rotator.files.pgpass_format import Key
+    from databricks.labs.oauth_rotator.rotation.front_process import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +147,8 @@ def _reloadable(old: RotatorConfig, new: RotatorConfig) -> bool:
 def without_lines(data: bytes, retired: Mapping[Key, str]) -> bytes:
     """`.pgpass` without the lines of `retired` keys that hold the credential of that fingerprint; every other
     byte as it was (a line of someone else's for the same key stays)."""
+    from databricks.labs.oauth_rotator.files.pgpass_format import password_at, physical_lines, split_key
+
     kept = []
     for raw in physical_lines(data):
         line = raw.rstrip(b"\r\n")

@@ -55,12 +55,11 @@ def _serving_lock(request: RotationRequest) -> FileLock | None:
     """The config's scheduler lock, held until we exit (`shutdown` finds us by it); None when another holds it."""
     import logging
 
-    from databricks.labs.oauth_rotator.files.writer import make_private_directories
     from databricks.labs.oauth_rotator.paths import state_dir
     from databricks.labs.oauth_rotator.rotation.scheduler_lock import hold, holder, scheduler_lock_path
 
     path = scheduler_lock_path(state_dir(), request.config_path)
-    make_private_directories(path.parent)
+    os.makedirs(path.parent, mode=0o700, exist_ok=True)  # not files.writer: the scheduler stays small
     lock = hold(path)
     if lock is None:
         pid = holder(path)
