@@ -9,13 +9,13 @@ import signal
 import psycopg
 import pytest
 
+from tests.integration import test_pgbouncer
 from tests.integration.conftest import UserHome
 from tests.integration.test_pgbouncer import (
     LOCAL_PASSWORD,
     _alive,
     _pid,
     connect_front,
-    front_dir,  # noqa: F401  # the fixture
     front_logs_in,
     front_port,
     pytestmark,  # noqa: F401  # skipped where pgbouncer is not installed
@@ -24,6 +24,8 @@ from tests.integration.test_pgbouncer import (
     whoami,
     write_config,
 )
+
+front_dir = test_pgbouncer.front_dir  # the fixture: a folder pgbouncer's user can reach, cleaned up afterwards
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
