@@ -126,3 +126,20 @@ def test_the_front_starts_stops_restarts_or_adopts_as_the_config_says(tmp_path: 
     in_force.reload()
     made[2].stop.assert_called_once_with()
     assert in_force.supervisor is None
+
+
+def test_lines_that_cannot_be_removed_do_not_stop_the_new_configuration(tmp_path: Path):
+    state = StateStore(tmp_path / "status.json")
+
+    def recorded(status: Status) -> None:
+        status.pgpass_file = str(tmp_path / "gone" / ".pgpass")  # its folder was removed since
+        status.targets["sales"] = TargetState(name="sales", keys=[list(SALES)], fingerprint=token_fingerprint("t"))
+
+    state.update(recorded)
+    used: list[RotatorConfig] = []
+    new = config("reports")
+    in_force = ConfigInForce(
+        config("sales", "reports"), read=lambda: new, state=state, supervisor_of=lambda _c: None, use=used.append
+    )
+    assert in_force.reload() is None
+    assert used == [new]

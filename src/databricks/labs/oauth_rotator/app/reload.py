@@ -107,7 +107,10 @@ class ConfigInForce:
 
             from databricks.labs.oauth_rotator.files.writer import update_file
 
-            update_file(Path(path), lambda data: without_lines(data, retired))
+            try:
+                update_file(Path(path), lambda data: without_lines(data, retired))
+            except (RotatorError, OSError) as err:  # the new configuration is in force all the same
+                logger.warning(f"Could not remove the lines of {', '.join(gone)} from {path}: {one_line(str(err))}")
         logger.info(f"No longer refreshed: {', '.join(gone)}")
 
     def _change_front(self, old: RotatorConfig, new: RotatorConfig) -> None:
