@@ -235,6 +235,8 @@ EXPECTED = {
     "psql": (2, "oauth-rotator configure"),
     "env": (2, "oauth-rotator configure"),
     "password": (2, "oauth-rotator configure"),
+    "wait": (2, "oauth-rotator configure"),
+    "shutdown": (0, "no scheduler is running"),
 }
 
 

@@ -326,6 +326,34 @@ def test_labs_password_answers_from_the_file_with_no_sdk_blueprint_or_yaml(tmp_p
     assert loaded(modules, NOT_FOR_PASSWORD) == []
 
 
+@pytest.mark.parametrize("argv", [["wait"], ["wait", "--target", "sales", "--timeout", "5"]], ids=["all", "one"])
+def test_console_wait_answers_from_the_files_as_password_does(tmp_path, argv):
+    """`until databricks-oauth-rotator wait; do ...`: as light as `password` on the file, so as fast as `status`."""
+    write_fresh_credential(tmp_path)
+    modules, out = imported(["-c", ROTATOR_ENTRY, *argv], environment(tmp_path), cwd=tmp_path)
+    assert out == ""  # it did its work: exit 0 is checked by `imported`
+    assert "databricks.labs.oauth_rotator.app.wait" in modules
+    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, NOT_FOR_PASSWORD) == []
+
+
+def test_labs_wait_answers_from_the_files_with_no_sdk_blueprint_or_yaml(tmp_path):
+    write_fresh_credential(tmp_path)
+    payload = json.dumps({"command": "wait", "flags": {"target": "", "timeout": "1", "log_level": "warn"}})
+    modules, _ = imported([str(CLI), payload], labs_environment(tmp_path), cwd=tmp_path)
+    assert "databricks.labs.oauth_rotator.app.wait" in modules
+    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, NOT_FOR_PASSWORD) == []
+
+
+def test_wait_within_the_margin_times_out_with_exit_1_and_still_no_sdk(tmp_path):
+    write_fresh_credential(tmp_path, expires_in=60.0)
+    modules, _ = imported(
+        ["-c", ROTATOR_ENTRY, "wait", "--timeout", "1"], environment(tmp_path), cwd=tmp_path, check=False
+    )
+    assert loaded(modules, HEAVY) == []
+
+
 def test_password_takes_the_minting_path_only_when_the_credential_on_file_is_due(tmp_path, fake_workspace):
     """Within the margin, the SDK is imported (and the fake workspace asked): the light path is not a cache that
     would print a credential about to expire."""

@@ -32,7 +32,7 @@ def test_names_and_console_words_are_unique():
     assert len(names) == len(set(names))
     consoles = [command.console for command in record.COMMANDS if command.console]
     assert len(consoles) == len(set(consoles))
-    assert record.console_words(quick.PROG) == ("password",)
+    assert record.console_words(quick.PROG) == ("password", "wait", "shutdown")
     assert record.console_command("databricks-oauth-status").name == "status"
     with pytest.raises(KeyError):
         record.console_command(quick.PROG, "frobnicate")
@@ -74,7 +74,8 @@ def test_an_unknown_console_word_is_bad_usage(capsys):
         rotator_script.rotator_main(["frobnicate"])
     assert exited.value.code == 2
     assert capsys.readouterr().err == (
-        "databricks-oauth-rotator: error: unknown command 'frobnicate' (commands: password; or flags: --help)\n"
+        "databricks-oauth-rotator: error: unknown command 'frobnicate' "
+        "(commands: password, wait, shutdown; or flags: --help)\n"
     )
     with pytest.raises(ConfigError):
         rotator_script._sub_command("frobnicate", [])  # pylint: disable=protected-access

@@ -280,3 +280,90 @@ def test_the_service_chooses_the_exit_code_of_a_configuration_error():
     assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "0"}) == 0  # launchd's agent
     assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "-1"}) == 2
     assert config_error_exit_code({"DATABRICKS_OAUTH_ROTATOR_CONFIG_ERROR_EXIT": "999"}) == 2
+
+
+def read(reloads: list[str]) -> None:
+    """A reloader that puts every configuration in force."""
+    reloads.append("read")
+
+
+class Told:
+    """The daemon's `Readiness`, recording what it was told in order."""
+
+    def __init__(self):
+        self.events: list[str] = []
+
+    def cycle_ended(self, result, next_at):
+        self.events.append(f"cycle {result.exit_code}")
+
+    def reloading(self):
+        self.events.append("reloading")
+
+    def reload_refused(self, reason):
+        self.events.append(f"refused: {reason}")
+
+    def stopping(self):
+        self.events.append("stopping")
+
+
+def test_a_reload_request_puts_the_new_configuration_in_force_and_runs_a_cycle_at_once():
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+    reloads: list[str] = []
+    told = Told()
+
+    def hang_up_then_sleep(now):
+        daemon.request_reload()  # SIGHUP while the first cycle runs
+        return CycleResult(0, now + 3000)
+
+    runner = ScriptedRunner(clock, [hang_up_then_sleep, CycleResult(0, 10_000.0)], stop)
+    daemon = Daemon(runner, clock=clock, stop=stop, reloader=lambda: read(reloads), readiness=told)
+    assert daemon.run() == 0
+    assert reloads == ["read"]
+    assert runner.times == [0, 0]  # the second cycle did not wait for its due time
+    assert told.events == ["cycle 0", "reloading", "cycle 0", "stopping"]
+
+
+def test_a_refused_reload_runs_no_cycle_and_keeps_the_loop_going():
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+    told = Told()
+
+    def hang_up_then_sleep(now):
+        daemon.request_reload()
+        return CycleResult(0, now + 300)
+
+    runner = ScriptedRunner(clock, [hang_up_then_sleep, CycleResult(0, 10_000.0)], stop)
+    daemon = Daemon(runner, clock=clock, stop=stop, reloader=lambda: "no_such_setting: unknown key", readiness=told)
+    assert daemon.run() == 0
+    assert runner.times == [0, 300]  # the next cycle at its own time, with the configuration in force
+    assert told.events == ["cycle 0", "reloading", "refused: no_such_setting: unknown key", "cycle 0", "stopping"]
+
+
+def test_an_edited_config_file_takes_the_reload_path(tmp_path):
+    clock = FakeClock(start=0)
+    stop = threading.Event()
+    config = tmp_path / "config.yml"
+    config.write_text("a")
+    reloads: list[str] = []
+
+    def edit_then_sleep(now):
+        config.write_text("ab")
+        return CycleResult(0, now + 3000)
+
+    runner = ScriptedRunner(clock, [edit_then_sleep, CycleResult(0, 10_000.0)], stop)
+    Daemon(runner, clock=clock, stop=stop, watch=config, reloader=lambda: read(reloads)).run()
+    assert reloads == ["read"] and runner.times == [0, 0]
+
+
+def test_a_stop_request_wakes_a_sleeping_loop_at_once():
+    """SIGTERM, `shutdown`, POST /quitquitquit: the loop does not sit out its minute."""
+    from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
+
+    stop = threading.Event()
+    runner = ScriptedRunner(FakeClock(), [CycleResult(0, 4102444800.0)] * 2, threading.Event())
+    daemon = Daemon(runner, clock=SystemClock(), stop=stop)
+    threading.Timer(0.3, daemon.request_stop).start()
+    began = __import__("time").monotonic()
+    assert daemon.run() == 0
+    assert __import__("time").monotonic() - began < 5

@@ -140,3 +140,39 @@ def test_a_start_that_its_preparation_refuses_is_a_failed_start(tmp_path: Path):
     supervisor.stop()
     assert supervisor.starts == 0
     assert "cannot listen on 127.0.0.1:6432" in next(r for r in records if r["process"] == "failed")["error"]
+
+
+def test_a_stop_asks_pgbouncer_for_its_safe_shutdown_first(tmp_path: Path):
+    """SIGINT is pgbouncer's safe shutdown (pgbouncer(1)): a front that takes it exits on it, not on SIGTERM."""
+    got = tmp_path / "signals"
+    body = f"trap 'echo INT >> {got}; exit 0' INT; trap 'echo TERM >> {got}; exit 0' TERM; while :; do sleep 0.05; done"
+    supervisor = Supervisor(script(tmp_path, body), FrontFiles(tmp_path))
+    supervisor.start()
+    wait_for(lambda: supervisor.pid is not None)
+    time.sleep(0.3)  # the traps are set
+    supervisor.stop()
+    assert got.read_text() == "INT\n"
+
+
+def test_a_stop_is_bounded_when_pgbouncer_ignores_its_safe_shutdown(tmp_path: Path):
+    """Clients that never finish keep a safe shutdown waiting: after its bound, the fast exit (SIGTERM)."""
+    got = tmp_path / "signals"
+    body = f"trap 'echo INT >> {got}' INT; trap 'echo TERM >> {got}; exit 0' TERM; while :; do sleep 0.05; done"
+    supervisor = Supervisor(script(tmp_path, body), FrontFiles(tmp_path), safe_stop_seconds=0.5)
+    supervisor.start()
+    wait_for(lambda: supervisor.pid is not None)
+    time.sleep(0.3)
+    began = time.monotonic()
+    supervisor.stop()
+    assert time.monotonic() - began < front_process.STOP_SECONDS
+    assert got.read_text() == "INT\nTERM\n"
+
+
+def test_an_adopted_preparation_is_the_one_the_next_start_runs(tmp_path: Path):
+    prepared: list[str] = []
+    old = Supervisor(["/bin/false"], FrontFiles(tmp_path), prepare=lambda: prepared.append("old"), delays=(0.1,))
+    old.adopt(Supervisor(["/bin/false"], FrontFiles(tmp_path), prepare=lambda: prepared.append("new")))
+    old.start()
+    wait_for(lambda: len(prepared) >= 2)
+    old.stop()
+    assert set(prepared) == {"new"}

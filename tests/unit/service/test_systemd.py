@@ -35,8 +35,11 @@ StartLimitIntervalSec=300
 StartLimitBurst=5
 
 [Service]
-Type=simple
+Type=notify
+NotifyAccess=main
 ExecStart=/usr/bin/env "/home/ana maria/100%% $$x/\"q\"/ñ/.venv/bin/python" "-m" "databricks.labs.oauth_rotator" "run" "--config" "/home/ana maria/100%% $$x/\"q\"/ñ/.databricks/labs/oauth-rotator/config/config.yml"
+ExecReload=/bin/kill -HUP $MAINPID
+TimeoutStartSec=120
 Restart=on-failure
 RestartPreventExitStatus=2
 RestartSec=30
@@ -260,7 +263,9 @@ def test_systemd_parses_exactly_the_argv_environment_and_paths_we_meant(shared_r
     _install(shared_root, spec)
     block = _systemd_test_dump(shared_root)
 
-    (command_line,) = re.findall(r"^\t\t\tCommand Line: (.*)$", block, flags=re.MULTILINE)
+    command_line, reload_line = re.findall(r"^\t\t\tCommand Line: (.*)$", block, flags=re.MULTILINE)
+    assert _shell_words(reload_line) == ["/bin/kill", "-HUP", "$MAINPID"]  # ExecReload: SIGHUP reloads in place
+    assert _parsed(block, "Type") == ["notify"] and _parsed(block, "NotifyAccess") == ["main"]
     words = _shell_words(command_line)
     # systemd turns $$ into $ when it starts the process (the dump shows the line before that step).
     assert [words[0], *(word.replace("$$", "$") for word in words[1:])] == ["/usr/bin/env", *spec.argv]

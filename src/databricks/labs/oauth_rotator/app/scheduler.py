@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
+    from databricks.labs.oauth_rotator.app.reload import ConfigInForce
     from databricks.labs.oauth_rotator.config import RotatorConfig
+    from databricks.labs.oauth_rotator.files.lock import FileLock
+    from databricks.labs.oauth_rotator.rotation.daemon import Daemon
     from databricks.labs.oauth_rotator.rotation.front_process import Supervisor
     from databricks.labs.oauth_rotator.rotation.health import EndpointsPlan, Health
     from databricks.labs.oauth_rotator.rotation.state import StateStore
@@ -31,41 +34,94 @@ DEFAULT_HTTP_ADDRESS = "127.0.0.1"
 
 
 def run_scheduler(request: RotationRequest, *, serve_http: HttpStarter | None = None) -> int:
-    """The daemon, until SIGTERM or SIGINT (or POST /quitquitquit on the admin port); returns its exit code (2 when
-    the configuration cannot be used). With a port (`--http-port`, `http.port`), `serve_http` answers the sidecar's
-    probes; with `--quitquitquit` (`http.quitquitquit`), the admin port too."""
-    import threading
+    """The daemon, until SIGTERM or SIGINT (or POST /quitquitquit on the admin port, or `shutdown`); returns its
+    exit code: 0 after a clean stop, 2 when the configuration cannot be used. SIGHUP reloads the configuration.
+    With a port (`--http-port`, `http.port`), `serve_http` answers the sidecar's probes; with `--quitquitquit`
+    (`http.quitquitquit`), the admin port too.
 
+    One scheduler serves a config: a second one of the same config says which process serves it and exits 0,
+    so nothing is rotated twice (a service manager that starts it again is told it is done, not that it failed)."""
+    config = _prepare(request)
+    lock = _serving_lock(request)
+    if lock is None:
+        return 0
+    try:
+        return _serve(request, config, serve_http)
+    finally:
+        lock.release()
+
+
+def _serving_lock(request: RotationRequest) -> FileLock | None:
+    """The config's scheduler lock, held until we exit (`shutdown` finds us by it); None when another holds it."""
+    import logging
+
+    from databricks.labs.oauth_rotator.paths import state_dir
+    from databricks.labs.oauth_rotator.rotation.scheduler_lock import hold, holder, scheduler_lock_path
+
+    path = scheduler_lock_path(state_dir(), request.config_path)
+    os.makedirs(path.parent, mode=0o700, exist_ok=True)  # not files.writer: the scheduler stays small
+    lock = hold(path)
+    if lock is None:
+        pid = holder(path)
+        running = f"process {pid}" if pid is not None else "another process"
+        logging.getLogger(__name__).warning(
+            f"A scheduler already serves this configuration ({running}): not starting a second one"
+        )
+    return lock
+
+
+def _serve(request: RotationRequest, config: RotatorConfig, serve_http: HttpStarter | None) -> int:
+    """The loop with its collaborators: the endpoints, the configuration in force (and its front), systemd."""
     from databricks.labs.oauth_rotator.paths import status_file
-    from databricks.labs.oauth_rotator.rotation.daemon import Daemon, SubprocessCycleRunner, install_stop_handlers
-    from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
+    from databricks.labs.oauth_rotator.rotation.daemon import install_stop_handlers
     from databricks.labs.oauth_rotator.rotation.state import StateStore
 
-    config = _prepare(request)
     state = StateStore(status_file())
     health, server = _health_endpoints(request, config, state, serve_http)
+    daemon, in_force = _daemon(request, config, state, health)
+    if health is not None:
+        health.on_quit = daemon.request_stop
+    install_stop_handlers(daemon.request_stop, reload=daemon.request_reload)
+    in_force.start_front()
+    try:
+        return daemon.run()
+    finally:
+        in_force.stop_front()  # the front goes with the service: SIGTERM to the scheduler stops pgbouncer too
+        if server is not None:
+            server.close()
+
+
+def _daemon(
+    request: RotationRequest, config: RotatorConfig, state: StateStore, health: Health | None
+) -> tuple[Daemon, ConfigInForce]:
+    import threading
+
+    from databricks.labs.oauth_rotator.app.reload import ConfigInForce, worker_request
+    from databricks.labs.oauth_rotator.rotation.daemon import Daemon, SubprocessCycleRunner
+    from databricks.labs.oauth_rotator.rotation.readiness import SystemdReadiness
+    from databricks.labs.oauth_rotator.rotation.schedule import SystemClock
+    from databricks.labs.oauth_rotator.rotation.sd_notify import SystemdNotifier
+
     stop = threading.Event()  # SIGTERM ends a cycle in progress too (launchd kills a job 20 s after SIGTERM)
+    runner = SubprocessCycleRunner(worker_request(request, config), stop=stop)
+    in_force = ConfigInForce(
+        config,
+        read=lambda: _read_config(request),
+        state=state,
+        supervisor_of=front_supervisor,
+        use=lambda new: runner.use(worker_request(request, new)),
+    )
     daemon = Daemon(
-        SubprocessCycleRunner(request.to_worker(), stop=stop),
+        runner,
         stop=stop,
         clock=SystemClock(),
         state=state,
         watch=request.config_path,
         observer=health,
+        reloader=in_force.reload if request.config_path is not None else None,
+        readiness=SystemdReadiness(SystemdNotifier(), state),
     )
-    if health is not None:
-        health.on_quit = daemon.stop.set
-    supervisor = front_supervisor(config)
-    install_stop_handlers(daemon.stop)
-    if supervisor is not None:
-        supervisor.start()
-    try:
-        return daemon.run()
-    finally:
-        if supervisor is not None:
-            supervisor.stop()  # the front goes with the service: SIGTERM to the scheduler stops pgbouncer too
-        if server is not None:
-            server.close()
+    return daemon, in_force
 
 
 def _prepare(request: RotationRequest) -> RotatorConfig:
@@ -84,13 +140,24 @@ def _prepare(request: RotationRequest) -> RotatorConfig:
 
         # launchd cannot read an EnvironmentFile itself; the worker children inherit what we load here.
         os.environ.update(read_environment_file(Path(env_file)))
-    from databricks.labs.oauth_rotator.app.preflight import preflight
-    from databricks.labs.oauth_rotator.files.config_store import effective_config
-
     # The one reader (which refuses a config someone else could replace), then the one preflight (status.json and
     # every file the config names, the pgbouncer front's machine). Without the front's port: a port someone holds
     # is the supervisor's to report and retry, while `.pgpass` keeps being rotated.
-    return preflight(effective_config(request.config_path, request.overrides), port=False)
+    return _read_config(request)
+
+
+def _read_config(request: RotationRequest) -> RotatorConfig:
+    """The config file read anew with the flags over it, through the one preflight (at start and on each reload);
+    once checked, remembered for `password` and `wait` (the workers, which used to, no longer read the file)."""
+    from databricks.labs.oauth_rotator.app.preflight import preflight
+    from databricks.labs.oauth_rotator.files.config_cache import remember
+    from databricks.labs.oauth_rotator.files.config_store import effective_source
+
+    config, source = effective_source(request.config_path, request.overrides)
+    preflight(config, port=False)
+    if source is not None:
+        remember(source)
+    return config
 
 
 def _health_endpoints(

@@ -114,7 +114,7 @@ class DatabricksOAuthRotator:
         preflight(self.config, self._names)
         self._daemon = Daemon(InProcessCycleRunner(self._cycle), clock=self._clock, state=self._state)
         in_main_thread = threading.current_thread() is threading.main_thread()
-        restore = install_stop_handlers(self._daemon.stop) if in_main_thread else None
+        restore = install_stop_handlers(self._daemon.request_stop) if in_main_thread else None
         try:
             return self._daemon.run()
         except KeyboardInterrupt:
@@ -126,4 +126,4 @@ class DatabricksOAuthRotator:
     def stop(self) -> None:
         """Ask a running `run_daemon()` to return after its current step."""
         if self._daemon is not None:
-            self._daemon.stop.set()
+            self._daemon.request_stop()

@@ -137,6 +137,28 @@ def password(target: str = "", debug: bool = False) -> int:
     return 0
 
 
+def wait(target: str = "", timeout: int = 30, debug: bool = False) -> int:
+    """`wait`: exit 0 once every target (or `target`) of the saved config has a credential on file beyond the
+    margin, else 1 at the timeout with one line naming the others. Files only: no SDK, no workspace."""
+    del debug  # nothing is logged: the one line on failure is the way out's
+    import os
+
+    from databricks.labs.oauth_rotator.app.wait import wait_until_ready
+    from databricks.labs.oauth_rotator.paths import config_file_name
+
+    wait_until_ready(config_file_name(os.environ), target or None, timeout=float(timeout))
+    return 0
+
+
+def shutdown(timeout: int = 30, debug: bool = False) -> int:
+    """`shutdown`: the scheduler of the saved config stopped and gone (exit 0, also when none ran), else exit 1."""
+    del debug
+    from databricks.labs.oauth_rotator.app.shutdown import shutdown_message, shutdown_scheduler
+
+    print(shutdown_message(shutdown_scheduler(None, timeout=float(timeout))), file=sys.stderr)
+    return 0
+
+
 def _saved_config(*, pin: bool) -> "tuple[Path, RotatorConfig]":
     """The saved config (exit 2 with what to run when there is none); `pin` makes its profile decide the login."""
     from databricks.labs.oauth_rotator.files.config_store import load_config

@@ -19,17 +19,18 @@ PASSWORD = "password"  # noqa: S105  # a command's name, not a secret
 """The first word that makes `databricks-oauth-rotator` print a credential instead of rotating."""
 
 
-def _password_flags() -> tuple[str, ...]:
-    """`password`'s console flags, from the command record; each takes a value."""
+def _password_flags(word: str = PASSWORD) -> tuple[str, ...]:
+    """`password`'s console flags (or sub-command `word`'s), from the command record; each takes a value."""
     from databricks.labs.oauth_rotator.commands.record import CONSOLE, console_command
 
-    return tuple(f"--{flag.name}" for flag in console_command(PROG, PASSWORD).flags_for(CONSOLE))
+    return tuple(f"--{flag.name}" for flag in console_command(PROG, word).flags_for(CONSOLE))
 
 
-def password_flags(argv: Sequence[str]) -> dict[str, str | None] | None:
+def password_flags(argv: Sequence[str], word: str = PASSWORD) -> dict[str, str | None] | None:
     """`--target NAME` / `--target=NAME` and `--config PATH` / `--config=PATH`, each at most once, read as argparse
-    reads them (`{"target": ..., "config": ...}`); None for any other command line, for argparse to read."""
-    names = _password_flags()
+    reads them (`{"target": ..., "config": ...}`); None for any other command line, for argparse to read. `word`
+    names another sub-command whose flags all take a value (`wait`: as fast as `password`)."""
+    names = _password_flags(word)
     found: dict[str, str | None] = {name[2:]: None for name in names}
     seen: set[str] = set()
     i = 0

@@ -310,6 +310,36 @@ COMMANDS = (
         handler=f"{_LABS}:password",
         console=(_ROTATOR, "password"),
     ),
+    Command(
+        "wait",
+        "Wait until every configured database (or the one named) has a credential on file beyond the margin",
+        flags=(
+            _target("The configured database to wait for, by its name in status (empty for all)"),
+            Flag("timeout", "Seconds to wait before giving up with exit code 1", kind=INTEGER, default="30"),
+            Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+        ),
+        offered=(LABS, CONSOLE),
+        needs_workspace=False,
+        handler=f"{_LABS}:wait",
+        console=(_ROTATOR, "wait"),
+    ),
+    Command(
+        "shutdown",
+        "Stop the scheduler that serves the config and wait until it has exited",
+        flags=(
+            Flag(
+                "timeout",
+                "Seconds to wait for it to exit before giving up with exit code 1",
+                kind=INTEGER,
+                default="30",
+            ),
+            Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+        ),
+        offered=(LABS, CONSOLE),
+        needs_workspace=False,
+        handler=f"{_LABS}:shutdown",
+        console=(_ROTATOR, "shutdown"),
+    ),
 )
 """Every command, in the order labs.yml lists them."""
 

@@ -14,6 +14,9 @@ import sys
 
 from databricks.labs.oauth_rotator.commands.quick import PASSWORD, PROG, guarded, password_flags
 
+WAIT = "wait"
+SHUTDOWN = "shutdown"
+
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `--help` does without typing
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -37,6 +40,8 @@ def _rotator(argv: list[str], environ: Mapping[str, str]) -> int:
         return 0
     if argv[:1] == [PASSWORD]:  # a first word, never a flag's value: every flag of the rotator starts with --
         return _password(argv[1:], environ)
+    if argv[:1] in ([WAIT], [SHUTDOWN]):
+        return _lifecycle(argv[0], argv[1:])
     if argv and not argv[0].startswith("-"):
         return _sub_command(argv[0], argv[1:])
     from databricks.labs.oauth_rotator.commands.flags import parse_invocation
@@ -75,6 +80,35 @@ def _sub_command(word: str, argv: list[str]) -> int:
     if arguments.get("tail", [])[:1] == ["--"]:
         arguments["tail"] = arguments["tail"][1:]
     return int(handler_of(console_command(PROG, word))(**arguments))  # type: ignore[operator]
+
+
+def _lifecycle(word: str, argv: list[str]) -> int:
+    """`wait` and `shutdown [--timeout SECONDS] [--config PATH]` (`wait` also `--target NAME`): the usual forms read
+    without argparse, as `password`'s are, so that `wait` answers as fast as `status`."""
+    flags = password_flags(argv, word)
+    if flags is None or not (flags["timeout"] or "0").isdigit():  # argparse prints help or says what is wrong
+        from databricks.labs.oauth_rotator.commands.flags import console_parser
+
+        parsed = vars(console_parser(PROG, word).parse_args(argv))
+        flags = {k: None if v is None else str(v) for k, v in parsed.items()}
+    timeout = float(flags["timeout"]) if flags["timeout"] else None
+    config = os.path.expanduser(flags["config"]) if flags["config"] else None
+    if word == WAIT:
+        from databricks.labs.oauth_rotator.app.wait import DEFAULT_TIMEOUT_SECONDS, wait_until_ready
+        from databricks.labs.oauth_rotator.paths import config_file_name
+
+        wait_until_ready(
+            config or config_file_name(os.environ),
+            flags["target"] or None,
+            timeout=DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout,
+        )
+        return 0
+    from databricks.labs.oauth_rotator.app.shutdown import DEFAULT_TIMEOUT_SECONDS as STOP_SECONDS
+    from databricks.labs.oauth_rotator.app.shutdown import shutdown_message, shutdown_scheduler
+
+    stopped = shutdown_scheduler(config, timeout=STOP_SECONDS if timeout is None else timeout)
+    print(shutdown_message(stopped), file=sys.stderr)
+    return 0
 
 
 def _password(argv: list[str], environ: Mapping[str, str]) -> int:

@@ -75,6 +75,26 @@ class CycleRunner(Protocol):
         """Run one rotation cycle; `force` refreshes every target whether due or not."""
 
 
+class Readiness(Protocol):
+    """Told how the scheduler is doing, for its supervisor (systemd's `sd_notify`: `rotation/readiness.py`)."""
+
+    def cycle_ended(self, result: CycleResult, next_at: float) -> None:
+        """A cycle ended (or could not run); the next one is due at `next_at`."""
+
+    def reloading(self) -> None:
+        """A reload of the configuration began."""
+
+    def reload_refused(self, reason: str) -> None:
+        """The new configuration did not pass the checks: the running one stays."""
+
+    def stopping(self) -> None:
+        """The scheduler is stopping."""
+
+
+Reloader = Callable[[], "str | None"]
+"""Reads the configuration anew and puts it in force; None when done, else why not (the running one stays)."""
+
+
 class SubprocessCycleRunner:
     """Runs each cycle in a child process (`python -m databricks.labs.oauth_rotator.commands.worker`).
 
@@ -102,6 +122,10 @@ class SubprocessCycleRunner:
         self._timeout = timeout
         self._env = dict(env) if env is not None else None
         self._stop = stop
+
+    def use(self, request: Mapping[str, Any]) -> None:
+        """The request of the next cycles (a reloaded configuration)."""
+        self._request = dict(request)
 
     def run(self, *, force: bool) -> CycleResult:
         payload = json.dumps({**self._request, "force": force})
@@ -199,7 +223,7 @@ def _time_or_none(value: Any) -> float | None:
 class Daemon:
     """Runs cycles when due until stopped. Sleeps at most a minute at a time and compares the wall clock."""
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments  # the loop's collaborators, each passed in
         self,
         runner: CycleRunner,
         *,
@@ -211,8 +235,14 @@ class Daemon:
         watch: Path | None = None,
         observer: LoopObserver | None = None,
         host: HostOS = CURRENT,
+        reloader: Reloader | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self._runner = runner
+        self._reloader = reloader
+        self._readiness = readiness
+        self._reload = threading.Event()
+        self._wake = threading.Event()
         self._observer = observer
         self._watch = watch
         self._watched = self._signature()
@@ -224,6 +254,16 @@ class Daemon:
         self._crashes = 0
         self._host = host
 
+    def request_stop(self) -> None:
+        """End the loop (SIGTERM, SIGINT, POST /quitquitquit): the cycle in progress too, then the loop."""
+        self.stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        """Read the configuration anew at once (SIGHUP), as an edit of the file does within a minute."""
+        self._reload.set()
+        self._wake.set()
+
     def run(self) -> int:
         """Loop until `stop` is set; returns the process exit code (CONFIG_ERROR_EXIT, 2, when the configuration
         is unusable: `config_error_exit_code` says what the service wants the process to exit with then)."""
@@ -234,7 +274,7 @@ class Daemon:
             if self._observer is not None:
                 self._observer.turned()
             try:
-                due = now >= next_at or self._config_changed() or self._lines_lost()
+                due = self._reloaded() or now >= next_at or self._lines_lost()
                 result = self._runner.run(force=False) if due else None
             except Exception as err:  # pylint: disable=broad-exception-caught  # nothing kills the scheduler
                 logger.debug("The scheduler's step failed", exc_info=True)
@@ -245,12 +285,40 @@ class Daemon:
                     self._observer.cycle_finished()
                 if result.exit_code == 2:
                     logger.error("Stopping: the configuration cannot be used (see the error above)")
+                    self._stopping()
                     return CONFIG_ERROR_EXIT
                 next_at = self._next_cycle_at(result)
+                if self._readiness is not None:
+                    self._readiness.cycle_ended(result, next_at)
                 continue
-            self._clock.wait(self.stop, min(self._max_sleep, next_at - now))
+            # Woken early by a stop or a reload; one that comes after this wait began is seen on the next turn.
+            self._clock.wait(self._wake, min(self._max_sleep, next_at - now))
+            self._wake.clear()
+        self._stopping()
         logger.info("oauth-rotator scheduler stopped")
         return 0
+
+    def _stopping(self) -> None:
+        if self._readiness is not None:
+            self._readiness.stopping()
+
+    def _reloaded(self) -> bool:
+        """SIGHUP or an edited config file, one path: the configuration read anew and, when it passes the checks,
+        put in force; True when a cycle should run with it now. Without a reloader (the Python API), an edited
+        file runs a cycle, which reads it."""
+        asked = self._reload.is_set()
+        self._reload.clear()
+        changed = self._config_changed()
+        if not (asked or changed):
+            return False
+        if self._reloader is None:
+            return changed
+        if self._readiness is not None:
+            self._readiness.reloading()
+        refused = self._reloader()
+        if refused is not None and self._readiness is not None:
+            self._readiness.reload_refused(refused)
+        return refused is None
 
     def _next_cycle_at(self, result: CycleResult) -> float:
         now = self._clock.time()
@@ -276,7 +344,7 @@ class Daemon:
         if signature == self._watched:
             return False
         self._watched = signature
-        logger.info(f"{self._watch} changed: running a cycle with the new configuration")
+        logger.info(f"{self._watch} changed: reading the configuration anew")
         return True
 
     def _lines_lost(self) -> bool:
@@ -304,12 +372,22 @@ class Daemon:
         return bool(lost)
 
 
-def install_stop_handlers(stop: threading.Event, *, signal_module: Any = None) -> Callable[[], None]:
-    """SIGTERM and SIGINT set `stop`, so the loop ends between steps; returns a function restoring the old ones."""
+def install_stop_handlers(
+    stop: threading.Event | Callable[[], None],
+    *,
+    signal_module: Any = None,
+    reload: Callable[[], None] | None = None,
+) -> Callable[[], None]:
+    """SIGTERM and SIGINT set `stop` (or call it), so the loop ends between steps; SIGHUP calls `reload` where the
+    system has it; returns a function restoring the old handlers."""
     signals = signal_module or signal
+    request_stop = stop.set if isinstance(stop, threading.Event) else stop
     previous = {}
     for signum in (signals.SIGTERM, signals.SIGINT):
-        previous[signum] = signals.signal(signum, lambda *_: stop.set())
+        previous[signum] = signals.signal(signum, lambda *_: request_stop())
+    hangup = getattr(signals, "SIGHUP", None)
+    if reload is not None and hangup is not None:  # Windows has no SIGHUP: an edit of the file reloads there
+        previous[hangup] = signals.signal(hangup, lambda *_: reload())
 
     def restore() -> None:
         for signum, handler in previous.items():

@@ -38,6 +38,9 @@ RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 STEADY_SECONDS = 60.0
 """A pgbouncer that ran this long before dying starts the backoff again from the first delay."""
 STOP_SECONDS = 5.0
+SAFE_STOP_SECONDS = 10.0
+"""How long pgbouncer's safe shutdown (SIGINT: the queries in flight finish) may take before its fast exit (SIGTERM):
+well inside Kubernetes' 30 s grace period and launchd's 20 s, with `STOP_SECONDS` more before it is killed."""
 _POSIX = sys.platform != "win32"
 
 
@@ -106,8 +109,9 @@ def reload(pidfile: Path, owner: int | None = None) -> int | None:
 
 class Supervisor:
     """Runs pgbouncer as a child of the scheduler: started with it, restarted with backoff when it dies, stopped
-    with it (SIGTERM: pgbouncer's fast exit). `prepare` (re)writes its files and checks its addresses before each
-    start (a `RotatorError` is a failed start, retried with the same backoff); `record` gets its state."""
+    with it (SIGINT, pgbouncer's safe shutdown, then its fast exit and a kill, each bounded). `prepare` (re)writes
+    its files and checks its addresses before each start (a `RotatorError` is a failed start, retried with the
+    same backoff); `record` gets its state."""
 
     def __init__(
         self,
@@ -118,6 +122,7 @@ class Supervisor:
         record: Callable[[dict[str, Any]], None] = lambda _state: None,
         delays: tuple[float, ...] = RESTART_DELAYS,
         steady_seconds: float = STEADY_SECONDS,
+        safe_stop_seconds: float = SAFE_STOP_SECONDS,
     ) -> None:
         self._argv = argv
         self._files = files
@@ -125,6 +130,7 @@ class Supervisor:
         self._record = record
         self._delays = delays
         self._steady = steady_seconds
+        self._safe_stop = safe_stop_seconds
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
@@ -141,17 +147,19 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name="oauth-rotator-pgbouncer", daemon=True)
         self._thread.start()
 
+    def adopt(self, other: Supervisor) -> None:
+        """Take `other`'s preparation (a reloaded configuration's files), for the next start; the running pgbouncer
+        gets the new files from the next cycle, with a SIGHUP."""
+        self._prepare = other._prepare  # pylint: disable=protected-access  # the same class
+
     def stop(self) -> None:
+        """pgbouncer's safe shutdown first (SIGINT: what runs finishes, nothing new starts), then its fast exit
+        (SIGTERM), then a kill: each bounded, so that a stop ends in time whatever the clients do."""
         self._stop.set()
         with self._lock:
             child = self._child
         if child is not None and child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            _end_child(child, self._safe_stop)
         if self._thread is not None:
             self._thread.join(STOP_SECONDS * 2)
         self._record({"process": "stopped", "pid": None})
@@ -218,6 +226,23 @@ class Supervisor:
                 child.terminate()
             elif "process up" in line:
                 self._record({"process": "running", "pid": child.pid, "error": None, "failures": 0})
+
+
+def _end_child(child: subprocess.Popen[bytes], safe_seconds: float) -> None:
+    safe = getattr(signal, "SIGINT", None) if _POSIX else None  # Windows: terminate() is all there is
+    steps = ([lambda: child.send_signal(safe)] if safe is not None else []) + [child.terminate]
+    waits = ([safe_seconds] if safe is not None else []) + [STOP_SECONDS]
+    for step, seconds in zip(steps, waits, strict=True):
+        try:
+            step()
+            child.wait(seconds)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except OSError:  # it exited between our look and the signal
+            return
+    child.kill()
+    child.wait()
 
 
 def _level(line: str) -> int:

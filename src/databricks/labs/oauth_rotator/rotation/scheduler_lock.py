@@ -8,7 +8,6 @@ which is when the process has really gone. Only a process of the same user is ev
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import sys
@@ -18,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from databricks.labs.oauth_rotator.errors import LockTimeoutError, RotatorError
-from databricks.labs.oauth_rotator.files.writer import FileLock
+from databricks.labs.oauth_rotator.files.lock import FileLock
+from databricks.labs.oauth_rotator.pgpass_fields import sha256  # not hashlib: no OpenSSL in the scheduler
 
 LOCK_PREFIX = "scheduler-"
 
@@ -27,7 +27,7 @@ def scheduler_lock_path(state_dir: Path, config_path: Path | None) -> Path:
     """`<state>/scheduler-<12 hex>.lock`, named after the config's real path (`flags` for a flags-only scheduler):
     two schedulers of two configs hold two locks, two of one config the same one."""
     key = str(config_path.resolve()) if config_path is not None else "flags"
-    return state_dir / f"{LOCK_PREFIX}{hashlib.sha256(key.encode()).hexdigest()[:12]}.lock"
+    return state_dir / f"{LOCK_PREFIX}{sha256(key.encode()).hexdigest()[:12]}.lock"
 
 
 def hold(path: Path) -> FileLock | None:

@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
+from databricks.labs.oauth_rotator.deadlines import CYCLE_TIMEOUT_SECONDS
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files.writer import write_public
 from databricks.labs.oauth_rotator.names import SYSTEMD_SHOW_PROPERTIES, SYSTEMD_UNIT_NAME
@@ -89,8 +90,15 @@ def render_unit(spec: ServiceSpec, *, systemd_version: int | None = None) -> str
     than 240 (no `append:` there)."""
     service = [
         "[Service]",
-        "Type=simple",
+        # The scheduler says READY=1 once its first cycle has ended (rotation/readiness.py): `systemctl start` and
+        # the units ordered after ours wait for the first credential. Only the main process may say so.
+        "Type=notify",
+        "NotifyAccess=main",
         f"ExecStart={exec_start(spec.argv)}",
+        # SIGHUP reloads the config in place (`systemctl --user reload`): no restart, the front's sessions stay.
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        # Longer than a first cycle may take (its watchdog ends it after CYCLE_TIMEOUT_SECONDS), then READY=1.
+        f"TimeoutStartSec={int(CYCLE_TIMEOUT_SECONDS) + 30}",
         # on-failure, not always: a clean exit (e.g. a configuration error reported once) must not loop.
         "Restart=on-failure",
         # Exit code 2 is an unusable configuration: restarting cannot fix it, the user must.
