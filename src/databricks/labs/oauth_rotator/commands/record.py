@@ -181,6 +181,21 @@ ROTATOR_FLAGS = (
 )
 
 
+PASSWORD_CONNECTION_FLAGS = (
+    Flag(
+        "host",
+        "instead of --target: the host the client connects to (pgAdmin: %HOSTNAME%), matched as .pgpass matches",
+        metavar="HOST",
+        offered=(CONSOLE,),
+    ),
+    Flag("port", "with --host: its port (pgAdmin: %PORT%)", metavar="PORT", offered=(CONSOLE,)),
+    Flag("user", "with --host: the Postgres role (pgAdmin: %USERNAME%)", metavar="USER", offered=(CONSOLE,)),
+    Flag("database", "with --host: the database", metavar="NAME", offered=(CONSOLE,)),
+)
+"""`password`'s other way to name a target: the connection a client is about to open (pgAdmin's placeholders).
+Strings, as `quick.password_flags` reads them without argparse; the port is checked by `app/password_pick.py`."""
+
+
 def _target(help_text: str) -> Flag:
     """`--target`: which configured database, by its name in status."""
     return Flag("target", help_text, metavar="NAME")
@@ -304,14 +319,36 @@ COMMANDS = (
         flags=(
             _target("The configured database, by its name in status (empty for the first)"),
             Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+            *PASSWORD_CONNECTION_FLAGS,
         ),
         offered=(*_LABS_AND_SANDBOX, CONSOLE),
         needs_workspace=False,
         handler=f"{_LABS}:password",
         console=(_ROTATOR, "password"),
     ),
+    Command(
+        "exec",
+        "Run a program with a fresh credential: PGHOST, PGPORT, PGDATABASE, PGUSER, PGSSLMODE and a PGPASSFILE kept "
+        "fresh while it runs in its environment; its exit code",
+        flags=(
+            _target("The configured database, by its name in status (default: the first)"),
+            Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+            Flag(
+                "env-password",
+                "also PGPASSWORD and DATABASE_URL (without the password), for programs that read no password file",
+                kind=BOOLEAN,
+                default="false",
+            ),
+        ),
+        # Console only: labs passes every flag as a string and has no `-- COMMAND ARG...` tail (docs/labs.md).
+        offered=(CONSOLE,),
+        needs_workspace=False,
+        handler="databricks.labs.oauth_rotator.commands.rotator_script:exec_command",
+        console=(_ROTATOR, "exec"),
+        tail="COMMAND [ARG...]",
+    ),
 )
-"""Every command, in the order labs.yml lists them."""
+"""Every command, in the order labs.yml lists them (the console-only ones last)."""
 
 
 def command_named(name: str) -> Command:
