@@ -31,6 +31,8 @@ from databricks.labs.oauth_rotator.setting_checks import (
     show,
 )
 
+CREDENTIAL_TTL_MINUTES = (5, 60)
+"""What `w.postgres.generate_database_credential` takes as `ttl`: 300 to 3600 seconds."""
 ENDPOINT_PATTERN = re.compile(r"^projects/[^/\s]+/branches/[^/\s]+/endpoints/[^/\s]+$")
 
 
@@ -158,6 +160,9 @@ class RotatorConfig:
     log_file: str | None = None
     margin_minutes: float | None = None
     interval_minutes: float | None = None
+    credential_ttl_minutes: float | None = None
+    """The lifetime to ask for Autoscaling endpoints' credentials (5-60; default: the API's, one hour), where the
+    installed SDK can ask (`ttl`); Provisioned instances have no such parameter (`doctor` says both)."""
     service: bool | None = None
     exec_after: str | None = None
     """A command run (without a shell) after a cycle changed `.pgpass`, e.g. to reload a local pgbouncer."""
@@ -180,6 +185,11 @@ class RotatorConfig:
     @property
     def effective_margin_minutes(self) -> float:
         return self.margin_minutes if self.margin_minutes is not None else DEFAULT_MARGIN_MINUTES
+
+    @property
+    def credential_ttl_seconds(self) -> int | None:
+        """The `ttl` to ask for endpoints' credentials, in whole seconds; None: the API's default."""
+        return None if self.credential_ttl_minutes is None else round(self.credential_ttl_minutes * 60)
 
     @property
     def effective_interval_minutes(self) -> float:
@@ -273,6 +283,12 @@ def check_settings(raw: Mapping[str, Any], names: Mapping[str, str] | None = Non
         check_workspace_url(raw.get("workspace_url"))
         check_minutes(raw.get("margin_minutes"), "margin_minutes", minimum=0)
         check_minutes(raw.get("interval_minutes"), "interval_minutes", minimum=1)
+        check_minutes(
+            raw.get("credential_ttl_minutes"),
+            "credential_ttl_minutes",
+            minimum=CREDENTIAL_TTL_MINUTES[0],
+            maximum=CREDENTIAL_TTL_MINUTES[1],
+        )
         if raw.get("pgbouncer") is not None:
             validate_pgbouncer(raw["pgbouncer"])
         if raw.get("http") is not None:

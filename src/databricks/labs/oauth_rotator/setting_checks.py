@@ -69,9 +69,9 @@ def check_path_text(value: str | None, where: str) -> None:
         raise InvalidSetting(where, "longer than 1024 characters")
 
 
-def check_minutes(value: float | None, where: str, *, minimum: float) -> None:
-    if value is not None and not minimum <= value <= MAX_MINUTES:
-        raise InvalidSetting(where, f"expected minutes between {minimum:g} and {MAX_MINUTES}, got {value!r}")
+def check_minutes(value: float | None, where: str, *, minimum: float, maximum: float = MAX_MINUTES) -> None:
+    if value is not None and not minimum <= value <= maximum:
+        raise InvalidSetting(where, f"expected minutes between {minimum:g} and {maximum:g}, got {value!r}")
 
 
 def check_port(value: int | None, where: str = "port") -> None:
