@@ -268,6 +268,10 @@ COMMANDS = (
             "TARGET\\tHOST\\tUSER\\tEXPIRES IN\\tLAST ROTATION\\tLAST ERROR\\tSERVICE\n"
             "{{range .}}{{.target}}\\t{{.host}}\\t{{.user}}\\t{{.expires_in}}\\t{{.last_rotation}}\\t{{.last_error}}"
             "\\t{{.service}}\n{{end}}"
+            # After the table, as the console's status prints it: where clients connect through the pgbouncer
+            # front, and its local password (or where to read it). Rows without a front have no `front` key.
+            "{{range .}}{{if .front}}pgbouncer front for {{.target}}: {{.front}} password={{.front_password}}\n"
+            "{{end}}{{end}}"
         ),
     ),
     Command(
