@@ -4,11 +4,14 @@ password exec command, DBeaver's and Postico's pre-connect commands, node-postgr
 Such clients run it on every new connection, so it answers from the files whenever it can, with the light tier's
 functions (the same ones every command uses): the config's trust (`trust.py`, as `--once` checks it), its
 settings from the cache the full path keeps (`files/config_cache.py`: no PyYAML), `status.json` (read as `status`
-reads it) and `.pgpass` (after the same trust check as the rotation's). The line written for the target that holds
-the credential `status.json` records (by its fingerprint) is printed while that credential has more than the
-margin left, the margin capped at a share of its life as the scheduler caps it (`names.capped_margin`): a few
-milliseconds, no SDK, no network. A line holding someone else's credential (a concurrent rotator's, a pasted one)
-is read as libpq reads it and judged by its JWT expiry.
+reads it) and `.pgpass` (after the same trust check as the rotation's): the file the configured scheduler writes,
+never the caller's `PGPASSFILE` (`app/password_file.py`). The target is the one named, else the one whose lines
+serve the connection the client opens (`app/password_pick.py`: `--host`, or pgAdmin's variables).
+
+The line written for the target that holds the credential `status.json` records (by its fingerprint) is printed
+while that credential has more than the margin left, the margin capped at a share of its life as the scheduler
+caps it (`names.capped_margin`): a few milliseconds, no SDK, no network. A line holding someone else's credential
+(a concurrent rotator's, a pasted one) is read as libpq reads it and judged by its JWT expiry.
 
 When the cache does not answer, the config is read in full and passes the one preflight (`app/preflight.py`)
 before anything else, and is remembered. Only when no credential on file will do is one minted, by a forced
