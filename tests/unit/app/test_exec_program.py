@@ -88,3 +88,18 @@ def test_a_fresh_credential_on_file_starts_the_program_with_its_expiry_to_watch(
 def test_no_program_is_bad_usage_before_anything_is_read(tmp_path):
     with pytest.raises(ConfigError, match="give the program to run after --"):
         exec_program.exec_program(str(tmp_path / "missing.yml"), [], environ={}, err=io.StringIO())
+
+
+def test_a_refresh_that_keeps_failing_is_said_once_not_every_minute():
+    from databricks.labs.oauth_rotator.app.password_file import OnFile
+
+    warnings = iter(["warning: could not refresh sales (down)\n"] * 3 + ["", "warning: again\n"])
+
+    def fetch(said):
+        said.write(next(warnings))
+        return OnFile(TOKEN, 1234.0)
+
+    err = io.StringIO()
+    refresh = exec_program.Refresher(fetch, err)
+    assert [refresh() for _ in range(5)] == [1234.0] * 5
+    assert err.getvalue() == "warning: could not refresh sales (down)\nwarning: again\n"

@@ -18,13 +18,15 @@ No credential is ever on the command line, in a log or in an error message; the 
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 from urllib.parse import quote
 
 from databricks.labs.oauth_rotator.app.libpq_env import Connection, connection_variables, sslmode, without_redirection
-from databricks.labs.oauth_rotator.app.password import config_summary, current_credential
+from databricks.labs.oauth_rotator.app.password import OnFile, config_summary, current_credential
 from databricks.labs.oauth_rotator.app.password_file import read_status, scheduler_pgpass_file
 from databricks.labs.oauth_rotator.app.password_pick import recorded_keys
 from databricks.labs.oauth_rotator.app.run_program import ProgramRun
@@ -60,11 +62,29 @@ def exec_program(  # pylint: disable=too-many-arguments  # the command's flags, 
     pgpassfile = scheduler_pgpass_file(config_summary(config_path, environ).pgpass_file, environ, recorded)
     env = program_environ(environ, connection, pgpassfile, password=found.password if env_password else None)
 
-    def refresh() -> float:
-        return current_credential(config_path, label, environ=environ, debug=debug, err=err)[1].expires_at
-
+    refresh = Refresher(
+        lambda said: current_credential(config_path, label, environ=environ, debug=debug, err=said)[1], err
+    )
     run = runner(argv, env, refresh, handed_expiry=found.expires_at if env_password else None, err=err)
     return run.run()
+
+
+class Refresher:
+    """The credential kept fresh while the program runs: its expiry each minute. A refresh that fails while the
+    credential on file is still valid says so once on stderr, not every minute of a long job."""
+
+    def __init__(self, fetch: Callable[[TextIO], OnFile], err: TextIO | None = None) -> None:
+        self._fetch = fetch
+        self._err = err
+        self._warned = False
+
+    def __call__(self) -> float:
+        said = io.StringIO()
+        found = self._fetch(said)
+        if said.getvalue() and not self._warned:
+            (self._err if self._err is not None else sys.stderr).write(said.getvalue())
+        self._warned = bool(said.getvalue())
+        return found.expires_at
 
 
 def connection_of(label: str, target: object) -> Connection:
