@@ -20,6 +20,7 @@ from databricks.labs.oauth_rotator.names import DEFAULT_INTERVAL_MINUTES, DEFAUL
 from databricks.labs.oauth_rotator.setting_checks import (
     InvalidSetting,
     check_command,
+    check_credential_ttl,
     check_database_name,
     check_minutes,
     check_name,
@@ -31,8 +32,6 @@ from databricks.labs.oauth_rotator.setting_checks import (
     show,
 )
 
-CREDENTIAL_TTL_MINUTES = (5, 60)
-"""What `w.postgres.generate_database_credential` takes as `ttl`: 300 to 3600 seconds."""
 ENDPOINT_PATTERN = re.compile(r"^projects/[^/\s]+/branches/[^/\s]+/endpoints/[^/\s]+$")
 
 
@@ -161,8 +160,7 @@ class RotatorConfig:
     margin_minutes: float | None = None
     interval_minutes: float | None = None
     credential_ttl_minutes: float | None = None
-    """The lifetime to ask for Autoscaling endpoints' credentials (5-60; default: the API's, one hour), where the
-    installed SDK can ask (`ttl`); Provisioned instances have no such parameter (`doctor` says both)."""
+    """The lifetime asked for Autoscaling endpoints' credentials (`ttl`, where the SDK takes it; `doctor` says)."""
     service: bool | None = None
     exec_after: str | None = None
     """A command run (without a shell) after a cycle changed `.pgpass`, e.g. to reload a local pgbouncer."""
@@ -283,12 +281,7 @@ def check_settings(raw: Mapping[str, Any], names: Mapping[str, str] | None = Non
         check_workspace_url(raw.get("workspace_url"))
         check_minutes(raw.get("margin_minutes"), "margin_minutes", minimum=0)
         check_minutes(raw.get("interval_minutes"), "interval_minutes", minimum=1)
-        check_minutes(
-            raw.get("credential_ttl_minutes"),
-            "credential_ttl_minutes",
-            minimum=CREDENTIAL_TTL_MINUTES[0],
-            maximum=CREDENTIAL_TTL_MINUTES[1],
-        )
+        check_credential_ttl(raw.get("credential_ttl_minutes"))
         if raw.get("pgbouncer") is not None:
             validate_pgbouncer(raw["pgbouncer"])
         if raw.get("http") is not None:

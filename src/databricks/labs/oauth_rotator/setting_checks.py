@@ -74,6 +74,15 @@ def check_minutes(value: float | None, where: str, *, minimum: float, maximum: f
         raise InvalidSetting(where, f"expected minutes between {minimum:g} and {maximum:g}, got {value!r}")
 
 
+CREDENTIAL_TTL_MINUTES = (5, 60)
+"""What `w.postgres.generate_database_credential` takes as `ttl`: 300 to 3600 seconds."""
+
+
+def check_credential_ttl(value: float | None, where: str = "credential_ttl_minutes") -> None:
+    """A credential lifetime the Lakebase API takes, in minutes."""
+    check_minutes(value, where, minimum=CREDENTIAL_TTL_MINUTES[0], maximum=CREDENTIAL_TTL_MINUTES[1])
+
+
 def check_port(value: int | None, where: str = "port") -> None:
     """A TCP port number, 1-65535."""
     if value is not None and not 1 <= value <= 65535:
