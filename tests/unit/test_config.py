@@ -195,3 +195,18 @@ def test_a_wildcard_or_control_character_in_a_name_is_refused(target, message):
 
 def test_a_star_database_is_still_every_database():
     assert from_raw({"targets": [{"instance": "db", "database": "*"}]}).targets[0].effective_database == "*"
+
+
+@pytest.mark.parametrize("minutes", [4, 60.5, 0, -5])
+def test_a_credential_ttl_outside_what_the_api_takes_is_refused(minutes):
+    with pytest.raises(ConfigError) as failure:
+        from_raw({"version": 1, "targets": [{"host": "h"}], "credential_ttl_minutes": minutes})
+    assert "credential_ttl_minutes: expected minutes between 5 and 60" in str(failure.value)
+
+
+def test_a_credential_ttl_is_asked_for_in_whole_seconds():
+    config = from_raw({"version": 1, "targets": [{"host": "h"}], "credential_ttl_minutes": 7.5})
+    assert config.credential_ttl_seconds == 450
+    assert RotatorConfig(targets=[TargetConfig(host="h")]).credential_ttl_seconds is None
+    with pytest.raises(ConfigError, match=r"credential_ttl_minutes: expected int, got .15.$"):
+        from_raw({"version": 1, "targets": [{"host": "h"}], "credential_ttl_minutes": "15"})

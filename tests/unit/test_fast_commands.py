@@ -317,6 +317,22 @@ def test_console_password_answers_from_the_file_with_no_sdk_argparse_json_or_yam
     assert loaded(modules, NOT_FOR_PASSWORD) == []
 
 
+@pytest.mark.parametrize(
+    ("argv", "extra"),
+    [
+        (["--host", KEY[0], "--port", KEY[1], "--user", KEY[3]], {}),
+        ([], {"PGADMIN_PASSEXEC_HOST": KEY[0], "PGADMIN_PASSEXEC_USERNAME": KEY[3]}),
+    ],
+    ids=["--host --port --user", "pgAdmin's variables"],
+)
+def test_password_picks_its_target_by_the_connection_on_the_fast_path_too(tmp_path, argv, extra):
+    write_fresh_credential(tmp_path)
+    modules, out = imported(["-c", ROTATOR_ENTRY, "password", *argv], environment(tmp_path, **extra), cwd=tmp_path)
+    assert out == f"{TOKEN}\n"
+    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, NOT_FOR_PASSWORD) == []
+
+
 def test_labs_password_answers_from_the_file_with_no_sdk_blueprint_or_yaml(tmp_path):
     write_fresh_credential(tmp_path)
     payload = json.dumps({"command": "password", "flags": {"target": "", "log_level": "warn"}, "output_type": ""})

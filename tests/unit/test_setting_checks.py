@@ -50,3 +50,13 @@ def test_good_values_pass():
     check_command("/usr/bin/pgbouncer -R")
     check_name("sales", "name")
     check_path_text("~/.pgpass", "pgpass_file")
+
+
+def test_a_credential_ttl_is_what_the_api_takes():
+    from databricks.labs.oauth_rotator.setting_checks import InvalidSetting, check_credential_ttl
+
+    check_credential_ttl(5)
+    check_credential_ttl(60)
+    check_credential_ttl(None)
+    with pytest.raises(InvalidSetting, match="expected minutes between 5 and 60, got 61"):
+        check_credential_ttl(61)

@@ -295,3 +295,19 @@ def test_with_no_terminal_an_upgrade_keeps_the_config_and_updates_the_service(en
     assert manager.calls == ["install"] and manager.spec is not None and manager.spec.profile == "lakebase"
     assert out.getvalue().startswith(f"Kept {path}")
     assert load_config(path) == saved
+
+
+def test_kept_pooled_hosts_and_a_credential_ttl_are_kept_and_the_pooled_ones_warned_about(clients, environ):
+    path = Path(environ["DATABRICKS_LABS_CONFIG_DIR"]) / "config.yml"
+    current = RotatorConfig(
+        targets=[TargetConfig(name="sales", endpoint=DEMO_ENDPOINT, pooled=True)], credential_ttl_minutes=15
+    )
+    save_config(current, path)
+    out = io.StringIO()
+    config = configure(
+        RecordingPrompts(answers()), workspace_client_factory=clients, environ=environ, config_path=path, out=out
+    )
+    assert config.credential_ttl_minutes == 15 and config.targets[0].pooled
+    assert "warning: pooled sales: pooled: true writes .pgpass lines for the pooled hosts" in out.getvalue()
+    assert "Connection pooling requires native Postgres password authentication" in out.getvalue()
+    assert "pgbouncer:" in out.getvalue()

@@ -338,3 +338,9 @@ def test_a_pgpass_symlink_of_another_user_is_reported(machine):
         save_config(config, machine.config_path)
         finding = next(f for f in machine.doctor() if f.check == "permissions" and f.level == FAIL)
     assert finding.message.startswith(".pgpass: in the shared directory") and f"uid {attacker.uid}" in finding.message
+
+
+def test_a_pooled_target_is_warned_about_before_its_lines_fail(machine: Machine):
+    machine.configure(TargetConfig(name="sales", endpoint=DEMO_ENDPOINT, pooled=True))
+    warning = only(machine.doctor(), "pooled sales", WARN)
+    assert "Connection pooling requires native Postgres password authentication" in warning.message

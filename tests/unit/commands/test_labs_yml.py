@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from databricks.labs.oauth_rotator.app.status import COLUMNS
+from databricks.labs.oauth_rotator.app.status import COLUMNS, render_table
 from databricks.labs.oauth_rotator.commands import labs_cli, record
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -138,3 +138,22 @@ def test_the_status_table_shows_the_status_columns(commands):
     assert header.split("\\t") == list(COLUMNS.values())
     assert re.findall(r"\{\{\.(\w+)\}\}", row) == list(COLUMNS)
     assert "{{range .}}" in row and template.rstrip().endswith("{{end}}")
+
+
+def test_the_status_table_shows_the_front_and_its_password_as_the_console_does(commands):
+    """The labs table ends with the console's front line for each row served by the pgbouncer front (Go's
+    template language: `{{if .front}}` is false for a row without the key, so other rows print nothing)."""
+    template = commands["status"]["table_template"]
+    block = re.search(r"\{\{range \.\}\}\{\{if \.front\}\}(.*?)\{\{end\}\}\{\{end\}\}$", template, flags=re.DOTALL)
+    assert block is not None, template
+    served = {key: "" for key in COLUMNS}
+    served.update(target="sales", front="host=127.0.0.1 port=6432 dbname=sales user=lakebase", front_password="pw")
+    rows = [served, {**served, "target": "other", "front": ""}]
+    rendered = "".join(_filled(block.group(1), row) for row in rows if row["front"])
+    console = render_table(rows).splitlines()
+    assert rendered == console[-1] + "\n"
+    assert sum(line.startswith("pgbouncer front for") for line in console) == 1
+
+
+def _filled(template: str, row: dict[str, str]) -> str:
+    return re.sub(r"\{\{\.(\w+)\}\}", lambda m: row[m.group(1)], template)

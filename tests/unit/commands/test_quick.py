@@ -46,5 +46,7 @@ def test_a_flag_added_to_the_record_is_read_without_argparse(monkeypatch):
     command = record.console_command(quick.PROG, quick.PASSWORD)
     extra = record.Flag("role", "a role", metavar="NAME", offered=(record.CONSOLE,))
     monkeypatch.setattr(command, "flags", (*command.flags, extra))
-    assert quick.password_flags(["--role=r", "--target", "t"]) == {"target": "t", "config": None, "role": "r"}
-    assert flags.parse_password_flags(["--role", "r"]) == {"target": None, "config": None, "role": "r"}
+    unset = {name: None for name in ("target", "config", "host", "port", "user", "database")}
+    assert quick.password_flags(["--role=r", "--target", "t"]) == {**unset, "target": "t", "role": "r"}
+    assert flags.parse_password_flags(["--role", "r"]) == {**unset, "role": "r"}
+    assert quick.password_flags(["--host", "h", "--port=5433"]) == {**unset, "host": "h", "port": "5433", "role": None}

@@ -32,7 +32,7 @@ def test_names_and_console_words_are_unique():
     assert len(names) == len(set(names))
     consoles = [command.console for command in record.COMMANDS if command.console]
     assert len(consoles) == len(set(consoles))
-    assert record.console_words(quick.PROG) == ("password", "wait", "shutdown")
+    assert record.console_words(quick.PROG) == ("password", "wait", "shutdown", "exec")
     assert record.console_command("databricks-oauth-status").name == "status"
     with pytest.raises(KeyError):
         record.console_command(quick.PROG, "frobnicate")
@@ -46,7 +46,7 @@ def test_a_boolean_says_its_strings_to_labs_only():
 def test_a_console_sub_command_with_its_own_flags_and_a_tail_is_one_record_entry(monkeypatch, capsys):
     """What `exec [--target NAME] [--env-password] -- COMMAND [ARG...]` needs: one entry, one handler."""
     entry = record.Command(
-        "exec",
+        "demo-exec",
         "Run a command with a fresh credential",
         flags=(
             record.Flag("target", "the configured database", metavar="NAME"),
@@ -54,17 +54,19 @@ def test_a_console_sub_command_with_its_own_flags_and_a_tail_is_one_record_entry
         ),
         offered=(record.CONSOLE,),
         handler=f"{__name__}:demo_exec",
-        console=(quick.PROG, "exec"),
+        console=(quick.PROG, "demo-exec"),
         tail="COMMAND [ARG...]",
     )
     monkeypatch.setattr(record, "COMMANDS", (*record.COMMANDS, entry))
     CALLS.clear()
     with pytest.raises(SystemExit) as exited:
-        rotator_script.rotator_main(["exec", "--target", "sales", "--env-password", "--", "psql", "-c", "select 1"])
+        rotator_script.rotator_main(
+            ["demo-exec", "--target", "sales", "--env-password", "--", "psql", "-c", "select 1"]
+        )
     assert exited.value.code == 7
     assert CALLS == [{"target": "sales", "env_password": True, "tail": ["psql", "-c", "select 1"]}]
     with pytest.raises(SystemExit) as exited:
-        rotator_script.rotator_main(["exec", "--help"])
+        rotator_script.rotator_main(["demo-exec", "--help"])
     assert exited.value.code == 0
     assert "COMMAND [ARG...]" in capsys.readouterr().out
 
@@ -73,9 +75,9 @@ def test_an_unknown_console_word_is_bad_usage(capsys):
     with pytest.raises(SystemExit) as exited:
         rotator_script.rotator_main(["frobnicate"])
     assert exited.value.code == 2
+    words = ", ".join(record.console_words(quick.PROG))
     assert capsys.readouterr().err == (
-        "databricks-oauth-rotator: error: unknown command 'frobnicate' "
-        "(commands: password, wait, shutdown; or flags: --help)\n"
+        f"databricks-oauth-rotator: error: unknown command 'frobnicate' (commands: {words}; or flags: --help)\n"
     )
     with pytest.raises(ConfigError):
         rotator_script._sub_command("frobnicate", [])  # pylint: disable=protected-access

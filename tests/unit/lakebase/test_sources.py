@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from databricks.labs.oauth_rotator.errors import CredentialError, NeedsPersonError
 from databricks.labs.oauth_rotator.lakebase.sources import AutoscalingEndpoint, ProvisionedInstance, WorkspaceToken
+from tests.rigs.workspace import DEMO_ENDPOINT
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 ENDPOINT = "projects/p/branches/b/endpoints/e"
@@ -92,3 +93,36 @@ def test_a_login_without_a_bearer_token_gives_no_credential():
     ws.config.authenticate.return_value = {"Authorization": "Basic dXNlcjpwdw=="}
     with pytest.raises(CredentialError, match="empty credential"):
         WorkspaceToken(ws, "h.example.com", now=_now).fetch("u")
+
+
+def test_a_requested_ttl_is_asked_for_and_the_credentials_expiry_follows_it(fake_workspace):
+    """The real SDK against the fake workspace, which honours a requested `ttl` as the API does."""
+    ws = WorkspaceClient(config=fake_workspace.sdk_config())
+    asked = AutoscalingEndpoint(ws, DEMO_ENDPOINT, now=lambda: datetime.now(timezone.utc), ttl_seconds=600)
+    before = datetime.now(timezone.utc)
+    credential = asked.fetch("u")
+    assert timedelta(seconds=590) <= credential.expires_at - before <= timedelta(seconds=610)
+    default = AutoscalingEndpoint(ws, DEMO_ENDPOINT, now=lambda: datetime.now(timezone.utc)).fetch("u")
+    assert default.expires_at - before >= timedelta(minutes=59)
+
+
+def test_an_sdk_without_ttl_is_not_sent_one():
+    """databricks-sdk before 0.120.0 has no `ttl`: the credential is minted with the API's default lifetime."""
+
+    def generate_database_credential(endpoint: str, *, claims: object = None) -> PostgresCredential:
+        raise AssertionError("replaced by its autospec")
+
+    ws = create_autospec(WorkspaceClient)
+    ws.postgres.get_endpoint.return_value = Endpoint(status=EndpointStatus(hosts=EndpointHosts(host="ep.example.com")))
+    old = create_autospec(generate_database_credential)
+    stamp = Timestamp()
+    stamp.FromJsonString("2026-11-29T13:00:00Z")
+    old.return_value = PostgresCredential(token="t", expire_time=stamp)
+    ws.postgres.generate_database_credential = old
+    AutoscalingEndpoint(ws, ENDPOINT, now=_now, ttl_seconds=600).fetch("u")
+    old.assert_called_once_with(endpoint=ENDPOINT)
+    current = create_autospec(WorkspaceClient)
+    current.postgres.get_endpoint.return_value = ws.postgres.get_endpoint.return_value
+    current.postgres.generate_database_credential.return_value = old.return_value
+    AutoscalingEndpoint(current, ENDPOINT, now=_now, ttl_seconds=600).fetch("u")
+    assert current.postgres.generate_database_credential.call_args.kwargs["ttl"].seconds == 600

@@ -10,7 +10,7 @@ import pytest
 from databricks.labs.oauth_rotator.config import PgbouncerConfig, RotatorConfig, TargetConfig
 from databricks.labs.oauth_rotator.rotation import front_files
 from databricks.labs.oauth_rotator.rotation.front import Front
-from databricks.labs.oauth_rotator.rotation.front_report import FAIL, front_findings
+from databricks.labs.oauth_rotator.rotation.front_report import FAIL, WARN, front_findings
 from databricks.labs.oauth_rotator.rotation.state import Status
 
 
@@ -43,7 +43,8 @@ def test_a_front_that_died_is_not_running_in_pgbouncers_words(tmp_path: Path, mo
     front = front_with(tmp_path, binary=str(fake), run_as="postgres" if os.geteuid() == 0 else None)
     findings = front_findings(front, Status(), timeout=0.5)
     assert findings[0][2].endswith("is pgbouncer 1.18.0")
-    level, _, message, fix = findings[1]
+    assert findings[1][0] == WARN and "1.18.0 predates 1.25.2, which fixes four CVEs" in findings[1][2]
+    level, _, message, fix = findings[2]
     assert level == FAIL and message.startswith("not running: FATAL ") and "cannot open logfile" in message
     assert "\x1b" not in message and fix is not None and "restart" in fix
     assert findings[-1][0] == FAIL and "no answer on" in findings[-1][2]
@@ -55,4 +56,4 @@ def test_under_root_without_a_user_to_run_it_as_doctor_says_so(tmp_path: Path):
     fake.write_text("#!/bin/sh\necho PgBouncer 1.18.0\n")
     fake.chmod(0o755)
     findings = front_findings(front_with(tmp_path, binary=str(fake)), Status(), timeout=0.5)
-    assert findings[1][:3] == (FAIL, "pgbouncer", "pgbouncer.run_as: pgbouncer refuses to run as root")
+    assert findings[2][:3] == (FAIL, "pgbouncer", "pgbouncer.run_as: pgbouncer refuses to run as root")

@@ -20,6 +20,7 @@ from databricks.labs.oauth_rotator.names import DEFAULT_INTERVAL_MINUTES, DEFAUL
 from databricks.labs.oauth_rotator.setting_checks import (
     InvalidSetting,
     check_command,
+    check_credential_ttl,
     check_database_name,
     check_minutes,
     check_name,
@@ -158,6 +159,8 @@ class RotatorConfig:
     log_file: str | None = None
     margin_minutes: float | None = None
     interval_minutes: float | None = None
+    credential_ttl_minutes: float | None = None
+    """The lifetime asked for Autoscaling endpoints' credentials (`ttl`, where the SDK takes it; `doctor` says)."""
     service: bool | None = None
     exec_after: str | None = None
     """A command run (without a shell) after a cycle changed `.pgpass`, e.g. to reload a local pgbouncer."""
@@ -180,6 +183,11 @@ class RotatorConfig:
     @property
     def effective_margin_minutes(self) -> float:
         return self.margin_minutes if self.margin_minutes is not None else DEFAULT_MARGIN_MINUTES
+
+    @property
+    def credential_ttl_seconds(self) -> int | None:
+        """The `ttl` to ask for endpoints' credentials, in whole seconds; None: the API's default."""
+        return None if self.credential_ttl_minutes is None else round(self.credential_ttl_minutes * 60)
 
     @property
     def effective_interval_minutes(self) -> float:
@@ -273,6 +281,7 @@ def check_settings(raw: Mapping[str, Any], names: Mapping[str, str] | None = Non
         check_workspace_url(raw.get("workspace_url"))
         check_minutes(raw.get("margin_minutes"), "margin_minutes", minimum=0)
         check_minutes(raw.get("interval_minutes"), "interval_minutes", minimum=1)
+        check_credential_ttl(raw.get("credential_ttl_minutes"))
         if raw.get("pgbouncer") is not None:
             validate_pgbouncer(raw["pgbouncer"])
         if raw.get("http") is not None:

@@ -69,9 +69,18 @@ def check_path_text(value: str | None, where: str) -> None:
         raise InvalidSetting(where, "longer than 1024 characters")
 
 
-def check_minutes(value: float | None, where: str, *, minimum: float) -> None:
-    if value is not None and not minimum <= value <= MAX_MINUTES:
-        raise InvalidSetting(where, f"expected minutes between {minimum:g} and {MAX_MINUTES}, got {value!r}")
+def check_minutes(value: float | None, where: str, *, minimum: float, maximum: float = MAX_MINUTES) -> None:
+    if value is not None and not minimum <= value <= maximum:
+        raise InvalidSetting(where, f"expected minutes between {minimum:g} and {maximum:g}, got {value!r}")
+
+
+CREDENTIAL_TTL_MINUTES = (5, 60)
+"""What `w.postgres.generate_database_credential` takes as `ttl`: 300 to 3600 seconds."""
+
+
+def check_credential_ttl(value: float | None, where: str = "credential_ttl_minutes") -> None:
+    """A credential lifetime the Lakebase API takes, in minutes."""
+    check_minutes(value, where, minimum=CREDENTIAL_TTL_MINUTES[0], maximum=CREDENTIAL_TTL_MINUTES[1])
 
 
 def check_port(value: int | None, where: str = "port") -> None:

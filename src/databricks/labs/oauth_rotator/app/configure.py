@@ -78,6 +78,7 @@ class Installer:
             log_file=current.log_file if current else None,
             margin_minutes=self._ask_margin(current),
             interval_minutes=current.interval_minutes if current else None,
+            credential_ttl_minutes=current.credential_ttl_minutes if current else None,
             service=self._yes_no(
                 "Install the background service now?",
                 default=current.service if current and current.service is not None else True,
@@ -194,6 +195,7 @@ def configure(
     out: TextIO | None = None,
 ) -> RotatorConfig:
     """`configure` and the install hook: the questions, the saved config, then the service if chosen."""
+    from databricks.labs.oauth_rotator.app.doctor_lakebase import pooled_findings
     from databricks.labs.oauth_rotator.app.service import install_service
 
     out = out if out is not None else sys.stdout
@@ -201,6 +203,8 @@ def configure(
     config_path = config_path or paths.default_config_file(environ)
     config = Installer(prompts, workspace_client_factory, config_path=config_path, environ=environ).run()
     print(f"Saved {config_path}", file=out)
+    for finding in pooled_findings(config):  # said now, not when the first login through those lines fails
+        print(f"warning: {finding.check}: {finding.message}\n  fix: {finding.fix}", file=out)
     if config.service:
         print(install_service(config, config_path, manager=manager_factory(), environ=environ), file=out)
     else:

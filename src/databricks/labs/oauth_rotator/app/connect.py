@@ -4,9 +4,8 @@ Neither writes `.pgpass`. `psql` hands the credential to psql in its environment
 its command line, which any user can read with `ps`; nothing here prints or logs it. `env` prints only shell
 lines on stdout, so `eval "$(databricks labs oauth-rotator env)"` is safe; warnings go to stderr.
 
-libpq settings that would send the connection elsewhere are taken away: `PGHOSTADDR` (libpq dials it instead of
-resolving the host) and `PGSERVICE` (a service file's settings win over the `PG*` variables, `sslmode`
-included). An `sslmode` stronger than `require` in the environment (`verify-ca`, `verify-full`) is kept.
+libpq settings that would send the connection elsewhere are taken away, and an `sslmode` stronger than `require`
+is kept, as `app/libpq_env.py` says (`exec` shares it).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
@@ -27,6 +25,15 @@ from typing import NoReturn
 from databricks.sdk import WorkspaceClient
 
 from databricks.labs.oauth_rotator import paths
+from databricks.labs.oauth_rotator.app.libpq_env import (
+    REDIRECTING,
+    SSLMODE,
+    STRONGER_SSLMODES,
+    Connection,
+    connection_variables,
+    sslmode,
+    without_redirection,
+)
 from databricks.labs.oauth_rotator.app.rotate import default_state_store, fresh_credential, pgpass_path_for, pick_target
 from databricks.labs.oauth_rotator.config import RotatorConfig, TargetConfig, check_database_name
 from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
@@ -40,10 +47,20 @@ from databricks.labs.oauth_rotator.secrets import without_secrets
 
 logger = logging.getLogger(__name__)
 
-SSLMODE = "require"
-STRONGER_SSLMODES = frozenset({"verify-ca", "verify-full"})
-REDIRECTING = ("PGHOSTADDR", "PGSERVICE")
-"""libpq variables that would connect somewhere other than the host we name, or override our sslmode."""
+__all__ = [
+    "REDIRECTING",
+    "SSLMODE",
+    "STRONGER_SSLMODES",
+    "Connection",
+    "ProgramError",
+    "connection_variables",
+    "env_lines",
+    "export_lines",
+    "open_psql",
+    "psql_argv",
+    "psql_environ",
+    "sslmode",
+]
 
 Mint = Callable[[RotatorConfig, str | None], tuple[TargetConfig, Credential]]
 """Mints a credential for the target of that name (else the first): `rotator.fresh_credential`."""
@@ -58,16 +75,6 @@ class ProgramError(RotatorError):
 
     exit_code = 2
     needs_person = True
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where a libpq client connects: never a password."""
-
-    host: str
-    port: int
-    user: str
-    database: str
 
 
 # ---- pieces ------------------------------------------------------------------------------------------------------
@@ -90,12 +97,6 @@ def check_database(database: str) -> str:
     return database
 
 
-def sslmode(environ: Mapping[str, str]) -> str:
-    """`require`, or the environment's `verify-ca`/`verify-full`, which also check the server's certificate."""
-    current = environ.get("PGSSLMODE", "").strip().lower()
-    return current if current in STRONGER_SSLMODES else SSLMODE
-
-
 def psql_argv(sql: str | None = None) -> list[str]:
     """psql's command line: with `sql`, what to run (`-c`); never where to connect, never the password.
 
@@ -105,20 +106,10 @@ def psql_argv(sql: str | None = None) -> list[str]:
     return ["psql", "-c", sql] if sql else ["psql"]
 
 
-def connection_variables(connection: Connection) -> dict[str, str]:
-    """The `PG*` variables that name a connection, for a libpq child."""
-    return {
-        "PGHOST": connection.host,
-        "PGPORT": str(connection.port),
-        "PGUSER": connection.user,
-        "PGDATABASE": connection.database,
-    }
-
-
 def psql_environ(environ: Mapping[str, str], token: str, connection: Connection | None = None) -> dict[str, str]:
     """psql's environment: this one without any secret, Databricks login or redirection, plus the connection, the
     password and the sslmode."""
-    env = {k: v for k, v in without_secrets(environ).items() if k not in REDIRECTING}
+    env = without_redirection(without_secrets(environ))
     if connection is not None:
         env.update(connection_variables(connection))
     env["PGPASSWORD"] = token

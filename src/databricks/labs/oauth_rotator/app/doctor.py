@@ -1,10 +1,11 @@
 """`doctor`: every reason a `psql` login could still fail, each with what to do about it.
 
 Runs the checks, grouped by subject in their own modules, in the order a person should read them: the config,
-the login and each target (`doctor_auth`), who may replace each file, the `.pgpass` file and the credentials in
-it (`doctor_files`), libpq and its environment (`doctor_client`), the background service (`doctor_service`),
-and the pgbouncer front when there is one (`doctor_front`). Collaborators are passed in, so tests run it against
-the fake workspace and a recording command runner.
+the login and each target (`doctor_auth`), what Lakebase would refuse or ignore (`doctor_lakebase`), who may
+replace each file, the `.pgpass` file and the credentials in it (`doctor_files`), libpq and its environment
+(`doctor_client`), the background service (`doctor_service`), and the pgbouncer front when there is one
+(`doctor_front`). Collaborators are passed in, so tests run it against the fake workspace and a recording command
+runner.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from databricks.labs.oauth_rotator.app.doctor_files import (
 )
 from databricks.labs.oauth_rotator.app.doctor_findings import FAIL, OK, WARN, Finding, message_of, print_findings
 from databricks.labs.oauth_rotator.app.doctor_front import check_front
+from databricks.labs.oauth_rotator.app.doctor_lakebase import check_lakebase
 from databricks.labs.oauth_rotator.app.doctor_service import check_service
 from databricks.labs.oauth_rotator.app.rotate import pgpass_path_for
 from databricks.labs.oauth_rotator.config import RotatorConfig
@@ -82,6 +84,7 @@ class Doctor:
         self.findings = [found]
         if config is not None:
             self.findings.extend(check_workspace(config, self._workspace_client, self._deadline))
+            self.findings.extend(check_lakebase(config))
         status = self._load_status()
         files = guarded_files(self._config_path, config, self._state.path, self._environ)
         self.findings.extend(check_permissions(files, self._environ))

@@ -4,11 +4,14 @@ password exec command, DBeaver's and Postico's pre-connect commands, node-postgr
 Such clients run it on every new connection, so it answers from the files whenever it can, with the light tier's
 functions (the same ones every command uses): the config's trust (`trust.py`, as `--once` checks it), its
 settings from the cache the full path keeps (`files/config_cache.py`: no PyYAML), `status.json` (read as `status`
-reads it) and `.pgpass` (after the same trust check as the rotation's). The line written for the target that holds
-the credential `status.json` records (by its fingerprint) is printed while that credential has more than the
-margin left, the margin capped at a share of its life as the scheduler caps it (`names.capped_margin`): a few
-milliseconds, no SDK, no network. A line holding someone else's credential (a concurrent rotator's, a pasted one)
-is read as libpq reads it and judged by its JWT expiry.
+reads it) and `.pgpass` (after the same trust check as the rotation's): the file the configured scheduler writes,
+never the caller's `PGPASSFILE` (`app/password_file.py`). The target is the one named, else the one whose lines
+serve the connection the client opens (`app/password_pick.py`: `--host`, or pgAdmin's variables).
+
+The line written for the target that holds the credential `status.json` records (by its fingerprint) is printed
+while that credential has more than the margin left, the margin capped at a share of its life as the scheduler
+caps it (`names.capped_margin`): a few milliseconds, no SDK, no network. A line holding someone else's credential
+(a concurrent rotator's, a pasted one) is read as libpq reads it and judged by its JWT expiry.
 
 When the cache does not answer, the config is read in full and passes the one preflight (`app/preflight.py`)
 before anything else, and is remembered. Only when no credential on file will do is one minted, by a forced
@@ -26,18 +29,38 @@ import sys
 import time
 
 from databricks.labs.oauth_rotator import paths
-from databricks.labs.oauth_rotator.app.status import read_targets
+from databricks.labs.oauth_rotator.app.password_file import (
+    OnFile,
+    libpq_credential,
+    read_status,
+    recorded_credential,
+    scheduler_pgpass_file,
+)
+from databricks.labs.oauth_rotator.app.password_pick import declared_keys, pick_label
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, RotatorError
 from databricks.labs.oauth_rotator.files.config_cache import cached_settings
-from databricks.labs.oauth_rotator.names import DEFAULT_MARGIN_MINUTES, capped_margin, target_label
-from databricks.labs.oauth_rotator.pgpass_fields import line_prefix, token_fingerprint, unescape_field
+from databricks.labs.oauth_rotator.names import DEFAULT_MARGIN_MINUTES, target_label
 from databricks.labs.oauth_rotator.trust import trusted_path
+
+__all__ = [
+    "ConfigSummary",
+    "OnFile",
+    "config_summary",
+    "credential_on_file",
+    "current_credential",
+    "current_password",
+    "libpq_credential",
+    "recorded_credential",
+    "refreshed_credential",
+    "summary_of",
+]
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs a fifth of Python's start-up
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
 
+    from databricks.labs.oauth_rotator.app.password_pick import Key, Wanted
     from databricks.labs.oauth_rotator.config import RotatorConfig
 
 MIN_LEFT_SECONDS = 60.0
@@ -47,14 +70,22 @@ LOCK_NAME = "password.lock"
 
 
 class ConfigSummary:
-    """What `password` needs from the config: the target labels in order, the margin and the `.pgpass` setting."""
+    """What `password` needs from the config: the target labels in order, the hosts each names (`declared`), the
+    margin and the `.pgpass` setting."""
 
-    __slots__ = ("labels", "margin_seconds", "pgpass_file")
+    __slots__ = ("declared", "labels", "margin_seconds", "pgpass_file")
 
-    def __init__(self, labels: list[str], margin_seconds: float, pgpass_file: str | None) -> None:
+    def __init__(
+        self,
+        labels: list[str],
+        margin_seconds: float,
+        pgpass_file: str | None,
+        declared: dict[str, list[Key]] | None = None,
+    ) -> None:
         self.labels = labels
         self.margin_seconds = margin_seconds
         self.pgpass_file = pgpass_file
+        self.declared = declared or {}
 
     def pick(self, name: str | None) -> str:
         """The label of the target called `name`, else the first: as `rotate.pick_target` picks (same error)."""
@@ -63,6 +94,12 @@ class ConfigSummary:
         if name not in self.labels:
             raise ConfigError(f"no target named {name!r} (configured: {', '.join(self.labels)})")
         return name
+
+    def choose(self, name: str | None, wanted: Wanted | None, recorded: Mapping[str, Any]) -> str:
+        """The target a client means: by `name`, else the one that serves the connection it `wanted`."""
+        if wanted is None:
+            return self.pick(name)
+        return pick_label(self.labels, wanted, declared=self.declared, recorded=recorded)
 
 
 def summary_of(raw: Any) -> ConfigSummary | None:
@@ -77,7 +114,8 @@ def summary_of(raw: Any) -> ConfigSummary | None:
         return None
     if pgpass_file is not None and not isinstance(pgpass_file, str):
         return None
-    return ConfigSummary(labels, float(margin) * 60, pgpass_file)
+    declared = {label: declared_keys(target) for label, target in zip(labels, raw["targets"], strict=True)}
+    return ConfigSummary(labels, float(margin) * 60, pgpass_file, declared)
 
 
 def _labels(targets: Any) -> list[str] | None:
@@ -93,88 +131,22 @@ def _labels(targets: Any) -> list[str] | None:
 # ---- the credential on file ------------------------------------------------------------------------------------
 
 
-class OnFile:
-    """A credential found in `.pgpass` for a target: the password, its expiry and, when ours, when it was issued."""
-
-    __slots__ = ("expires_at", "issued_at", "password")
-
-    def __init__(self, password: str, expires_at: float, issued_at: float | None = None) -> None:
-        self.password = password
-        self.expires_at = expires_at
-        self.issued_at = issued_at
-
-    def fresh(self, now: float, margin_seconds: float) -> bool:
-        """More than the margin left, the margin capped at a share of the credential's life when that is known."""
-        if self.issued_at is not None:
-            margin_seconds = capped_margin(margin_seconds, self.expires_at - self.issued_at)
-        return self.expires_at - now > margin_seconds
-
-
-def _keys(target: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
-    keys = target.get("keys")
-    if not isinstance(keys, list):
-        return []
-    return [(k[0], k[1], k[2], k[3]) for k in keys if isinstance(k, list) and len(k) == 4 and _all_text(k)]
-
-
-def _all_text(values: list[Any]) -> bool:
-    return all(isinstance(v, str) for v in values)
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def recorded_credential(data: bytes, target: Mapping[str, Any]) -> OnFile | None:
-    """The credential `status.json` records for the target, found on one of its lines, with its recorded times.
-
-    A line counts only when its password has the recorded fingerprint, so whatever else the file holds (comments,
-    other tools' lines, a line libpq would take first) cannot make this print anything but our credential.
-    """
-    recorded, expires_at = target.get("fingerprint"), _number(target.get("expires_at"))
-    if not isinstance(recorded, str) or expires_at is None:
-        return None
-    lines = data.split(b"\n")
-    for key in _keys(target):
-        prefix = line_prefix(key)
-        for line in lines:
-            if not line.startswith(prefix):
-                continue
-            try:
-                password = unescape_field(line[len(prefix) :].rstrip(b"\r")).decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            if password and token_fingerprint(password) == recorded:
-                return OnFile(password, expires_at, _number(target.get("issued_at")))
-    return None
-
-
-def libpq_credential(data: bytes, target: Mapping[str, Any]) -> OnFile | None:
-    """What libpq would send on the target's first line and its JWT expiry, when it is not ours (a concurrent
-    rotator's, a pasted one); None when it has no readable expiry. Imports `pgpass` (and `re`): the rare case."""
-    keys = _keys(target)
-    if not keys:
-        return None
-    from databricks.labs.oauth_rotator.files import pgpass
-    from databricks.labs.oauth_rotator.lakebase.tokeninfo import jwt_expiry
-
-    password = pgpass.lookup_many(data, keys[:1]).get(keys[0])
-    if not password:
-        return None
-    expiry = jwt_expiry(password)
-    return OnFile(password, expiry) if expiry is not None else None
-
-
 def credential_on_file(
-    summary: ConfigSummary, label: str, *, environ: Mapping[str, str], now: float, left: float | None = None
+    summary: ConfigSummary,
+    label: str,
+    *,
+    environ: Mapping[str, str],
+    now: float,
+    left: float | None = None,
+    status: tuple[dict[str, Any], str | None] | None = None,
 ) -> OnFile | None:
-    """The target's credential in `.pgpass`, when it has more than `left` seconds to live (None: the margin, capped
-    by the credential's life). `.pgpass` and `status.json` must pass the trust rule first, as for `--once`."""
-    status_path = paths.status_file_name(environ)
-    pgpass_path = paths.pgpass_file_name(summary.pgpass_file, environ)
+    """The target's credential in the scheduler's `.pgpass`, when it has more than `left` seconds to live (None:
+    the margin, capped by the credential's life). `.pgpass` and `status.json` must pass the trust rule first, as
+    for `--once`; `status`: what `read_status` returned, when the caller read it already."""
+    targets, recorded = status if status is not None else read_status(environ)
+    pgpass_path = scheduler_pgpass_file(summary.pgpass_file, environ, recorded)
     trusted_path(pgpass_path, for_write=True, environ=environ)
-    trusted_path(status_path, for_write=True, environ=environ)
-    target = read_targets(status_path).get(label)
+    target = targets.get(label)
     if target is None:
         return None
     try:
@@ -198,6 +170,7 @@ def current_password(
     config_path: str,
     name: str | None = None,
     *,
+    wanted: Wanted | None = None,
     environ: Mapping[str, str] | None = None,
     now: float | None = None,
     pin: bool = False,
@@ -206,18 +179,40 @@ def current_password(
 ) -> str:
     """The credential to log in to target `name` (the first target without one) with, as `password` prints it.
 
+    `wanted`: the connection a client is about to open, which picks the target instead of `name`.
     From `.pgpass` while it has more than the margin left; else minted now by a forced cycle of that target
     (bounded by `ONCE_DEADLINE_SECONDS`; `pin` makes the config's profile decide the login, as the labs commands
     do), which writes it to `.pgpass` too. A config or file that fails the trust rule, or bad usage, is a
     `ConfigError` (exit 2); a failed refresh with nothing usable on file a `CredentialError` (or the cycle's own).
     """
+    _, found = current_credential(
+        config_path, name, wanted=wanted, environ=environ, now=now, pin=pin, debug=debug, err=err
+    )
+    return found.password
+
+
+def current_credential(
+    config_path: str,
+    name: str | None = None,
+    *,
+    wanted: Wanted | None = None,
+    environ: Mapping[str, str] | None = None,
+    now: float | None = None,
+    pin: bool = False,
+    debug: bool = False,
+    err: TextIO | None = None,
+) -> tuple[str, OnFile]:
+    """The label of the target and its credential, as `current_password` finds or mints it (for `exec`, which
+    also needs its expiry)."""
     environ = os.environ if environ is None else environ
     now = time.time() if now is None else now
     summary = config_summary(config_path, environ)
-    found = credential_on_file(summary, summary.pick(name), environ=environ, now=now)
+    status = read_status(environ)
+    label = summary.choose(name, wanted, status[0])
+    found = credential_on_file(summary, label, environ=environ, now=now, status=status)
     if found is not None:
-        return found.password
-    return refreshed_password(config_path, name, environ=environ, pin=pin, debug=debug, err=err)
+        return label, found
+    return label, refreshed_credential(config_path, label, environ=environ, pin=pin, debug=debug, err=err)
 
 
 def config_summary(config_path: str, environ: Mapping[str, str]) -> ConfigSummary:
@@ -231,12 +226,25 @@ def config_summary(config_path: str, environ: Mapping[str, str]) -> ConfigSummar
 def _read_in_full(config_path: str, environ: Mapping[str, str]) -> ConfigSummary:
     """The config read with PyYAML and put through the preflight, then remembered for the next call."""
     config, _ = _checked_config(config_path, environ)
-    return ConfigSummary([t.label for t in config.targets], config.effective_margin_minutes * 60, config.pgpass_file)
+    declared = {
+        t.label: declared_keys(
+            {"host": t.host, "extra_hosts": t.extra_hosts, "port": t.port, "database": t.database, "user": t.user}
+        )
+        for t in config.targets
+    }
+    return ConfigSummary(
+        [t.label for t in config.targets], config.effective_margin_minutes * 60, config.pgpass_file, declared
+    )
 
 
-def _checked_config(config_path: str, environ: Mapping[str, str]) -> tuple[RotatorConfig, Any]:
+def _checked_config(
+    config_path: str, environ: Mapping[str, str], pgpass_file: str | None = None
+) -> tuple[RotatorConfig, Any]:
     """The config, after the preflight that every entry point runs; its source is remembered for the fast path.
-    The front's port is not `password`'s to check: it starts no pgbouncer."""
+    `pgpass_file`: the scheduler's file (`scheduler_pgpass_file`), which the config then names, so that a cycle run
+    here writes there and not to the caller's `PGPASSFILE`. The front's port is not `password`'s to check: it
+    starts no pgbouncer."""
+    import dataclasses
     from pathlib import Path
 
     from databricks.labs.oauth_rotator.app.preflight import preflight
@@ -244,21 +252,23 @@ def _checked_config(config_path: str, environ: Mapping[str, str]) -> tuple[Rotat
     from databricks.labs.oauth_rotator.files.config_store import effective_source
 
     config, source = effective_source(Path(config_path), {})
+    if pgpass_file is not None and not config.pgpass_file:
+        config = dataclasses.replace(config, pgpass_file=pgpass_file)
     preflight(config, environ=environ, port=False)
     if source is not None:
         remember(source, environ)
     return config, source
 
 
-def refreshed_password(
+def refreshed_credential(
     config_path: str,
-    name: str | None,
+    label: str,
     *,
     environ: Mapping[str, str],
     pin: bool = False,
     debug: bool = False,
     err: TextIO | None = None,
-) -> str:
+) -> OnFile:
     """A forced rotation cycle of the one target (the preflight first), then its credential as written.
 
     One caller mints at a time: the others wait for the lock, then find the fresh credential on file. The cycle
@@ -267,20 +277,22 @@ def refreshed_password(
     from databricks.labs.oauth_rotator.files.writer import FileLock, make_private_directories
 
     summary = _read_in_full(config_path, environ)
-    label = summary.pick(name)
+    label = summary.pick(label)
     lock = paths.state_dir(environ) / LOCK_NAME
     make_private_directories(lock.parent)
     with FileLock(lock, timeout=_lock_wait_seconds()):
-        found = credential_on_file(summary, label, environ=environ, now=time.time())
+        status = read_status(environ)
+        found = credential_on_file(summary, label, environ=environ, now=time.time(), status=status)
         if found is not None:  # minted by the caller we waited for
-            return found.password
-        failure = _rotate_one(config_path, label, environ=environ, pin=pin, debug=debug)
+            return found
+        pgpass_file = scheduler_pgpass_file(summary.pgpass_file, environ, status[1])
+        failure = _rotate_one(config_path, label, environ=environ, pgpass_file=pgpass_file, pin=pin, debug=debug)
     now = time.time()
     if failure is None:  # just written: printed whatever its lifetime (the API decides that)
         found = credential_on_file(summary, label, environ=environ, now=now, left=0.0)
         if found is None:
             raise CredentialError(f"{label}: rotated, but its credential is not in .pgpass")
-        return found.password
+        return found
     found = credential_on_file(summary, label, environ=environ, now=now, left=MIN_LEFT_SECONDS)
     if found is None:
         raise failure
@@ -291,7 +303,7 @@ def refreshed_password(
         f"{human_duration(found.expires_at - now)} more",
         file=err if err is not None else sys.stderr,
     )
-    return found.password
+    return found
 
 
 def _lock_wait_seconds() -> float:
@@ -301,8 +313,8 @@ def _lock_wait_seconds() -> float:
     return ONCE_DEADLINE_SECONDS + 10.0
 
 
-def _rotate_one(
-    config_path: str, label: str, *, environ: Mapping[str, str], pin: bool, debug: bool
+def _rotate_one(  # pylint: disable=too-many-arguments  # where to write is decided by the caller, under the lock
+    config_path: str, label: str, *, environ: Mapping[str, str], pgpass_file: str, pin: bool, debug: bool
 ) -> RotatorError | None:
     """A forced cycle of the one target under the one-shot deadline (the preflight first, again: the lock may have
     been waited for); its failure, if any."""
@@ -310,7 +322,7 @@ def _rotate_one(
     from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
     from databricks.labs.oauth_rotator.lakebase.workspace import pin_profile
 
-    config, _ = _checked_config(config_path, environ)
+    config, _ = _checked_config(config_path, environ, pgpass_file)
     if pin:
         pin_profile(config.profile)
     _log_to_file(config, environ, debug=debug)

@@ -123,7 +123,12 @@ def fresh_credential(
     def mint() -> Credential:
         ws = workspace_client or build_workspace_client(profile=config.profile, host=config.workspace_url)
         user = target.user or current_user_name(ws)
-        source = resolve_source(ws, target, now=lambda: datetime.fromtimestamp(clock.time(), tz=timezone.utc))
+        source = resolve_source(
+            ws,
+            target,
+            now=lambda: datetime.fromtimestamp(clock.time(), tz=timezone.utc),
+            ttl_seconds=config.credential_ttl_seconds,
+        )
         return source.fetch(user)
 
     return target, run_with_deadline(mint, ONCE_DEADLINE_SECONDS, what="credential")

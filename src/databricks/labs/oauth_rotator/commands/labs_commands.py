@@ -129,10 +129,12 @@ def password(target: str = "", debug: bool = False) -> int:
     import os
 
     from databricks.labs.oauth_rotator.app.password import current_password
+    from databricks.labs.oauth_rotator.app.password_pick import wanted_from
     from databricks.labs.oauth_rotator.paths import config_file_name
 
+    wanted = wanted_from({"target": target}, os.environ)  # pgAdmin's variables, when it runs this
     # The saved config's profile decides the login, as for the service (labs.yml asks the CLI for none).
-    credential = current_password(config_file_name(os.environ), target or None, pin=True, debug=debug)
+    credential = current_password(config_file_name(os.environ), target or None, wanted=wanted, pin=True, debug=debug)
     sys.stdout.write(f"{credential}\n")
     return 0
 

@@ -20,6 +20,14 @@ from databricks.labs.oauth_rotator.commands.command_types import (
     Command,
     Flag,
 )
+from databricks.labs.oauth_rotator.commands.record_flags import (
+    PASSWORD_CONNECTION_FLAGS,
+    ROTATOR_FLAGS,
+    TARGET_FLAGS,
+    VERIFY,
+    database_flag,
+    target_flag,
+)
 
 __all__ = [
     "BOOLEAN",
@@ -30,9 +38,13 @@ __all__ = [
     "KINDS",
     "LABS",
     "MINUTES",
+    "PASSWORD_CONNECTION_FLAGS",
     "PORT",
+    "ROTATOR_FLAGS",
     "SANDBOX",
     "STRING",
+    "TARGET_FLAGS",
+    "VERIFY",
     "Command",
     "Flag",
     "command_named",
@@ -45,150 +57,6 @@ __all__ = [
 _LABS = "databricks.labs.oauth_rotator.commands.labs_commands"
 _LABS_AND_SANDBOX = (LABS, SANDBOX)
 _ROTATOR = "databricks-oauth-rotator"
-
-# ---- the console script's own flags (`databricks-oauth-rotator`, and `databricks-oauth-install`'s) -------------
-
-VERIFY = Flag(
-    "verify",
-    "After rotating, log in once with each credential to prove it works",
-    kind=BOOLEAN,
-    default="false",
-)
-TARGET_FLAGS = (
-    Flag(
-        "workspace-url",
-        "the workspace URL (default: DATABRICKS_HOST or the profile's host)",
-        metavar="URL",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "profile",
-        "~/.databrickscfg profile (default: DATABRICKS_CONFIG_PROFILE)",
-        metavar="NAME",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "pg-host",
-        "Lakebase host, resolved to its instance or endpoint (DATABRICKS_PG_HOST)",
-        metavar="HOST",
-        offered=(CONSOLE,),
-    ),
-    Flag("pg-port", "port (default 5432)", kind=PORT, metavar="PORT", offered=(CONSOLE,)),
-    Flag(
-        "pg-database",
-        "database field of the .pgpass line (default '*', any database)",
-        metavar="NAME",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "pg-username",
-        "Postgres role (default: the authenticated identity)",
-        metavar="USER",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "instance",
-        "a Lakebase Provisioned instance name",
-        metavar="NAME",
-        offered=(CONSOLE,),
-        group="target",
-    ),
-    Flag(
-        "endpoint",
-        "projects/<p>/branches/<b>/endpoints/<e> (Autoscaling)",
-        metavar="PATH",
-        offered=(CONSOLE,),
-        group="target",
-    ),
-    Flag(
-        "pgpass-file",
-        "password file (default: PGPASSFILE, else ~/.pgpass)",
-        metavar="PATH",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "log-file",
-        "log file (default ~/.databricks_oauth_rotator.log)",
-        metavar="PATH",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "config",
-        "config file (default ~/.databricks/labs/oauth-rotator/config/config.yml)",
-        metavar="PATH",
-        offered=(CONSOLE,),
-    ),
-)
-"""What to rotate and where to write, as the original tool took them (`databricks-oauth-install` takes them too)."""
-ROTATOR_FLAGS = (
-    Flag(
-        "once",
-        "rotate every target once and exit (default: run as a daemon)",
-        kind=BOOLEAN,
-        default="false",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "interval",
-        "refresh at least this often (default 50)",
-        kind=MINUTES,
-        metavar="MINUTES",
-        offered=(CONSOLE,),
-    ),
-    *TARGET_FLAGS[:-1],
-    Flag(
-        "exec-after",
-        "run COMMAND (no shell) after a rotation changed the password file",
-        metavar="COMMAND",
-        offered=(CONSOLE,),
-    ),
-    TARGET_FLAGS[-1],
-    Flag(
-        "verify",
-        VERIFY.help,
-        kind=BOOLEAN,
-        default="false",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "http-address",
-        "address of the HTTP endpoints (default 127.0.0.1)",
-        metavar="ADDRESS",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "http-port",
-        "serve /startup /liveness /readiness /metrics",
-        kind=PORT,
-        metavar="PORT",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "quitquitquit",
-        "serve POST /quitquitquit (stops the rotator) on the admin port",
-        kind=BOOLEAN,
-        default="false",
-        offered=(CONSOLE,),
-    ),
-    Flag(
-        "admin-port",
-        "the admin port, on 127.0.0.1 only (default 9092)",
-        kind=PORT,
-        metavar="PORT",
-        offered=(CONSOLE,),
-    ),
-    Flag("debug", "debug logging (never includes tokens)", kind=BOOLEAN, default="false", offered=(CONSOLE,)),
-)
-
-
-def _target(help_text: str) -> Flag:
-    """`--target`: which configured database, by its name in status."""
-    return Flag("target", help_text, metavar="NAME")
-
-
-def _database(help_text: str) -> Flag:
-    return Flag("database", help_text, metavar="NAME")
-
 
 COMMANDS = (
     Command(
@@ -253,6 +121,10 @@ COMMANDS = (
             "TARGET\\tHOST\\tUSER\\tEXPIRES IN\\tLAST ROTATION\\tLAST ERROR\\tSERVICE\n"
             "{{range .}}{{.target}}\\t{{.host}}\\t{{.user}}\\t{{.expires_in}}\\t{{.last_rotation}}\\t{{.last_error}}"
             "\\t{{.service}}\n{{end}}"
+            # After the table, as the console's status prints it: where clients connect through the pgbouncer
+            # front, and its local password (or where to read it). Rows without a front have no `front` key.
+            "{{range .}}{{if .front}}pgbouncer front for {{.target}}: {{.front}} password={{.front_password}}\n"
+            "{{end}}{{end}}"
         ),
     ),
     Command(
@@ -273,8 +145,8 @@ COMMANDS = (
         "psql",
         "Open psql on a configured database with a fresh credential (in psql's environment, never on its command line)",
         flags=(
-            _target("The configured database to connect to, by its name in status (empty for the first)"),
-            _database("The database to open (empty for the target's database, else databricks_postgres)"),
+            target_flag("The configured database to connect to, by its name in status (empty for the first)"),
+            database_flag("The database to open (empty for the target's database, else databricks_postgres)"),
             Flag("command", "SQL to run instead of an interactive session, as psql -c runs it"),
         ),
         offered=_LABS_AND_SANDBOX,
@@ -285,8 +157,10 @@ COMMANDS = (
         "env",
         "Print export lines (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSSLMODE) for eval in a POSIX shell",
         flags=(
-            _target("The configured database to print, by its name in status (empty for the first)"),
-            _database("The database to set as PGDATABASE (empty for the target's database, else databricks_postgres)"),
+            target_flag("The configured database to print, by its name in status (empty for the first)"),
+            database_flag(
+                "The database to set as PGDATABASE (empty for the target's database, else databricks_postgres)"
+            ),
             Flag(
                 "with-password",
                 "Also export PGPASSWORD, a fresh credential valid for about an hour",
@@ -302,8 +176,9 @@ COMMANDS = (
         "password",
         "Print the current credential of one configured database and nothing else (for pgAdmin, DBeaver, Postico)",
         flags=(
-            _target("The configured database, by its name in status (empty for the first)"),
+            target_flag("The configured database, by its name in status (empty for the first)"),
             Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+            *PASSWORD_CONNECTION_FLAGS,
         ),
         offered=(*_LABS_AND_SANDBOX, CONSOLE),
         needs_workspace=False,
@@ -314,7 +189,7 @@ COMMANDS = (
         "wait",
         "Wait until every configured database (or the one named) has a credential on file beyond the margin",
         flags=(
-            _target("The configured database to wait for, by its name in status (empty for all)"),
+            target_flag("The configured database to wait for, by its name in status (empty for all)"),
             Flag("timeout", "Seconds to wait before giving up with exit code 1", kind=INTEGER, default="30"),
             Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
         ),
@@ -340,8 +215,29 @@ COMMANDS = (
         handler=f"{_LABS}:shutdown",
         console=(_ROTATOR, "shutdown"),
     ),
+    Command(
+        "exec",
+        "Run a program with a fresh credential: PGHOST, PGPORT, PGDATABASE, PGUSER, PGSSLMODE and a PGPASSFILE kept "
+        "fresh while it runs in its environment; its exit code",
+        flags=(
+            target_flag("The configured database, by its name in status (default: the first)"),
+            Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+            Flag(
+                "env-password",
+                "also PGPASSWORD and DATABASE_URL (without the password), for programs that read no password file",
+                kind=BOOLEAN,
+                default="false",
+            ),
+        ),
+        # Console only: labs passes every flag as a string and has no `-- COMMAND ARG...` tail (docs/labs.md).
+        offered=(CONSOLE,),
+        needs_workspace=False,
+        handler="databricks.labs.oauth_rotator.commands.rotator_script:exec_command",
+        console=(_ROTATOR, "exec"),
+        tail="COMMAND [ARG...]",
+    ),
 )
-"""Every command, in the order labs.yml lists them."""
+"""Every command, in the order labs.yml lists them (the console-only ones last)."""
 
 
 def command_named(name: str) -> Command:

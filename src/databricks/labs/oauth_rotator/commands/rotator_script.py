@@ -111,17 +111,36 @@ def _lifecycle(word: str, argv: list[str]) -> int:
     return 0
 
 
+def exec_command(
+    target: str | None = None,
+    config: str | None = None,
+    env_password: bool = False,
+    tail: list[str] | None = None,
+    debug: bool = False,
+) -> int:
+    """`exec [--config PATH] [--target NAME] [--env-password] -- COMMAND [ARG...]`: the program's exit code."""
+    from databricks.labs.oauth_rotator.app.exec_program import exec_program
+    from databricks.labs.oauth_rotator.paths import config_file_name
+
+    path = os.path.expanduser(config) if config else config_file_name(os.environ)
+    return exec_program(path, tail or [], name=target or None, env_password=env_password, debug=debug)
+
+
 def _password(argv: list[str], environ: Mapping[str, str]) -> int:
-    """`password [--target NAME] [--config PATH]`: the credential and a newline on stdout, in one write."""
+    """`password [--target NAME | --host H [--port P] [--user U] [--database D]] [--config PATH]`: the credential
+    and a newline on stdout, in one write. With neither `--target` nor `--host`, pgAdmin's `PGADMIN_PASSEXEC_*`
+    variables pick the target when set."""
     flags = password_flags(argv)
     if flags is None:
         from databricks.labs.oauth_rotator.commands.flags import parse_password_flags
 
         flags = parse_password_flags(argv)
     from databricks.labs.oauth_rotator.app.password import current_password
+    from databricks.labs.oauth_rotator.app.password_pick import wanted_from
     from databricks.labs.oauth_rotator.paths import config_file_name
 
+    wanted = wanted_from(flags, environ)
     config = os.path.expanduser(flags["config"]) if flags["config"] else config_file_name(environ)
-    credential = current_password(config, flags["target"] or None, environ=environ)
+    credential = current_password(config, flags["target"] or None, wanted=wanted, environ=environ)
     sys.stdout.write(f"{credential}\n")
     return 0

@@ -52,13 +52,14 @@ def sdk_arguments(
     missing = [name for name in required if name not in accepted]
     if missing:
         raise NeedsPersonError(
-            f"{what} of databricks-sdk {_installed_sdk()} takes no `{missing[0]}` argument",
+            f"{what} of databricks-sdk {installed_sdk()} takes no `{missing[0]}` argument",
             fix=f"install a supported databricks-sdk ({_supported_sdk()})",
         )
     return {name: value for name, value in wanted.items() if name in accepted}
 
 
-def _installed_sdk() -> str:
+def installed_sdk() -> str:
+    """The installed databricks-sdk's version, for messages."""
     try:
         return metadata.version("databricks-sdk")
     except metadata.PackageNotFoundError:

@@ -87,9 +87,22 @@ class ProvisionedInstance(CatalogSource):
 
 
 class AutoscalingEndpoint(CatalogSource):
-    """A Lakebase Autoscaling endpoint: `w.postgres.generate_database_credential(endpoint=...)`."""
+    """A Lakebase Autoscaling endpoint: `w.postgres.generate_database_credential(endpoint=...)`, with the `ttl` asked
+    for (`credential_ttl_minutes`) when the installed SDK takes one (0.120.0 onwards; `doctor` says when not)."""
 
     kind = "endpoint"
+
+    def __init__(
+        self,
+        ws: WorkspaceClient,
+        name: str,
+        *,
+        hosts: tuple[str, ...] = (),
+        now: Callable[[], datetime],
+        ttl_seconds: int | None = None,
+    ) -> None:
+        super().__init__(ws, name, hosts=hosts, now=now)
+        self._ttl_seconds = ttl_seconds
 
     @property
     def endpoint(self) -> str:
@@ -107,7 +120,12 @@ class AutoscalingEndpoint(CatalogSource):
         mint = self._ws.postgres.generate_database_credential
         # Never `group_name` (0.120.0 and 0.167.0 have it, 0.150.0-0.162.0 do not): without it the credential
         # is for the caller's own identity, the role the `.pgpass` line names.
-        arguments = sdk_arguments(mint, "w.postgres.generate_database_credential", required={"endpoint": self._name})
+        arguments = sdk_arguments(
+            mint,
+            "w.postgres.generate_database_credential",
+            required={"endpoint": self._name},
+            optional={"ttl": ttl_duration(self._ttl_seconds)} if self._ttl_seconds else None,
+        )
         try:
             issued = mint(**arguments)
         except ValueError as err:
@@ -117,6 +135,14 @@ class AutoscalingEndpoint(CatalogSource):
                 raise
             raise CredentialError(f"{self.description}: unreadable expiry ({one_line(str(err), limit=120)})") from err
         return issued.token, issued.expire_time
+
+
+def ttl_duration(seconds: int) -> Any:
+    """The SDK's `ttl` value: a protobuf `Duration` (sent as `"600s"`), imported where the SDK has it."""
+    # Generated protobuf code defines its classes at run time: pylint cannot see them.
+    from google.protobuf.duration_pb2 import Duration  # pylint: disable=no-name-in-module
+
+    return Duration(seconds=seconds)
 
 
 class WorkspaceToken(CredentialSource):

@@ -204,7 +204,7 @@ class RotationCycle:
 
     def _fetch_one(self, ws: WorkspaceClient, target: TargetConfig, user: str) -> Outcome:
         try:
-            source = resolve_source(ws, target, now=self._now)
+            source = resolve_source(ws, target, now=self._now, ttl_seconds=self._config.credential_ttl_seconds)
             credential = source.fetch(user, read_only=bool(target.read_only), pooled=bool(target.pooled))
             for host in (*credential.hosts, *(target.extra_hosts or [])):
                 pgpass.format_entry(entry_for(target, credential, host))  # rejects what libpq cannot read

@@ -1,5 +1,6 @@
-"""What `doctor` says about the pgbouncer front: installed, running (or why it is down, in pgbouncer's own words),
-every credential on file short enough for it (or the previous one kept), and the listener answering.
+"""What `doctor` says about the pgbouncer front: installed, recent enough to have the 1.25.2 security fixes,
+running (or why it is down, in pgbouncer's own words), every credential on file short enough for it (or the
+previous one kept, and the version that takes it), and the listener answering.
 
 Findings are `(level, check, message, fix)`: `app/doctor.py` turns them into its `Finding`s.
 """
@@ -16,6 +17,8 @@ from databricks.labs.oauth_rotator.rotation.front import Front
 from databricks.labs.oauth_rotator.rotation.state import Status
 from databricks.labs.oauth_rotator.text import one_line, printable
 
+SECURITY_FIXES = (1, 25, 2)
+"""The pgbouncer release that fixes CVE-2026-6664 to CVE-2026-6667 (a pre-authentication crash among them)."""
 FrontFinding = tuple[str, str, str, str | None]
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 CHECK = "pgbouncer"
@@ -29,10 +32,27 @@ def front_findings(front: Front, status: Status, *, timeout: float = 3.0) -> lis
     version = front.version
     shown = ".".join(str(part) for part in version) if version else "of unknown version"
     findings: list[FrontFinding] = [(OK, CHECK, f"{front.binary} is pgbouncer {shown}", None)]
+    outdated = security_finding(version)
+    if outdated is not None:
+        findings.append(outdated)
     findings.append(_process(front))
     findings.extend(_credentials(front, status, version))
     findings.append(_listener(front, timeout))
     return findings
+
+
+def security_finding(version: tuple[int, int, int] | None) -> FrontFinding | None:
+    """A warning for a pgbouncer older than `SECURITY_FIXES` (the front listens for every local client)."""
+    if version is None or version >= SECURITY_FIXES:
+        return None
+    fixed = ".".join(str(part) for part in SECURITY_FIXES)
+    return (
+        WARN,
+        CHECK,
+        f"pgbouncer {'.'.join(str(part) for part in version)} predates {fixed}, which fixes four CVEs "
+        "(CVE-2026-6664 to CVE-2026-6667, one an unauthenticated crash)",
+        f"upgrade pgbouncer to {fixed} or later (the PGDG packages have it), or set pgbouncer.binary to one",
+    )
 
 
 def _process(front: Front) -> FrontFinding:
