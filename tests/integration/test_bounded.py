@@ -1,4 +1,4 @@
-"""Every front door ends on time, whatever the workspace does: it never answers, answers one byte a second, or
+"""Every entry point ends on time, whatever the workspace does: it never answers, answers one byte a second, or
 resets the connection. Each door runs as its own process, as a user runs it, against a fake workspace whose fault
 lasts far longer than this test may (forever, or 1 byte/s of a kilobyte answer); what is asserted is when the
 process *exited*, not when it printed its error. All the doors start together and are waited for together:
@@ -67,7 +67,7 @@ INSTALL_SCRIPT = "from databricks.labs.oauth_rotator.commands.service_scripts im
 
 @dataclass
 class Door:
-    """One front door, run as its own process against one faulty workspace."""
+    """One entry point, run as its own process against one faulty workspace."""
 
     name: str
     argv: list[str]
@@ -245,7 +245,7 @@ def faulty() -> Iterator[Callable[[Callable[[FakeWorkspace], None]], FakeWorkspa
 
 
 @pytest.mark.timeout(180)  # the doors give up within GIVE_UP_SECONDS whatever happens; this is the rig's margin
-def test_every_front_door_exits_on_time_whatever_the_workspace_does(tmp_path, faulty):
+def test_every_entry_point_exits_on_time_whatever_the_workspace_does(tmp_path, faulty):
     never_answers = faulty(lambda ws: ws.hang_next(FOREVER, path_prefix=IDP))
     one_byte_a_second = faulty(lambda ws: ws.trickle_next(FOREVER, path_prefix=IDP))
     resets = faulty(lambda ws: ws.reset_next(FOREVER, path_prefix=IDP))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.reliability.conftest import Figures, Home
-from tests.reliability.rig import wait_for
+from tests.reliability.rig import log_lines, wait_for
 from tests.rigs.workspace import FakeWorkspace
 
 pytestmark = pytest.mark.timeout(300)  # scenarios wait for real cycles on a shared, loaded machine
@@ -168,7 +168,7 @@ def run_fault(home: Home, figures: Figures, fault: Fault) -> None:
             time.sleep(3)  # logins with the fresh credential
         counts = judge.counts
     code = daemon.terminate()
-    failures = sum(1 for line in daemon.stderr().splitlines() if "Rotation of" in line and "fail" in line)
+    failures = sum(1 for line in log_lines(home) if "Rotation of" in line and "fail" in line)  # the workers' lines
     figures.record(
         fault.scenario,
         group=GROUP,

@@ -27,7 +27,7 @@ import pytest
 from databricks.labs.oauth_rotator.files import pgpass
 from tests.integration.conftest import USER
 from tests.reliability.conftest import Figures, Home
-from tests.reliability.rig import USER_LINES, temp_files, wait_for
+from tests.reliability.rig import USER_LINES, log_lines, temp_files, wait_for
 from tests.rigs.workspace import DEMO_INSTANCE
 
 pytestmark = pytest.mark.timeout(400)  # scenarios wait for real cycles on a shared, loaded machine
@@ -190,11 +190,14 @@ def test_sigkill_at_random_points_never_breaks_pgpass(home: Home, figures: Figur
 
 
 def test_two_daemons_on_one_config_keep_one_consistent_line(home: Home, figures: Figures):
-    """Decision: both run. A second copy (a service plus a forgotten terminal) is not refused; the lock, the
-    newer-credential-wins rule and the shared status file keep `.pgpass` consistent, and nothing is lost."""
+    """Two rotators on one `.pgpass`, each with its own state folder (two services of one user, a laptop's service
+    and a container sharing the file): both run, and the file's lock and the newer-credential-wins rule keep it
+    consistent; nothing is lost. (A second scheduler of the *same* config and state folder is refused with one line
+    instead, exit 0: tests/integration/test_lifecycle.py.)"""
     home.workspace.ttl_seconds = 8
     home.write_user_lines()
-    first, second = home.daemon(name="first"), home.daemon(name="second")
+    first = home.daemon(name="first")
+    second = home.daemon(name="second", env={"DATABRICKS_LABS_STATE_DIR": str(home.root / "state-second")})
     with home.watch() as watch:
         home.wait_first_rotation()
         with home.judge() as judge:
@@ -202,13 +205,13 @@ def test_two_daemons_on_one_config_keep_one_consistent_line(home: Home, figures:
             both_alive = first.alive() and second.alive()
         counts = judge.counts
     codes = first.terminate(), second.terminate()
-    logs = first.stderr() + second.stderr()
+    logs = "\n".join(log_lines(home))  # the workers' lines are in the log file, not the schedulers' stderr
     kept_newer = logs.count("Keeping the newer credential")
     rotations = logs.count("Rotated demo-instance")
     figures.record(
         "process/two-daemons",
         group=GROUP,
-        injected="two `databricks-oauth-rotator run` on the same config for 30 s, 8 s credentials",
+        injected="two `databricks-oauth-rotator run` on one .pgpass (two state folders) for 30 s, 8 s credentials",
         goal="both keep running; one line per key, always a valid credential, never an older one over a newer; "
         "user lines intact; 0 psql logins fail while a valid credential exists",
         measured=f"both running: {both_alive}; {rotations} rotations between them, {len(watch.writes)} credentials "
@@ -247,7 +250,7 @@ def test_a_longer_lived_credential_from_another_rotator_is_never_replaced_by_a_s
         watch.check()
     code = daemon.terminate()
     kept = home.current_token() == theirs
-    refused = daemon.stderr().count("Keeping the newer credential")
+    refused = "\n".join(log_lines(home)).count("Keeping the newer credential")  # a worker's line: in the log
     ours = len(home.workspace.issued) - issued_before
     figures.record(
         "process/longer-lived-credential-kept",

@@ -77,7 +77,7 @@ def test_raw_round_trip_keeps_every_set_value():
     assert from_raw(to_raw(config)) == config
 
 
-# ---- one set of checks, every front door ------------------------------------------------------------------------
+# ---- one set of checks, every entry point ------------------------------------------------------------------------
 
 
 SAME_INPUT_EVERYWHERE = [
@@ -134,7 +134,7 @@ def _first_part(err: ConfigError) -> str:
 
 
 @pytest.mark.parametrize(("doors", "problem"), SAME_INPUT_EVERYWHERE)
-def test_every_front_door_refuses_the_same_input_in_the_same_words(tmp_path, monkeypatch, doors, problem):
+def test_every_entry_point_refuses_the_same_input_in_the_same_words(tmp_path, monkeypatch, doors, problem):
     """The console, the Python API and a config file (as labs `rotate` and the worker read it) share one set of
     checks; each names the setting as its user spelled it."""
     from databricks.labs.oauth_rotator.commands.api import DatabricksOAuthRotator

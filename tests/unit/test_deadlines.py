@@ -1,4 +1,4 @@
-"""The watchdog and the bounded concurrency behind every front door: daemon threads only, results in order."""
+"""The watchdog and the bounded concurrency behind every entry point: daemon threads only, results in order."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def test_the_workspace_client_never_refreshes_on_the_sdks_shared_executor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_workspace: FakeWorkspace
 ) -> None:
     """The SDK's async token refresh runs on a ThreadPoolExecutor it shares: a refresh blocked there would keep a
-    finished front door alive, as the cycle's own executor did."""
+    finished entry point alive, as the cycle's own executor did."""
     config_file = tmp_path / "databrickscfg"
     config_file.write_text(
         f"[fake]\nhost = {fake_workspace.host}\nclient_id = {fake_workspace.client_id}\n"

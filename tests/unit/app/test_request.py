@@ -1,4 +1,4 @@
-"""A rotation request: what a front door checked, handed to the scheduler's worker as JSON and read back."""
+"""A rotation request: what a entry point checked, handed to the scheduler's worker as JSON and read back."""
 
 from __future__ import annotations
 

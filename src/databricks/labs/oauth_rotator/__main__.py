@@ -14,6 +14,6 @@ if __name__ == "__main__":
             raise
         from databricks.labs.oauth_rotator.rotation.daemon import config_error_exit_code
 
-        # An unusable configuration, found by the front door or by a cycle, exits as the service asked: launchd's
+        # An unusable configuration, found by the entry point or by a cycle, exits as the service asked: launchd's
         # KeepAlive relaunches on any non-zero exit, so its agent asks for 0 (see `config_error_exit_code`).
         sys.exit(config_error_exit_code(os.environ))

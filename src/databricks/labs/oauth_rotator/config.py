@@ -266,7 +266,7 @@ def validate_target(raw: Mapping[str, Any], where: str, names: Mapping[str, str]
 def check_settings(raw: Mapping[str, Any], names: Mapping[str, str] | None = None) -> None:
     """Check the top-level settings present in `raw` (not `targets`), as `validate_raw` does.
 
-    For front doors that get settings one by one (flags, keyword arguments) and may not have targets yet.
+    For entry points that get settings one by one (flags, keyword arguments) and may not have targets yet.
     """
     with named_as(names):
         _check_keys(raw, {k: v for k, v in _TOP_KEYS.items() if k not in {"version", "targets"}}, "")

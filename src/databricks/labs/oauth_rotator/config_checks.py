@@ -106,7 +106,7 @@ def _source(key: str, variable: str, config: RotatorConfig, environ: Mapping[str
 def check_config(
     config: RotatorConfig, names: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
 ) -> RotatorConfig:
-    """Every check a front door runs before it asks for a credential: the settings, then the files it writes.
+    """Every check a entry point runs before it asks for a credential: the settings, then the files it writes.
 
     Raises `ConfigError` (exit code 2) naming the setting as `names` spells it; returns `config`.
     """

@@ -1,7 +1,7 @@
-"""How long oauth-rotator waits for the workspace, and the daemon threads that hold every front door to it.
+"""How long oauth-rotator waits for the workspace, and the daemon threads that hold every entry point to it.
 
 The SDK sends its OIDC token request with no timeout, and a server that answers one byte a second never trips a
-read timeout, so only a watchdog bounds a call. Every thread started here is a daemon thread: a front door whose
+read timeout, so only a watchdog bounds a call. Every thread started here is a daemon thread: a entry point whose
 watchdog gave up must be able to exit while a request is still blocked. (The interpreter joins the worker threads
 of a `concurrent.futures.ThreadPoolExecutor` at exit, so one blocked request would keep the process alive until
 the server answered.) Standard library only: the scheduler imports this module.
@@ -23,7 +23,7 @@ HTTP_TIMEOUT_SECONDS = 10.0
 RETRY_TIMEOUT_SECONDS = 20
 """The SDK's retries of transient errors, all of them together."""
 ONCE_DEADLINE_SECONDS = 25.0
-"""A one-shot front door (`--once`, labs `rotate`/`psql`/`env`, `run_once()`) gives up on the workspace after this
+"""A one-shot entry point (`--once`, labs `rotate`/`psql`/`env`, `run_once()`) gives up on the workspace after this
 long; with the start-up (importing the SDK), the process ends within about 30 s."""
 LOCK_WAIT_SECONDS = 10.0
 """How long a write waits for another process's lock on `.pgpass` (or `status.json`) before it says who holds it:

@@ -22,7 +22,7 @@ MAX_MINUTES = 24 * 60
 class InvalidSetting(ConfigError):
     """A `ConfigError` about one setting, keyed as the config spells it (`interval_minutes`, `targets[0].port`).
 
-    Every front door runs the same checks and then names the setting as its user typed it (`--interval`,
+    Every entry point runs the same checks and then names the setting as its user typed it (`--interval`,
     `rotation_interval`), so the checks cannot drift apart while each message still points at the right word.
     """
 

@@ -1,4 +1,4 @@
-"""What a user asked a rotation for, after the front door checked it: the config to read and the overrides.
+"""What a user asked a rotation for, after the entry point checked it: the config to read and the overrides.
 
 A plain class with no imports: the console parses flags into it on the way to `--help`-fast paths, and the
 scheduler hands it to each cycle's worker as JSON (paths and names only, never a secret).

@@ -54,7 +54,7 @@ def build_workspace_client(
         kwargs["host"] = host
     if hasattr(Config, "disable_async_token_refresh"):
         # Its refresh runs on a shared ThreadPoolExecutor, whose threads the interpreter joins at exit: a refresh
-        # blocked on the identity provider would keep a finished front door alive. Refresh when needed instead.
+        # blocked on the identity provider would keep a finished entry point alive. Refresh when needed instead.
         kwargs["disable_async_token_refresh"] = True
     kwargs.update(_pool_settings())
     try:
