@@ -8,7 +8,7 @@ disk: the request already carries the overrides the same way, and data in a pipe
 
 A reload puts in force what changed: a target added gets its line at the cycle that follows at once; a target
 removed is no longer refreshed and our lines for it leave `.pgpass` (only lines holding the credential we recorded
-for it: someone else's line for the same host is not ours); a `pgpass:` front added or removed starts or stops
+for it: someone else's line for the same host is not ours); a `pgbouncer:` front added or removed starts or stops
 pgbouncer; changed front settings reach pgbouncer through the cycle's files and its SIGHUP (sessions stay), or a
 restart when pgbouncer cannot take them on a reload (its program, user or listening addresses).
 """
