@@ -126,8 +126,20 @@ def test_a_ten_megabyte_token_is_refused():
         _instance_answering("a" * 10_000_000, "2026-11-29T13:00:00Z").fetch("u")
 
 
-@pytest.mark.parametrize("host", ["*", "db*.example.com", "db.example.com\x1b]0;x\x07", " db", "db\n"])
-def test_a_host_with_a_wildcard_or_control_character_is_refused(host):
+@pytest.mark.parametrize(
+    "host",
+    [
+        "*",
+        "db*.example.com",
+        "db.example.com\x1b]0;x\x07",
+        " db",
+        "db\n",
+        "db example.com",  # spaces, markup: no server libpq could reach, only text someone wants written
+        "<b>db</b>.example.com",
+        "db.example.com/../x",
+    ],
+)
+def test_a_host_with_a_wildcard_control_character_or_markup_is_refused(host):
     ws = create_autospec(WorkspaceClient)
     ws.database.get_database_instance.return_value = DatabaseInstance(name="db", read_write_dns=host)
     ws.database.generate_database_credential.return_value = DatabaseCredential(
@@ -136,6 +148,16 @@ def test_a_host_with_a_wildcard_or_control_character_is_refused(host):
     with pytest.raises(CredentialError, match="unusable host") as failure:
         ProvisionedInstance(ws, "db", now=_now).fetch("u")
     assert "\x1b" not in str(failure.value) and "\n" not in str(failure.value)
+
+
+@pytest.mark.parametrize("host", ["instance-1.database.cloud.databricks.com", "127.0.0.1", "[::1]", "ep_x-1.example"])
+def test_a_host_name_or_address_is_taken(host):
+    ws = create_autospec(WorkspaceClient)
+    ws.database.get_database_instance.return_value = DatabaseInstance(name="db", read_write_dns=host)
+    ws.database.generate_database_credential.return_value = DatabaseCredential(
+        token="t", expiration_time="2026-11-29T13:00:00Z"
+    )
+    assert ProvisionedInstance(ws, "db", now=_now).fetch("u").hosts == (host,)
 
 
 @pytest.mark.parametrize("user", ["*", "a*@example.com", "ana\x1b[2J@example.com", "ana\r"])

@@ -49,9 +49,11 @@ over 1024 bytes, and a megabyte answer would be copied into `.pgpass` and read b
 
 def check_name(value: str, what: str, where: str) -> None:
     """A host or user name from the workspace that a `.pgpass` line can name: raises `CredentialError` for a
-    wildcard (`*` would offer the credential to every server, or as every user), a control character, or blanks.
+    wildcard (`*` would offer the credential to every server, or as every user), a control character, or blanks;
+    a host must also look like one (letters, digits, `.`, `-`, `_`, or an IPv6 address's `:` and brackets): a host
+    with spaces or markup is no server libpq could reach, only text someone wants shown or written.
     """
-    problem = _name_problem(value)
+    problem = _name_problem(value) or (_host_problem(value) if what == "host" else None)
     if problem:
         raise CredentialError(
             f"{where}: the workspace returned an unusable {what} {show_value(value)} ({problem}): refused"
@@ -70,6 +72,14 @@ def _name_problem(value: str) -> str | None:
     if len(value) > 1024:
         return "longer than 1024 characters"
     return None
+
+
+_HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]")
+
+
+def _host_problem(value: str) -> str | None:
+    odd = sorted(set(value) - _HOST_CHARACTERS)
+    return f"not a host name: {''.join(odd)!r} in it" if odd else None
 
 
 class CredentialSource(ABC):
