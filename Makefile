@@ -7,6 +7,11 @@ PG_BINDIR ?= $(shell pg_config --bindir 2>/dev/null)
 SDK_OLDEST ?= $(shell sed -n 's/^ *"databricks-sdk>=\([0-9.]*\),.*/\1/p' pyproject.toml)
 VENV_OLDEST := .venv-sdk-oldest
 PY_OLDEST := $(VENV_OLDEST)/bin/python
+# pgAdmin's own password exec module, for tests/integration/test_pgadmin_passexec.py: a 126 MB wheel with fifty pinned
+# dependencies, so a virtual environment of its own rather than a dev dependency.
+PGADMIN_VERSION ?= 9.18
+VENV_PGADMIN := .venv-pgadmin
+PY_PGADMIN := $(VENV_PGADMIN)/bin/python
 SDK_VERSION = -c "from databricks.sdk.version import __version__; print('databricks-sdk', __version__)"
 
 .PHONY: dev lint kubernetes-validate fmt test unit integration integration-sdk-oldest demo bench soak reliability-report clean
@@ -19,6 +24,10 @@ $(PY):
 dev: $(PY)
 	$(PY) -m pip install --quiet --upgrade --editable . --group dev databricks-sdk
 	@$(PY) $(SDK_VERSION)
+
+$(PY_PGADMIN):
+	$(PYTHON) -m venv $(VENV_PGADMIN)
+	$(PY_PGADMIN) -m pip install --quiet "pgadmin4==$(PGADMIN_VERSION)"
 
 $(PY_OLDEST):
 	$(PYTHON) -m venv $(VENV_OLDEST)
@@ -58,9 +67,9 @@ integration-sdk-oldest: $(PY_OLDEST)
 
 # The README's test command: lint, types, every test on the newest supported SDK (real PostgreSQL, fake
 # workspace), then the integration tests again on the oldest.
-test: lint
+test: lint $(PY_PGADMIN)
 	@$(PY) $(SDK_VERSION)
-	$(PY) -m pytest -n 2 --durations 25 tests
+	PGADMIN4_PYTHON=$(abspath $(PY_PGADMIN)) $(PY) -m pytest -n 2 --durations 25 tests
 	$(MAKE) integration-sdk-oldest
 
 # A rotation against an embedded fake workspace and a throwaway PostgreSQL, then a psql login with it.
@@ -80,4 +89,4 @@ soak:
 	$(PY) -m pytest tests/reliability/test_soak.py --soak -s --reliability-report
 
 clean:
-	rm -rf $(VENV) $(VENV_OLDEST) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
+	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_PGADMIN) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

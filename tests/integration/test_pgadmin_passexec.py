@@ -1,9 +1,9 @@
 """pgAdmin's own password exec module runs `password` as pgAdmin desktop does: its placeholders substituted (the user
 name quoted as an identifier), the line run through a shell, stdout stripped, and the result is the credential.
 
-pgAdmin 4 is a 126 MB wheel with some fifty pinned dependencies, so it is not a dev dependency: install it in a
-virtual environment of its own (`python -m venv /opt/pgadmin && /opt/pgadmin/bin/pip install pgadmin4`) and point
-`PGADMIN4_PYTHON` at that interpreter to run this test (pgAdmin 9.18 was used); without it the test is skipped.
+pgAdmin 4 is a 126 MB wheel with some fifty pinned dependencies, so it is not a dev dependency: `make test` builds
+it a virtual environment of its own (`.venv-pgadmin`, pgAdmin 9.18) and points `PGADMIN4_PYTHON` at that
+interpreter; a run without it (a bare `pytest`) skips this test.
 """
 
 from __future__ import annotations
