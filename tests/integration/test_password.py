@@ -103,14 +103,28 @@ def test_with_the_workspace_unreachable_the_credential_on_file_is_still_printed(
     assert logs_in(home.postgres, token)
 
 
-def test_within_the_margin_and_unreachable_a_still_valid_credential_is_printed_with_a_warning(home: UserHome):
+@pytest.mark.parametrize("outage", ["refused", "hanging"])
+def test_within_the_margin_and_unreachable_a_still_valid_credential_is_printed_with_a_warning(
+    home: UserHome, outage: str
+):
+    """Whether the workspace refuses at once or never answers (the one-shot deadline then gives up on it), the
+    credential on file is still good for an hour: printed, with a warning."""
     configure(home, margin_minutes=90)  # longer than a credential lives: capped at half its life
     first = home.rotator("password")
     assert first.returncode == 0, first.stderr
     issued_long_ago(home, 3 * 3600)  # the 90-minute margin (half of 3 h) is past: due, yet valid for an hour
-    home.workspace.stop()
-    result = home.rotator("password", env={"DATABRICKS_HOST": "http://127.0.0.1:9"}, timeout=90)
+    env = {}
+    if outage == "refused":
+        home.workspace.stop()
+        env = {"DATABRICKS_HOST": "http://127.0.0.1:9"}
+    else:  # the SDK's token request has no timeout: only the deadline ends it
+        home.workspace.delay_seconds = 120
+        home.workspace.delay_path_prefix = "/oidc/v1/token"
+    started = time.monotonic()
+    result = home.rotator("password", env=env, timeout=90)
+    home.workspace.delay_seconds = 0
     assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 45
     assert result.stdout == first.stdout
     (warning,) = result.stderr.splitlines()
     assert warning.startswith("warning: could not refresh sales") and "valid for" in warning

@@ -317,7 +317,8 @@ def _rotate_one(  # pylint: disable=too-many-arguments  # where to write is deci
     config_path: str, label: str, *, environ: Mapping[str, str], pgpass_file: str, pin: bool, debug: bool
 ) -> RotatorError | None:
     """A forced cycle of the one target under the one-shot deadline (the preflight first, again: the lock may have
-    been waited for); its failure, if any."""
+    been waited for); its failure, if any, the deadline's included, so that the caller can fall back to the
+    credential on file."""
     from databricks.labs.oauth_rotator.app.rotate import build_cycle
     from databricks.labs.oauth_rotator.deadlines import ONCE_DEADLINE_SECONDS, run_with_deadline
     from databricks.labs.oauth_rotator.lakebase.workspace import pin_profile
@@ -327,7 +328,12 @@ def _rotate_one(  # pylint: disable=too-many-arguments  # where to write is deci
         pin_profile(config.profile)
     _log_to_file(config, environ, debug=debug)
     cycle = build_cycle(config)
-    report = run_with_deadline(lambda: cycle.run(force=True, only={label}), ONCE_DEADLINE_SECONDS, what="credential")
+    try:
+        report = run_with_deadline(
+            lambda: cycle.run(force=True, only={label}), ONCE_DEADLINE_SECONDS, what="credential"
+        )
+    except CredentialError as gave_up:  # a workspace that does not answer in time is a failed refresh like any other
+        return gave_up
     return report.failed.get(label)
 
 
