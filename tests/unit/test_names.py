@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from databricks.labs.oauth_rotator.names import capped_margin, service_name, target_label
+from databricks.labs.oauth_rotator.names import capped_margin, login_database, service_name, target_label
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,10 @@ def test_service_names_replace_each_run_of_unsafe_characters_with_one_dash(label
     expected = re.sub(r"[^A-Za-z0-9_.@-]+", "-", label).strip("-") or "lakebase"
     assert service_name(label) == expected
     assert service_name(label, "-ro") == expected + "-ro"
+
+
+def test_a_login_for_any_database_opens_the_lakebase_one_unless_told_otherwise():
+    assert login_database("*") == "databricks_postgres"
+    assert login_database("*", "from_pgdatabase") == "from_pgdatabase"
+    assert login_database("sales") == "sales"
+    assert login_database("sales", "from_pgdatabase") == "sales"

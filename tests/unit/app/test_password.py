@@ -66,8 +66,8 @@ def files(tmp_path: Path, token: str, expires_at: float, margin: float | None = 
 
 def test_the_credential_on_file_is_printed_while_it_has_more_than_the_margin_left(tmp_path):
     config, environ = files(tmp_path, TOKEN, NOW + 10 * 60 + 1)
-    assert password.current_password(config, environ=environ, now=NOW) == TOKEN
-    assert password.current_password(config, "sales", environ=environ, now=NOW) == TOKEN
+    assert password.current_credential(config, environ=environ, now=NOW)[1].password == TOKEN
+    assert password.current_credential(config, "sales", environ=environ, now=NOW)[1].password == TOKEN
     summary = password.config_summary(config, environ)
     assert summary is not None and summary.labels == ["sales"] and summary.margin_seconds == 600
     assert password.credential_on_file(summary, "sales", environ=environ, now=NOW + 1, left=600) is None
@@ -83,9 +83,9 @@ def test_a_configured_margin_is_the_one_used(tmp_path):
 def test_an_unknown_target_is_a_config_error_and_a_missing_config_says_to_configure(tmp_path):
     config, environ = files(tmp_path, TOKEN, NOW + 3600)
     with pytest.raises(ConfigError, match=r"no target named 'x' \(configured: sales\)"):
-        password.current_password(config, "x", environ=environ, now=NOW)
+        password.current_credential(config, "x", environ=environ, now=NOW)
     with pytest.raises(ConfigError, match="no such config file; run `databricks labs oauth-rotator configure`"):
-        password.current_password(str(tmp_path / "none.yml"), environ=environ, now=NOW)
+        password.current_credential(str(tmp_path / "none.yml"), environ=environ, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_an_hour_long_margin_leaves_an_hour_long_credential_half_its_life(tmp_pa
     state = json.loads((tmp_path / "state" / "status.json").read_text())
     state["targets"]["sales"]["issued_at"] = NOW
     (tmp_path / "state" / "status.json").write_text(json.dumps(state))
-    assert password.current_password(config, environ=environ, now=NOW + 1700) == TOKEN
+    assert password.current_credential(config, environ=environ, now=NOW + 1700)[1].password == TOKEN
 
 
 def test_the_full_read_is_remembered_and_a_hand_edit_is_read_again(tmp_path):
@@ -147,5 +147,5 @@ def test_a_config_that_fails_the_preflight_is_not_remembered(tmp_path):
     config, environ = files(tmp_path, TOKEN, NOW + 3600)
     Path(config).write_text(Path(config).read_text().replace(str(tmp_path / ".pgpass"), str(tmp_path / "no" / "pg")))
     with pytest.raises(ConfigError, match="pgpass_file: cannot write"):
-        password.current_password(config, environ=environ, now=NOW)
+        password.current_credential(config, environ=environ, now=NOW)
     assert not (tmp_path / "state" / "config.json").exists()

@@ -38,5 +38,5 @@ def test_a_caller_with_its_own_pgpassfile_gets_the_schedulers_credential(tmp_pat
     (tmp_path / "state" / "status.json").write_text(json.dumps(status))
     own = tmp_path / "app.pgpass"
     environ = {"HOME": str(tmp_path), "DATABRICKS_LABS_STATE_DIR": str(tmp_path / "state"), "PGPASSFILE": str(own)}
-    assert password.current_password(str(config), environ=environ, now=NOW) == TOKEN
+    assert password.current_credential(str(config), environ=environ, now=NOW)[1].password == TOKEN
     assert not own.exists()

@@ -13,6 +13,9 @@ DEFAULT_INTERVAL_MINUTES = 50
 """And at least this often."""
 DEFAULT_PORT = 5432
 DEFAULT_DATABASE = "*"
+"""A target's `.pgpass` database when none is configured: any."""
+LAKEBASE_DATABASE = "databricks_postgres"
+"""The database every Lakebase instance has: where a login goes for a target whose database is any (`*`)."""
 SYSTEMD_UNIT_NAME = "databricks-oauth-rotator.service"
 SYSTEMD_SHOW_PROPERTIES = "ActiveState,SubState,MainPID,ExecMainStatus,LoadState"
 """What `systemctl --user show` is asked for, by the service manager and by `status` alike."""
@@ -30,6 +33,12 @@ def capped_margin(margin_seconds: float, lifetime_seconds: float) -> float:
     """The margin to use for a credential that lives `lifetime_seconds`: the setting, capped at
     `MARGIN_SHARE_OF_LIFETIME` of that life (the scheduler's rule and `password`'s)."""
     return min(margin_seconds, max(0.0, lifetime_seconds) * MARGIN_SHARE_OF_LIFETIME)
+
+
+def login_database(database: str, fallback: str = LAKEBASE_DATABASE) -> str:
+    """The database a login to a target whose `.pgpass` database is `database` opens: that one, or `fallback` (the
+    Lakebase database) for any."""
+    return fallback if database == DEFAULT_DATABASE else database
 
 
 def service_name(label: str, role: str = "") -> str:

@@ -41,8 +41,8 @@ from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError, R
 from databricks.labs.oauth_rotator.lakebase.credentials import Credential
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.workspace import build_workspace_client, current_user_name
+from databricks.labs.oauth_rotator.names import login_database
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status
-from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
 from databricks.labs.oauth_rotator.secrets import without_secrets
 
 logger = logging.getLogger(__name__)
@@ -87,8 +87,7 @@ def database_for(target: TargetConfig, database: str | None) -> str:
     """
     if database and database != "*":
         return check_database(database)
-    configured = target.effective_database
-    return check_database(configured) if configured != "*" else DEFAULT_DATABASE
+    return check_database(login_database(target.effective_database))
 
 
 def check_database(database: str) -> str:

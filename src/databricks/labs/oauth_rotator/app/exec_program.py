@@ -31,8 +31,8 @@ from databricks.labs.oauth_rotator.app.password_file import read_status, schedul
 from databricks.labs.oauth_rotator.app.password_pick import recorded_keys
 from databricks.labs.oauth_rotator.app.run_program import ProgramRun
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError
+from databricks.labs.oauth_rotator.names import login_database
 
-DEFAULT_DATABASE = "databricks_postgres"
 """The database a target whose `.pgpass` lines serve any (`*`) opens, as `psql` and `env` open it."""
 HANDED = ("PGPASSWORD", "DATABASE_URL")
 """What `--env-password` hands over; without it, a `PGPASSWORD` of the caller's would shadow the file."""
@@ -96,7 +96,7 @@ def connection_of(label: str, target: object) -> Connection:
     host, port, database, user = keys[0]
     if not port.isdigit():
         raise CredentialError(f"{label}: status.json records port {port!r}, not a number")
-    return Connection(host, int(port), user, DEFAULT_DATABASE if database == "*" else database)
+    return Connection(host, int(port), user, login_database(database))
 
 
 def program_environ(

@@ -48,7 +48,6 @@ __all__ = [
     "config_summary",
     "credential_on_file",
     "current_credential",
-    "current_password",
     "libpq_credential",
     "recorded_credential",
     "refreshed_credential",
@@ -166,31 +165,6 @@ def credential_on_file(
 # ---- the command -----------------------------------------------------------------------------------------------
 
 
-def current_password(
-    config_path: str,
-    name: str | None = None,
-    *,
-    wanted: Wanted | None = None,
-    environ: Mapping[str, str] | None = None,
-    now: float | None = None,
-    pin: bool = False,
-    debug: bool = False,
-    err: TextIO | None = None,
-) -> str:
-    """The credential to log in to target `name` (the first target without one) with, as `password` prints it.
-
-    `wanted`: the connection a client is about to open, which picks the target instead of `name`.
-    From `.pgpass` while it has more than the margin left; else minted now by a forced cycle of that target
-    (bounded by `ONCE_DEADLINE_SECONDS`; `pin` makes the config's profile decide the login, as the labs commands
-    do), which writes it to `.pgpass` too. A config or file that fails the trust rule, or bad usage, is a
-    `ConfigError` (exit 2); a failed refresh with nothing usable on file a `CredentialError` (or the cycle's own).
-    """
-    _, found = current_credential(
-        config_path, name, wanted=wanted, environ=environ, now=now, pin=pin, debug=debug, err=err
-    )
-    return found.password
-
-
 def current_credential(
     config_path: str,
     name: str | None = None,
@@ -202,8 +176,16 @@ def current_credential(
     debug: bool = False,
     err: TextIO | None = None,
 ) -> tuple[str, OnFile]:
-    """The label of the target and its credential, as `current_password` finds or mints it (for `exec`, which
-    also needs its expiry)."""
+    """The label of the target a client means and the credential to log in to it with (`password` prints its
+    `.password`, `exec` also needs its expiry).
+
+    The target is `name` (the first without one), or the one that serves `wanted`, the connection a client is about
+    to open. The credential is the one on file while it has more than the margin left; else minted now by a forced
+    cycle of that target (bounded by `ONCE_DEADLINE_SECONDS`; `pin` makes the config's profile decide the login, as
+    the labs commands do), which writes it to `.pgpass` too. A config or file that fails the trust rule, or bad
+    usage, is a `ConfigError` (exit 2); a failed refresh with nothing usable on file a `CredentialError` (or the
+    cycle's own).
+    """
     environ = os.environ if environ is None else environ
     now = time.time() if now is None else now
     summary = config_summary(config_path, environ)

@@ -128,14 +128,16 @@ def password(target: str = "", debug: bool = False) -> int:
     """`password`: the credential and a newline on stdout, in one write (a failure leaves stdout empty)."""
     import os
 
-    from databricks.labs.oauth_rotator.app.password import current_password
+    from databricks.labs.oauth_rotator.app.password import current_credential
     from databricks.labs.oauth_rotator.app.password_pick import wanted_from
     from databricks.labs.oauth_rotator.paths import config_file_name
 
     wanted = wanted_from({"target": target}, os.environ)  # pgAdmin's variables, when it runs this
     # The saved config's profile decides the login, as for the service (labs.yml asks the CLI for none).
-    credential = current_password(config_file_name(os.environ), target or None, wanted=wanted, pin=True, debug=debug)
-    sys.stdout.write(f"{credential}\n")
+    _, credential = current_credential(
+        config_file_name(os.environ), target or None, wanted=wanted, pin=True, debug=debug
+    )
+    sys.stdout.write(f"{credential.password}\n")
     return 0
 
 

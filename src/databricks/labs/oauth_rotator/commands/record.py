@@ -21,12 +21,14 @@ from databricks.labs.oauth_rotator.commands.command_types import (
     Flag,
 )
 from databricks.labs.oauth_rotator.commands.record_flags import (
+    CONSOLE_CONFIG_FLAG,
     PASSWORD_CONNECTION_FLAGS,
     ROTATOR_FLAGS,
     TARGET_FLAGS,
     VERIFY,
     database_flag,
     target_flag,
+    wait_timeout_flag,
 )
 
 __all__ = [
@@ -177,7 +179,7 @@ COMMANDS = (
         "Print the current credential of one configured database and nothing else (for pgAdmin, DBeaver, Postico)",
         flags=(
             target_flag("The configured database, by its name in status (empty for the first)"),
-            Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+            CONSOLE_CONFIG_FLAG,
             *PASSWORD_CONNECTION_FLAGS,
         ),
         offered=(*_LABS_AND_SANDBOX, CONSOLE),
@@ -190,8 +192,8 @@ COMMANDS = (
         "Wait until every configured database (or the one named) has a credential on file beyond the margin",
         flags=(
             target_flag("The configured database to wait for, by its name in status (empty for all)"),
-            Flag("timeout", "Seconds to wait before giving up with exit code 1", kind=INTEGER, default="30"),
-            Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+            wait_timeout_flag("Seconds to wait before giving up with exit code 1"),
+            CONSOLE_CONFIG_FLAG,
         ),
         offered=(LABS, CONSOLE),
         needs_workspace=False,
@@ -202,13 +204,8 @@ COMMANDS = (
         "shutdown",
         "Stop the scheduler that serves the config and wait until it has exited",
         flags=(
-            Flag(
-                "timeout",
-                "Seconds to wait for it to exit before giving up with exit code 1",
-                kind=INTEGER,
-                default="30",
-            ),
-            Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+            wait_timeout_flag("Seconds to wait for it to exit before giving up with exit code 1"),
+            CONSOLE_CONFIG_FLAG,
         ),
         offered=(LABS, CONSOLE),
         needs_workspace=False,
@@ -221,7 +218,7 @@ COMMANDS = (
         "fresh while it runs in its environment; its exit code",
         flags=(
             target_flag("The configured database, by its name in status (default: the first)"),
-            Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,)),
+            CONSOLE_CONFIG_FLAG,
             Flag(
                 "env-password",
                 "also PGPASSWORD and DATABASE_URL (without the password), for programs that read no password file",

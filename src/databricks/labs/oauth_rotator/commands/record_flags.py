@@ -2,7 +2,7 @@
 `databricks-oauth-install`), `password`'s connection flags, and the `--target` / `--database` every labs command
 spells the same way. Plain data, as the record is (`commands.record`), cheap to import."""
 
-from databricks.labs.oauth_rotator.commands.command_types import BOOLEAN, CONSOLE, MINUTES, PORT, Flag
+from databricks.labs.oauth_rotator.commands.command_types import BOOLEAN, CONSOLE, INTEGER, MINUTES, PORT, Flag
 
 # ---- the console script's own flags (`databricks-oauth-rotator`, and `databricks-oauth-install`'s) -------------
 
@@ -157,6 +157,15 @@ Strings, as `quick.password_flags` reads them without argparse; the port is chec
 def target_flag(help_text: str) -> Flag:
     """`--target`: which configured database, by its name in status."""
     return Flag("target", help_text, metavar="NAME")
+
+
+CONSOLE_CONFIG_FLAG = Flag("config", "config file (default: the saved one)", metavar="PATH", offered=(CONSOLE,))
+"""`--config` of the console commands that read the saved config (labs always reads the saved one)."""
+
+
+def wait_timeout_flag(help_text: str) -> Flag:
+    """`--timeout`: whole seconds to wait (30 by default)."""
+    return Flag("timeout", help_text, kind=INTEGER, default="30")
 
 
 def database_flag(help_text: str) -> Flag:

@@ -135,12 +135,12 @@ def _password(argv: list[str], environ: Mapping[str, str]) -> int:
         from databricks.labs.oauth_rotator.commands.flags import parse_password_flags
 
         flags = parse_password_flags(argv)
-    from databricks.labs.oauth_rotator.app.password import current_password
+    from databricks.labs.oauth_rotator.app.password import current_credential
     from databricks.labs.oauth_rotator.app.password_pick import wanted_from
     from databricks.labs.oauth_rotator.paths import config_file_name
 
     wanted = wanted_from(flags, environ)
     config = os.path.expanduser(flags["config"]) if flags["config"] else config_file_name(environ)
-    credential = current_password(config, flags["target"] or None, wanted=wanted, environ=environ)
-    sys.stdout.write(f"{credential}\n")
+    _, credential = current_credential(config, flags["target"] or None, wanted=wanted, environ=environ)
+    sys.stdout.write(f"{credential.password}\n")
     return 0

@@ -19,6 +19,7 @@ from databricks.labs.oauth_rotator.hostos import CURRENT
 from databricks.labs.oauth_rotator.lakebase.catalog import HOST_ROLES
 from databricks.labs.oauth_rotator.lakebase.targets import resolve_source
 from databricks.labs.oauth_rotator.lakebase.workspace import auth_error, current_user_name
+from databricks.labs.oauth_rotator.names import login_database
 from databricks.labs.oauth_rotator.rotation.adoption import OnFile, Planned, not_older, with_credential
 from databricks.labs.oauth_rotator.rotation.due import plan
 from databricks.labs.oauth_rotator.rotation.front_files import FrontUpdate
@@ -26,7 +27,6 @@ from databricks.labs.oauth_rotator.rotation.notify import Notifier
 from databricks.labs.oauth_rotator.rotation.outcomes import Outcome, Recorder, entry_for
 from databricks.labs.oauth_rotator.rotation.schedule import Clock, RefreshPolicy
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
-from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
 from databricks.labs.oauth_rotator.text import human_duration, one_line
 
 logger = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ class RotationCycle:
                         name=pgservice.service_name(outcome.target.label, role),
                         host=host,
                         port=str(outcome.target.effective_port),
-                        dbname=database if database != "*" else DEFAULT_DATABASE,
+                        dbname=login_database(database),
                         user=outcome.credential.user,
                     )
                 )

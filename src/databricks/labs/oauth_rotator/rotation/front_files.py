@@ -26,11 +26,11 @@ from databricks.labs.oauth_rotator.config import PgbouncerConfig, RotatorConfig
 from databricks.labs.oauth_rotator.errors import RotatorError
 from databricks.labs.oauth_rotator.files import pgbouncer_ini, pgpass, writer
 from databricks.labs.oauth_rotator.files.pgservice import service_name
+from databricks.labs.oauth_rotator.names import login_database
 from databricks.labs.oauth_rotator.paths import front_file
 from databricks.labs.oauth_rotator.rotation import front_folder
 from databricks.labs.oauth_rotator.rotation.front_folder import FrontFiles, ServiceUser
 from databricks.labs.oauth_rotator.rotation.state import Status, TargetState
-from databricks.labs.oauth_rotator.rotation.verify import DEFAULT_DATABASE
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def _upstream(name: str, known: TargetState | None, pgpass_data: bytes) -> pgbou
     password = pgpass.lookup(pgpass_data, host, port, database, user)
     if not password:
         return None
-    dbname = database if database != "*" else DEFAULT_DATABASE
+    dbname = login_database(database)
     return pgbouncer_ini.Upstream(name, host, port, dbname, user, password, known.expires_at)
 
 

@@ -12,12 +12,11 @@ from typing import Any
 
 from databricks.labs.oauth_rotator.config import check_database_name
 from databricks.labs.oauth_rotator.errors import ConfigError
+from databricks.labs.oauth_rotator.names import LAKEBASE_DATABASE, login_database
 from databricks.labs.oauth_rotator.secrets import without_secrets
 from databricks.labs.oauth_rotator.text import one_line
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_DATABASE = "databricks_postgres"
 
 
 def verify_login(
@@ -30,7 +29,7 @@ def verify_login(
     """
     environ = os.environ if environ is None else environ
     host, port, database, user = key
-    dbname = database if database != "*" else environ.get("PGDATABASE", DEFAULT_DATABASE)
+    dbname = login_database(database, environ.get("PGDATABASE", LAKEBASE_DATABASE))
     try:
         check_database_name(dbname, "database")
     except ConfigError as err:
