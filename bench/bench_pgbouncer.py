@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from tests.rigs.net import free_port
 
 from bench.harness import BenchError, Options, standalone
 from bench.stats import figure, measure_interleaved, timed
@@ -33,12 +34,6 @@ LOCAL_PASSWORD = secrets.token_urlsafe(18)
 """The front's local password, made per run like the one it generates."""
 CONNECTS_PER_RUN = 5
 """Connections per measured run (the figure is per connection): one connect is about a millisecond here."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def connect_and_query(**params: Any) -> None:

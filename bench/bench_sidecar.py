@@ -14,12 +14,13 @@ goals; CPU outside the cycles, probes included, at most 10 s per hour.
 from __future__ import annotations
 
 import http.client
-import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.rigs.net import free_port
 
 from bench.bench_daemon import SERVICE_COMMAND, analyse, sample_both, target_flags
 from bench.fleet_workspace import WorkspaceServer
@@ -36,12 +37,6 @@ RSS_GOAL_MIB = 30.0
 """The resident daemon's own goals (`bench_daemon`): prometheus_client and http.server add about 10 MiB to its 15."""
 IDLE_CPU_GOAL_SECONDS_PER_HOUR = 10.0
 FLOOR_LABEL = "the daemon without endpoints"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(port: int, path: str) -> int:

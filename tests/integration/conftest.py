@@ -58,6 +58,17 @@ class UserHome:
             cwd=self.root,
         )
 
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """`databricks-oauth-rotator ARGS` started in the background (a scheduler), its output captured."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "databricks.labs.oauth_rotator", *args],
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.root,
+        )
+
     def target_flags(self, *extra: str) -> list[str]:
         return ["--pg-port", str(self.postgres.port), "--pgpass-file", str(self.pgpass), *extra]
 

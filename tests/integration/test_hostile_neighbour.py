@@ -99,14 +99,7 @@ def test_another_user_cannot_get_a_hook_run_by_replacing_the_config_folder(
     assert f"unsafe permissions: {victim.root / '.databricks'} is writable by its group and others" in lines[0]
     assert "chmod go-w" in lines[0], lines[0]
 
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config_path)],
-        env=victim.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=victim.root,
-    )
+    scheduler = victim.start("--config", str(config_path))
     try:
         deadline = time.monotonic() + 8
         while scheduler.poll() is None and time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 import pytest
 
 from tests.integration.conftest import UserHome
-from tests.integration.test_sidecar import call, free_port, listening, wait_for
+from tests.rigs.net import call, free_port, listening, wait_for
 from tests.rigs.users import throwaway_user
 from tests.rigs.workspace import DEMO_INSTANCE
 
@@ -251,13 +251,7 @@ def _read_all(sock: socket.socket) -> bytes:
 def test_a_target_without_a_name_is_not_labelled_with_its_host(home: UserHome):
     port = free_port()
     flags = ["--pg-host", "127.0.0.1", *home.target_flags(), "--http-port", str(port)]
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "databricks.labs.oauth_rotator", *flags],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = home.start(*flags)
     try:
         wait_for(lambda: listening(port) and call(port, "/startup")[0] == 200, 60, "/startup 200")
         wait_for(lambda: "oauth_rotator_rotations_total" in call(port, "/metrics")[1], 20, "a counted rotation")

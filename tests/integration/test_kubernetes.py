@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import USER, UserHome
-from tests.integration.test_sidecar import call, free_port, listening
+from tests.rigs.net import call, free_port, listening
 from tests.rigs.users import OtherUser, reachable_directory, throwaway_user
 from tests.rigs.workspace import DEMO_INSTANCE
 
@@ -319,6 +319,15 @@ def _can_run_the_rotator(user: OtherUser) -> bool:
     return probe.returncode == 0
 
 
+def wait_until_started(daemon: subprocess.Popen[str], port: int) -> None:
+    """Until the sidecar's `/startup` answers 200, within a minute; it must not exit first."""
+    deadline = time.monotonic() + 60
+    while not (listening(port) and call(port, "/startup")[0] == 200):
+        assert daemon.poll() is None, daemon.communicate()[1]
+        assert time.monotonic() < deadline, "the sidecar never started"
+        time.sleep(0.3)
+
+
 def test_the_deployments_sidecar_command_rotates_for_psql_and_exits_0_on_sigterm(home: UserHome):
     rotator = rotator_of(manifest("deployment.yaml")[0]["spec"]["template"]["spec"])
     port = free_port()
@@ -326,11 +335,7 @@ def test_the_deployments_sidecar_command_rotates_for_psql_and_exits_0_on_sigterm
         pod.write_config()
         daemon = pod.start(rotator, port)
         try:
-            deadline = time.monotonic() + 60
-            while not (listening(port) and call(port, "/startup")[0] == 200):
-                assert daemon.poll() is None, daemon.communicate()[1]
-                assert time.monotonic() < deadline, "the sidecar never started"
-                time.sleep(0.3)
+            wait_until_started(daemon, port)
             pod.check_written()
             assert call(port, "/readiness")[0] == 200
         finally:
@@ -386,11 +391,7 @@ def test_the_workload_identity_sidecar_rotates_for_psql_with_only_the_projected_
         token.chmod(0o644)
         daemon = pod.start(rotator, port)
         try:
-            deadline = time.monotonic() + 60
-            while not (listening(port) and call(port, "/startup")[0] == 200):
-                assert daemon.poll() is None, daemon.communicate()[1]
-                assert time.monotonic() < deadline, "the sidecar never started"
-                time.sleep(0.3)
+            wait_until_started(daemon, port)
             pod.check_written()
         finally:
             daemon.send_signal(signal.SIGTERM)

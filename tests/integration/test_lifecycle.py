@@ -9,10 +9,9 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.rotation.scheduler_lock import scheduler_lock_path
 from tests.integration.conftest import UserHome
+from tests.rigs.net import wait_for
 from tests.rigs.users import throwaway_user
 from tests.rigs.workspace import DEMO_ENDPOINT, DEMO_INSTANCE
 
@@ -41,22 +41,7 @@ def write_config(home: UserHome, *targets: str, extra: str = "") -> Path:
 
 
 def start(home: UserHome, config: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config)],
-        env={**home.env, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+    return home.start("--config", str(config), env=env)
 
 
 def stopped(daemon: subprocess.Popen[str], signum: int = signal.SIGTERM) -> tuple[int, str]:

@@ -20,10 +20,10 @@ from tests.integration.test_pgbouncer import (
     front_port,
     pytestmark,  # noqa: F401  # skipped where pgbouncer is not installed
     start_service,
-    wait_for,
     whoami,
     write_config,
 )
+from tests.rigs.net import wait_for
 
 front_dir = test_pgbouncer.front_dir  # the fixture: a folder pgbouncer's user can reach, cleaned up afterwards
 

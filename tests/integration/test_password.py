@@ -201,21 +201,8 @@ def test_labs_password_answers_from_the_file_then_mints_with_the_saved_profile(l
 def test_four_concurrent_calls_mint_once_and_print_the_same_credential(home: UserHome):
     """Issue 23 (10): a client opening four connections at once runs `password` four times; the first mints under
     a lock, the others wait and read what it wrote."""
-    import subprocess
-    import sys
-
     configure(home)
-    calls = [
-        subprocess.Popen(
-            [sys.executable, "-m", "databricks.labs.oauth_rotator", "password"],
-            env=home.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=home.root,
-        )
-        for _ in range(4)
-    ]
+    calls = [home.start("password") for _ in range(4)]
     results = [call.communicate(timeout=120) for call in calls]
     assert [call.returncode for call in calls] == [0] * 4, [err for _, err in results]
     (printed,) = {out for out, _ in results}

@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from databricks.labs.oauth_rotator.files.config_store import load_config
 from databricks.labs.oauth_rotator.rotation.front_checks import has_ipv6_loopback
 from databricks.labs.oauth_rotator.rotation.state import StateStore
 from tests.integration.conftest import USER, UserHome
+from tests.rigs.net import free_port, wait_for
 from tests.rigs.workspace import DEMO_INSTANCE
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
@@ -41,12 +42,6 @@ LOCAL_PASSWORD = "local-front-password-1"
 RUN_AS = "postgres" if os.geteuid() == 0 else None
 
 pytestmark = pytest.mark.skipif(not os.access(PGBOUNCER, os.X_OK), reason="pgbouncer is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -103,15 +98,6 @@ def whoami(conn: psycopg.Connection[Any]) -> str:
     return str(row[0])
 
 
-def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
-
-
 def front_logs_in(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with connect_front(port, host=host) as conn:
@@ -156,13 +142,7 @@ def test_clients_log_in_through_the_front_across_a_rotation_and_a_pgbouncer_cras
     home.workspace.ttl_seconds = 20
     config = write_config(home, front_dir)
     port = front_port(config)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config)],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = home.start("--config", str(config))
     ps_samples: list[str] = []
     try:
         wait_for(lambda: front_logs_in(port), 40, "a first login through pgbouncer")
@@ -363,13 +343,7 @@ def _read(path: Path) -> str:
 
 
 def start_service(home: UserHome, config: Path, *more: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config), *more],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return home.start("--config", str(config), *more)
 
 
 def stop_service(daemon: subprocess.Popen[str]) -> str:

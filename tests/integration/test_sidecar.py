@@ -2,69 +2,20 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import UserHome
+from tests.rigs.net import call, free_port, listening, wait_for
 from tests.rigs.workspace import DEMO_INSTANCE
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def call(port: int, path: str, *, method: str = "GET") -> tuple[int, str]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request(method, path)
-        answer = connection.getresponse()
-        return answer.status, answer.read().decode()
-    finally:
-        connection.close()
-
-
-def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def start_sidecar(home: UserHome, port: int, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "databricks.labs.oauth_rotator",
-            "--instance",
-            DEMO_INSTANCE,
-            *home.target_flags(),
-            "--http-port",
-            str(port),
-            *extra,
-        ],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
+    return home.start("--instance", DEMO_INSTANCE, *home.target_flags(), "--http-port", str(port), *extra)
 
 
 def test_the_probes_follow_the_credential_through_a_workspace_outage_and_quitquitquit_exits_0(home: UserHome):
@@ -194,13 +145,7 @@ def test_the_config_files_http_block_turns_the_endpoints_on(home: UserHome):
         f"targets:\n  - instance: {DEMO_INSTANCE}\n    port: {home.postgres.port}\n"
     )
     config.chmod(0o600)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "databricks.labs.oauth_rotator", "--config", str(config)],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = home.start("--config", str(config))
     try:
         wait_for(lambda: listening(port) and call(port, "/startup")[0] == 200, 60, "/startup 200")
         assert home.login().returncode == 0

@@ -10,12 +10,7 @@ import pytest
 
 from databricks.labs.oauth_rotator.commands.admin import ADMIN_ADDRESS, refusal, start_admin
 from databricks.labs.oauth_rotator.errors import ConfigError
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((ADMIN_ADDRESS, 0))
-        return int(sock.getsockname()[1])
+from tests.rigs.net import free_port
 
 
 def ask(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import socket
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,12 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from databricks.labs.oauth_rotator.commands.endpoints import render_metrics, start_http
 from databricks.labs.oauth_rotator.rotation.health import EndpointsPlan, Health
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.rigs.net import free_port
 
 
 def health(tmp_path: Path) -> Health:
