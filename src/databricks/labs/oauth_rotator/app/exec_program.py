@@ -33,7 +33,6 @@ from databricks.labs.oauth_rotator.app.run_program import ProgramRun
 from databricks.labs.oauth_rotator.errors import ConfigError, CredentialError
 from databricks.labs.oauth_rotator.names import login_database
 
-"""The database a target whose `.pgpass` lines serve any (`*`) opens, as `psql` and `env` open it."""
 HANDED = ("PGPASSWORD", "DATABASE_URL")
 """What `--env-password` hands over; without it, a `PGPASSWORD` of the caller's would shadow the file."""
 
