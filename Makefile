@@ -53,7 +53,7 @@ fmt:
 	$(VENV)/bin/pylint src install.py
 
 unit:
-	$(PY) -m pytest -n 2 --durations 10 tests/unit
+	$(PY) -m pytest -n 2 --dist worksteal --durations 10 tests/unit
 
 integration:
 	$(PY) -m pytest --durations 20 tests/integration
@@ -68,7 +68,7 @@ SDK_AGNOSTIC := kubernetes sandbox pgbouncer front_hostile lifecycle_front http_
 integration-sdk-oldest: $(PY_OLDEST)
 	$(PY_OLDEST) -m pip install --quiet --editable . --group test "databricks-sdk==$(SDK_OLDEST)"
 	@$(PY_OLDEST) $(SDK_VERSION)
-	$(PY_OLDEST) -m pytest -n 2 --durations 10 tests/integration tests/unit/lakebase/test_sdk_compat.py \
+	$(PY_OLDEST) -m pytest -n 2 --dist worksteal --durations 10 tests/integration tests/unit/lakebase/test_sdk_compat.py \
 		$(foreach module,$(SDK_AGNOSTIC),--ignore=tests/integration/test_$(module).py)
 
 # The README's test command: lint, types, every test on the newest supported SDK (real PostgreSQL, fake

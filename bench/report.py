@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,31 @@ def run_line(results: Mapping[str, Any]) -> str:
         _runs(meta),
         loads,
         f"{meta['total_seconds']:.0f} s in all" if "total_seconds" in meta else "",
+        _run_since(results, meta),
     ]
     smoke = " **Smoke run: sizes too small to mean anything.**" if meta.get("smoke") else ""
     return "; ".join(p for p in parts if p) + "." + smoke
+
+
+def _run_since(results: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    """The benchmarks run on their own after the full run ended (`python -m bench.<benchmark>`), with their start."""
+    if "started" not in meta or "total_seconds" not in meta:
+        return ""
+    ended = _instant(meta["started"]) + timedelta(seconds=meta["total_seconds"])
+    later = [
+        f"{name} at {section['started']}"
+        for name, section in results.items()
+        if name != "meta" and isinstance(section, dict) and _instant(section.get("started")) > ended
+    ]
+    return f"run on their own since: {', '.join(later)}" if later else ""
+
+
+def _instant(text: Any) -> datetime:
+    """A time `now_iso` wrote; the earliest one for anything else."""
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _runs(meta: Mapping[str, Any]) -> str:

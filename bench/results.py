@@ -53,12 +53,15 @@ def now_iso() -> str:
 
 
 def write_results(path: Path, sections: Mapping[str, dict[str, Any]], meta: Mapping[str, Any]) -> None:
-    """Merge `sections` into the results file (sections of other benchmarks stay) and replace it atomically."""
+    """Merge `sections` into the results file (sections of other benchmarks stay) and replace it atomically.
+
+    The run's `meta` is merged too: a benchmark run on its own keeps what the last full run recorded (its start,
+    runs and load), and its section carries its own start, which the report names."""
     try:
         results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         results = {}
-    results["meta"] = {**machine(), **meta, "updated": now_iso()}
+    results["meta"] = {**results.get("meta", {}), **machine(), **meta, "updated": now_iso()}
     results.update(sections)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
