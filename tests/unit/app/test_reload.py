@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import create_autospec
 
-from databricks.labs.oauth_rotator.app.reload import ConfigInForce, without_lines, worker_request
+from databricks.labs.oauth_rotator.app.reload import ConfigInForce, worker_request
 from databricks.labs.oauth_rotator.app.request import RotationRequest
 from databricks.labs.oauth_rotator.config import PgbouncerConfig, RotatorConfig, TargetConfig, from_raw
 from databricks.labs.oauth_rotator.errors import ConfigError
 from databricks.labs.oauth_rotator.files import pgpass
 from databricks.labs.oauth_rotator.files.config_store import effective_source
+from databricks.labs.oauth_rotator.files.pgpass_merge import without_lines
 from databricks.labs.oauth_rotator.lakebase.tokeninfo import token_fingerprint
 from databricks.labs.oauth_rotator.rotation.front_process import Supervisor
 from databricks.labs.oauth_rotator.rotation.state import StateStore, Status, TargetState

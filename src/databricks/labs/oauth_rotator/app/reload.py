@@ -16,19 +16,17 @@ restart when pgbouncer cannot take them on a reload (its program, user or listen
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from databricks.labs.oauth_rotator.app.request import RotationRequest
-from databricks.labs.oauth_rotator.config import RotatorConfig, to_raw
+from databricks.labs.oauth_rotator.config import PgbouncerConfig, RotatorConfig, to_raw
 from databricks.labs.oauth_rotator.errors import RotatorError
-from databricks.labs.oauth_rotator.pgpass_fields import token_fingerprint
 from databricks.labs.oauth_rotator.rotation.state import StateStore
 from databricks.labs.oauth_rotator.text import one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the resident scheduler imports pgbouncer's supervisor (and shutil) only with a front
-    from databricks.labs.oauth_rotator.files.pgpass_format import Key
     from databricks.labs.oauth_rotator.rotation.front_process import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -105,6 +103,7 @@ class ConfigInForce:
         if retired and path:
             from pathlib import Path
 
+            from databricks.labs.oauth_rotator.files.pgpass_merge import without_lines
             from databricks.labs.oauth_rotator.files.writer import update_file
 
             try:
@@ -135,33 +134,17 @@ def _managed(config: RotatorConfig) -> bool:
 
 def _reloadable(old: RotatorConfig, new: RotatorConfig) -> bool:
     """Whether pgbouncer takes the change on SIGHUP: not its program, its user, or where it listens."""
-    a, b = old.front, new.front
-    if a is None or b is None:
+    if old.front is None or new.front is None:
         return False
-    return (a.binary, a.run_as, a.effective_listen_address, a.effective_listen_port, a.unix_socket_dir) == (
-        b.binary,
-        b.run_as,
-        b.effective_listen_address,
-        b.effective_listen_port,
-        b.unix_socket_dir,
+    return _fixed_at_start(old.front) == _fixed_at_start(new.front)
+
+
+def _fixed_at_start(front: PgbouncerConfig) -> tuple[object, ...]:
+    """What pgbouncer reads only when it starts."""
+    return (
+        front.binary,
+        front.run_as,
+        front.effective_listen_address,
+        front.effective_listen_port,
+        front.unix_socket_dir,
     )
-
-
-def without_lines(data: bytes, retired: Mapping[Key, str]) -> bytes:
-    """`.pgpass` without the lines of `retired` keys that hold the credential of that fingerprint; every other
-    byte as it was (a line of someone else's for the same key stays)."""
-    from databricks.labs.oauth_rotator.files.pgpass_format import password_at, physical_lines, split_key
-
-    kept = []
-    for raw in physical_lines(data):
-        line = raw.rstrip(b"\r\n")
-        split = split_key(line)
-        if split is not None and split[0] in retired:
-            try:
-                password = password_at(line, split[2]).decode("utf-8")
-            except UnicodeDecodeError:
-                password = ""
-            if password and token_fingerprint(password) == retired[split[0]]:
-                continue
-        kept.append(raw)
-    return b"".join(kept)

@@ -11,6 +11,7 @@ import os
 import time
 
 from databricks.labs.oauth_rotator.app.password import config_summary, credential_on_file
+from databricks.labs.oauth_rotator.app.password_file import read_status
 from databricks.labs.oauth_rotator.errors import RotatorError
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs a fifth of Python's start-up
@@ -32,7 +33,10 @@ def not_ready(config_path: str, name: str | None, *, environ: Mapping[str, str],
     """The labels of the targets (all, or the one called `name`) without a credential on file beyond the margin."""
     summary = config_summary(config_path, environ)
     labels = [summary.pick(name)] if name else summary.labels
-    return [label for label in labels if credential_on_file(summary, label, environ=environ, now=now) is None]
+    status = read_status(environ)  # once a look, not once a target
+    return [
+        label for label in labels if credential_on_file(summary, label, environ=environ, now=now, status=status) is None
+    ]
 
 
 def wait_until_ready(

@@ -10,7 +10,7 @@ every other file).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from databricks.labs.oauth_rotator.files.pgpass_format import (
@@ -20,10 +20,13 @@ from databricks.labs.oauth_rotator.files.pgpass_format import (
     encode,
     format_entry,
     owner_key,
+    password_at,
     physical_lines,
+    split_key,
 )
 from databricks.labs.oauth_rotator.files.pgpass_index import FirstLines, encode_key
 from databricks.labs.oauth_rotator.files.pgpass_read import logical_lines, match_field
+from databricks.labs.oauth_rotator.pgpass_fields import token_fingerprint
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -94,6 +97,24 @@ def merge(data: bytes, entries: Sequence[PgpassEntry], *, remove: Iterable[Key] 
     for key, line in rendered:
         layout.place(key, line)
     return layout.render()
+
+
+def without_lines(data: bytes, retired: Mapping[Key, str]) -> bytes:
+    """`.pgpass` without the lines of `retired` keys that hold the credential of that fingerprint; every other
+    byte as it was (a line of someone else's for the same key stays)."""
+    kept = []
+    for raw in physical_lines(data):
+        line = raw.rstrip(b"\r\n")
+        split = split_key(line)
+        if split is not None and split[0] in retired:
+            try:
+                password = password_at(line, split[2]).decode("utf-8")
+            except UnicodeDecodeError:
+                password = ""
+            if password and token_fingerprint(password) == retired[split[0]]:
+                continue
+        kept.append(raw)
+    return b"".join(kept)
 
 
 def _merge_one_by_one(lines: list[bytes], rendered: Sequence[tuple[Key, bytes]], managed: set[Key]) -> bytes:
