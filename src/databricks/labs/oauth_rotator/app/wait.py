@@ -34,9 +34,11 @@ def not_ready(config_path: str, name: str | None, *, environ: Mapping[str, str],
     summary = config_summary(config_path, environ)
     labels = [summary.pick(name)] if name else summary.labels
     status = read_status(environ)  # once a look, not once a target
-    return [
-        label for label in labels if credential_on_file(summary, label, environ=environ, now=now, status=status) is None
-    ]
+    missing = []
+    for label in labels:
+        if credential_on_file(summary, label, environ=environ, now=now, status=status) is None:
+            missing.append(label)
+    return missing
 
 
 def wait_until_ready(
